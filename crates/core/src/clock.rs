@@ -148,6 +148,12 @@ impl Clock {
         self.sleep_until(now.checked_add(duration).unwrap_or_else(|| far_future(now)))
     }
 
+    /// Runs `future` with a time limit of `duration` on this clock.
+    #[allow(clippy::disallowed_methods, clippy::unused_self)]
+    pub fn timeout<F: Future>(&self, duration: Duration, future: F) -> tokio::time::Timeout<F> {
+        tokio::time::timeout(duration, future)
+    }
+
     /// A future that completes when the wall clock reads `wall`.
     pub fn sleep_until_wall(&self, wall: Timestamp) -> impl Future<Output = ()> + Send + 'static {
         self.sleep(self.until(wall))

@@ -1,0 +1,210 @@
+//! The retry decision, as a `tower::retry::Policy`.
+
+use std::fmt;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use jiff::Timestamp;
+use tokio::time::Sleep;
+use unattended_core::clock::add_saturating;
+use unattended_core::{BoxError, Classifier, Clock, FailureClass, ServiceKey};
+
+use crate::attempt::{Attempt, AttemptMeta};
+use crate::budget::RetryBudget;
+use crate::config::RetryConfig;
+use crate::error::{GaveUp, GiveUpReason};
+use crate::event::{EventHook, RetryEvent};
+use crate::replay::Replay;
+use crate::schedule::BackoffSchedule;
+
+/// What every clone of a layer shares: settings, budget, jitter source, hook.
+pub(crate) struct Shared<C, P> {
+    pub(crate) config: RetryConfig,
+    pub(crate) schedule: BackoffSchedule,
+    pub(crate) budget: Option<Arc<RetryBudget>>,
+    pub(crate) rng: Arc<JitterRng>,
+    pub(crate) hook: Option<EventHook>,
+    pub(crate) classifier: C,
+    pub(crate) replay: P,
+    pub(crate) clock: Clock,
+}
+
+impl<C: fmt::Debug, P: fmt::Debug> fmt::Debug for Shared<C, P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Shared")
+            .field("config", &self.config)
+            .field("budget", &self.budget)
+            .field("hook", &self.hook.as_ref().map(|_| "Fn(&RetryEvent)"))
+            .field("classifier", &self.classifier)
+            .field("replay", &self.replay)
+            .field("clock", &self.clock)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Where jitter comes from: the thread's generator, or one seeded generator shared by every
+/// clone (so a seeded run draws one reproducible sequence, and concurrent requests still draw
+/// different values).
+#[derive(Debug)]
+pub(crate) enum JitterRng {
+    Thread,
+    Seeded(Mutex<fastrand::Rng>),
+}
+
+impl JitterRng {
+    pub(crate) fn new(seed: Option<u64>) -> Self {
+        match seed {
+            Some(seed) => Self::Seeded(Mutex::new(fastrand::Rng::with_seed(seed))),
+            None => Self::Thread,
+        }
+    }
+
+    fn unit(&self) -> f64 {
+        match self {
+            Self::Thread => fastrand::f64(),
+            Self::Seeded(rng) => rng.lock().unwrap_or_else(PoisonError::into_inner).f64(),
+        }
+    }
+}
+
+/// The retry decision behind [`Retry`](crate::Retry), as a `tower::retry::Policy`.
+///
+/// It holds only a pointer to the layer's shared state; the per-request state (attempts made,
+/// start time, last delay) travels with the [`Attempt`].
+#[derive(Debug)]
+pub struct RetryPolicy<C, P> {
+    pub(crate) shared: Arc<Shared<C, P>>,
+}
+
+impl<C, P> Clone for RetryPolicy<C, P> {
+    fn clone(&self) -> Self {
+        Self { shared: self.shared.clone() }
+    }
+}
+
+/// What to do after a failed attempt.
+enum Decision {
+    Retry(Duration),
+    GiveUp { reason: GiveUpReason, retry_at: Timestamp },
+}
+
+impl<C, P> RetryPolicy<C, P> {
+    fn decide<Req>(&self, req: &Attempt<Req>, class: &FailureClass, wall: Timestamp) -> Decision {
+        let shared = &*self.shared;
+        let meta = &req.meta;
+        let now = shared.clock.now();
+        let backoff = shared.schedule.delay(meta.attempts - 1, meta.previous, shared.rng.unit());
+        let server_wait = class.not_before().map(|until| shared.clock.until(until));
+        let delay = backoff.max(server_wait.unwrap_or_default());
+        let retry_at = add_saturating(wall, delay);
+        let give_up = |reason| Decision::GiveUp { reason, retry_at };
+
+        if !meta.idempotent && !class.nothing_sent() {
+            return give_up(GiveUpReason::NotIdempotent);
+        }
+        if meta.attempts >= shared.config.max_attempts {
+            return give_up(GiveUpReason::MaxAttempts);
+        }
+        if req.req.is_none() {
+            return give_up(GiveUpReason::NotReplayable);
+        }
+        if server_wait.is_some_and(|wait| wait > shared.config.max_server_wait) {
+            return give_up(GiveUpReason::ServerWaitTooLong);
+        }
+        if let Some(deadline) = shared.config.deadline
+            && now + delay > meta.started + deadline
+        {
+            return give_up(GiveUpReason::Deadline);
+        }
+        if let Some(budget) = &shared.budget
+            && !budget.try_withdraw(now)
+        {
+            return give_up(GiveUpReason::Budget);
+        }
+        Decision::Retry(delay)
+    }
+
+    fn emit(&self, event: &RetryEvent) {
+        if let Some(hook) = &self.shared.hook {
+            hook(event);
+        }
+    }
+}
+
+impl<C, P, Req, Res> tower::retry::Policy<Attempt<Req>, Res, BoxError> for RetryPolicy<C, P>
+where
+    C: Classifier<Res>,
+    P: Replay<Req>,
+{
+    type Future = Sleep;
+
+    fn retry(&mut self, req: &mut Attempt<Req>, result: &mut Result<Res, BoxError>) -> Option<Sleep> {
+        let shared = &*self.shared;
+        let wall = shared.clock.wall();
+        let class = match result {
+            Ok(response) => shared.classifier.classify_response(response, wall).err()?,
+            Err(error) => shared.classifier.classify_error(&**error, wall),
+        };
+        if !class.is_retryable() {
+            return None;
+        }
+        let key = || req.meta.key.clone().or_else(|| req.req.as_ref().and_then(|r| shared.replay.key(r)));
+        match self.decide(req, &class, wall) {
+            Decision::Retry(delay) => {
+                let key = key();
+                let attempt = req.meta.attempts;
+                tracing::warn!(
+                    key = key.as_ref().map(ServiceKey::as_str),
+                    attempt,
+                    delay = ?delay,
+                    reason = %class,
+                    "retrying after a failed attempt"
+                );
+                self.emit(&RetryEvent::Retrying { key, attempt, delay, reason: class, at: wall });
+                req.meta.attempts += 1;
+                req.meta.previous = delay;
+                Some(shared.clock.sleep(delay))
+            }
+            Decision::GiveUp { reason, retry_at } => {
+                let key = key();
+                let attempts = req.meta.attempts;
+                tracing::info!(
+                    key = key.as_ref().map(ServiceKey::as_str),
+                    attempts,
+                    %reason,
+                    last = %class,
+                    %retry_at,
+                    "gave up retrying"
+                );
+                self.emit(&RetryEvent::GaveUp {
+                    key: key.clone(),
+                    attempts,
+                    reason,
+                    last: class,
+                    retry_at,
+                    at: wall,
+                });
+                let gave_up = GaveUp { attempts, reason, last: class, retry_at, key, source: None };
+                let previous = std::mem::replace(result, Err(Box::new(gave_up)));
+                if let (Err(source), Err(current)) = (previous, result)
+                    && let Some(gave_up) = current.downcast_mut::<GaveUp>()
+                {
+                    gave_up.source = Some(source);
+                }
+                None
+            }
+        }
+    }
+
+    fn clone_request(&mut self, req: &Attempt<Req>) -> Option<Attempt<Req>> {
+        let shared = &*self.shared;
+        let original = req.req.as_ref()?;
+        let copy = shared.replay.replay(original);
+        let key = match copy {
+            Some(_) => req.meta.key.clone(),
+            // Keep what errors need to name the service.
+            None => req.meta.key.clone().or_else(|| shared.replay.key(original)),
+        };
+        Some(Attempt { req: copy, meta: AttemptMeta { key, ..req.meta.clone() } })
+    }
+}

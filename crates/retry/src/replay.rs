@@ -1,0 +1,201 @@
+//! Which requests may be sent again, and how to copy them.
+
+use bytes::Bytes;
+use http::{Method, Request};
+use unattended_core::ServiceKey;
+
+/// Tells the retry layer how to copy a request and whether sending it twice is safe.
+///
+/// [`HttpReplay`] is the HTTP rule set; [`CloneReplay`] fits any `Clone` request type.
+pub trait Replay<Req>: Clone + Send + Sync + 'static {
+    /// A copy of `req` to send again, or `None` if it cannot be replayed (a streaming body).
+    fn replay(&self, req: &Req) -> Option<Req>;
+
+    /// True if sending `req` twice has the same effect as sending it once.
+    ///
+    /// Requests that are not idempotent are retried only when the failure proves that nothing
+    /// was sent (a connect error).
+    fn is_idempotent(&self, req: &Req) -> bool;
+
+    /// The service `req` is for, named in events and errors.
+    fn key(&self, req: &Req) -> Option<ServiceKey>;
+}
+
+/// Marks a request as safe to retry whatever its method.
+///
+/// Insert it as a request extension (`req.extensions_mut().insert(Retryable)`) for a `POST` or
+/// `PATCH` that the server de-duplicates by other means. An `Idempotency-Key` header has the
+/// same effect.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Retryable;
+
+/// The HTTP rules: replay a request whose body is buffered; treat `GET`, `HEAD`, `OPTIONS`,
+/// `TRACE`, `PUT` and `DELETE` as idempotent (RFC 9110 §9.2.2), and `POST`/`PATCH` only with an
+/// `Idempotency-Key` header or the [`Retryable`] extension. The key is the URI's scheme, host and
+/// port.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct HttpReplay;
+
+impl<B: ReplayBody> Replay<Request<B>> for HttpReplay {
+    fn replay(&self, req: &Request<B>) -> Option<Request<B>> {
+        let body = req.body().try_replay()?;
+        let mut copy = Request::new(body);
+        *copy.method_mut() = req.method().clone();
+        *copy.uri_mut() = req.uri().clone();
+        *copy.version_mut() = req.version();
+        *copy.headers_mut() = req.headers().clone();
+        *copy.extensions_mut() = req.extensions().clone();
+        Some(copy)
+    }
+
+    fn is_idempotent(&self, req: &Request<B>) -> bool {
+        matches!(
+            *req.method(),
+            Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE | Method::PUT | Method::DELETE
+        ) || req.headers().contains_key("idempotency-key")
+            || req.extensions().get::<Retryable>().is_some()
+    }
+
+    fn key(&self, req: &Request<B>) -> Option<ServiceKey> {
+        ServiceKey::from_uri(req.uri())
+    }
+}
+
+/// For requests that are plain values: replay by `Clone`, always idempotent, and keyed by a
+/// fixed name if one is given.
+#[derive(Clone, Debug, Default)]
+pub struct CloneReplay {
+    key: Option<ServiceKey>,
+}
+
+impl CloneReplay {
+    /// Replays by `Clone`, with no key.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Replays by `Clone`, naming the service `key` in events and errors.
+    pub fn keyed(key: impl Into<ServiceKey>) -> Self {
+        Self { key: Some(key.into()) }
+    }
+}
+
+impl<Req: Clone> Replay<Req> for CloneReplay {
+    fn replay(&self, req: &Req) -> Option<Req> {
+        Some(req.clone())
+    }
+
+    fn is_idempotent(&self, _: &Req) -> bool {
+        true
+    }
+
+    fn key(&self, _: &Req) -> Option<ServiceKey> {
+        self.key.clone()
+    }
+}
+
+/// A request body that may be sendable again.
+///
+/// Buffered bodies ([`Bytes`], `String`, `Vec<u8>`, `Full`, `Empty`, `()`) replay; boxed
+/// streaming bodies do not, and a failed request with one is reported as not retried, with the
+/// reason, rather than silently returned.
+pub trait ReplayBody: Sized {
+    /// A copy of the body, or `None` if it is a stream that was (or will be) consumed.
+    fn try_replay(&self) -> Option<Self>;
+}
+
+macro_rules! replay_by_clone {
+    ($($ty:ty),* $(,)?) => {
+        $(impl ReplayBody for $ty {
+            fn try_replay(&self) -> Option<Self> {
+                Some(self.clone())
+            }
+        })*
+    };
+}
+
+replay_by_clone!(Bytes, String, Vec<u8>, &'static str, &'static [u8], ());
+
+impl<D: Clone> ReplayBody for http_body_util::Full<D> {
+    fn try_replay(&self) -> Option<Self> {
+        Some(self.clone())
+    }
+}
+
+impl<D> ReplayBody for http_body_util::Empty<D> {
+    fn try_replay(&self) -> Option<Self> {
+        Some(Self::new())
+    }
+}
+
+impl<D, E> ReplayBody for http_body_util::combinators::BoxBody<D, E> {
+    fn try_replay(&self) -> Option<Self> {
+        None
+    }
+}
+
+impl<D, E> ReplayBody for http_body_util::combinators::UnsyncBoxBody<D, E> {
+    fn try_replay(&self) -> Option<Self> {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use http_body_util::BodyExt;
+
+    use super::*;
+
+    #[test]
+    fn idempotency_by_method_header_and_extension() {
+        let req = |m: Method| Request::builder().method(m).uri("https://a.example/").body(Bytes::new()).unwrap();
+        for m in [Method::GET, Method::HEAD, Method::OPTIONS, Method::PUT, Method::DELETE] {
+            assert!(HttpReplay.is_idempotent(&req(m)));
+        }
+        assert!(!HttpReplay.is_idempotent(&req(Method::POST)));
+        assert!(!HttpReplay.is_idempotent(&req(Method::PATCH)));
+        let mut post = req(Method::POST);
+        post.headers_mut().insert("idempotency-key", "abc".parse().unwrap());
+        assert!(HttpReplay.is_idempotent(&post));
+        let mut patch = req(Method::PATCH);
+        patch.extensions_mut().insert(Retryable);
+        assert!(HttpReplay.is_idempotent(&patch));
+    }
+
+    #[test]
+    fn replay_copies_every_part() {
+        #[derive(Clone, Debug, PartialEq)]
+        struct Tag(u8);
+        let mut req = Request::builder()
+            .method(Method::PUT)
+            .uri("https://a.example/x?y=1")
+            .version(http::Version::HTTP_2)
+            .header("x-a", "1")
+            .body(Bytes::from_static(b"payload"))
+            .unwrap();
+        req.extensions_mut().insert(Tag(7));
+        let copy = HttpReplay.replay(&req).unwrap();
+        assert_eq!(copy.method(), Method::PUT);
+        assert_eq!(copy.uri(), req.uri());
+        assert_eq!(copy.version(), http::Version::HTTP_2);
+        assert_eq!(copy.headers(), req.headers());
+        assert_eq!(copy.extensions().get::<Tag>(), Some(&Tag(7)));
+        assert_eq!(copy.body(), req.body());
+        assert_eq!(HttpReplay.key(&req).unwrap().as_str(), "https://a.example:443");
+    }
+
+    #[test]
+    fn streaming_bodies_do_not_replay() {
+        let body = http_body_util::Full::new(Bytes::from_static(b"x")).boxed();
+        let req = Request::new(body);
+        assert!(HttpReplay.replay(&req).is_none());
+        assert!(HttpReplay.replay(&Request::new(http_body_util::Empty::<Bytes>::new())).is_some());
+    }
+
+    #[test]
+    fn clone_replay_is_for_plain_values() {
+        assert_eq!(CloneReplay::new().replay(&41u32), Some(41));
+        assert!(Replay::<u32>::is_idempotent(&CloneReplay::new(), &0));
+        assert_eq!(Replay::<u32>::key(&CloneReplay::keyed("db"), &0).unwrap().as_str(), "db");
+    }
+}
