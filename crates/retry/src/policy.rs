@@ -78,14 +78,19 @@ pub struct RetryPolicy<C, P> {
 
 impl<C, P> Clone for RetryPolicy<C, P> {
     fn clone(&self) -> Self {
-        Self { shared: self.shared.clone() }
+        Self {
+            shared: self.shared.clone(),
+        }
     }
 }
 
 /// What to do after a failed attempt.
 enum Decision {
     Retry(Duration),
-    GiveUp { reason: GiveUpReason, retry_at: Timestamp },
+    GiveUp {
+        reason: GiveUpReason,
+        retry_at: Timestamp,
+    },
 }
 
 impl<C, P> RetryPolicy<C, P> {
@@ -93,7 +98,9 @@ impl<C, P> RetryPolicy<C, P> {
         let shared = &*self.shared;
         let meta = &req.meta;
         let now = shared.clock.now();
-        let backoff = shared.schedule.delay(meta.attempts - 1, meta.previous, shared.rng.unit());
+        let backoff = shared
+            .schedule
+            .delay(meta.attempts - 1, meta.previous, shared.rng.unit());
         let server_wait = class.not_before().map(|until| shared.clock.until(until));
         let delay = backoff.max(server_wait.unwrap_or_default());
         let retry_at = add_saturating(wall, delay);
@@ -138,7 +145,11 @@ where
 {
     type Future = Sleep;
 
-    fn retry(&mut self, req: &mut Attempt<Req>, result: &mut Result<Res, BoxError>) -> Option<Sleep> {
+    fn retry(
+        &mut self,
+        req: &mut Attempt<Req>,
+        result: &mut Result<Res, BoxError>,
+    ) -> Option<Sleep> {
         let shared = &*self.shared;
         let wall = shared.clock.wall();
         let class = match result {
@@ -148,7 +159,12 @@ where
         if !class.is_retryable() {
             return None;
         }
-        let key = || req.meta.key.clone().or_else(|| req.req.as_ref().and_then(|r| shared.replay.key(r)));
+        let key = || {
+            req.meta
+                .key
+                .clone()
+                .or_else(|| req.req.as_ref().and_then(|r| shared.replay.key(r)))
+        };
         match self.decide(req, &class, wall) {
             Decision::Retry(delay) => {
                 let key = key();
@@ -160,7 +176,13 @@ where
                     reason = %class,
                     "retrying after a failed attempt"
                 );
-                self.emit(&RetryEvent::Retrying { key, attempt, delay, reason: class, at: wall });
+                self.emit(&RetryEvent::Retrying {
+                    key,
+                    attempt,
+                    delay,
+                    reason: class,
+                    at: wall,
+                });
                 req.meta.attempts += 1;
                 req.meta.previous = delay;
                 Some(shared.clock.sleep(delay))
@@ -184,7 +206,14 @@ where
                     retry_at,
                     at: wall,
                 });
-                let gave_up = GaveUp { attempts, reason, last: class, retry_at, key, source: None };
+                let gave_up = GaveUp {
+                    attempts,
+                    reason,
+                    last: class,
+                    retry_at,
+                    key,
+                    source: None,
+                };
                 let previous = std::mem::replace(result, Err(Box::new(gave_up)));
                 if let (Err(source), Err(current)) = (previous, result)
                     && let Some(gave_up) = current.downcast_mut::<GaveUp>()
@@ -205,6 +234,12 @@ where
             // Keep what errors need to name the service.
             None => req.meta.key.clone().or_else(|| shared.replay.key(original)),
         };
-        Some(Attempt { req: copy, meta: AttemptMeta { key, ..req.meta.clone() } })
+        Some(Attempt {
+            req: copy,
+            meta: AttemptMeta {
+                key,
+                ..req.meta.clone()
+            },
+        })
     }
 }

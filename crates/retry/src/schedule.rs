@@ -44,8 +44,18 @@ pub struct BackoffSchedule {
 impl BackoffSchedule {
     /// A schedule. The caller guarantees `base > 0`, `cap >= base` and a finite
     /// `multiplier >= 1` (the retry layer's config checks these).
-    pub(crate) const fn new(base: Duration, multiplier: f64, cap: Duration, jitter: Jitter) -> Self {
-        Self { base, multiplier, cap, jitter }
+    pub(crate) const fn new(
+        base: Duration,
+        multiplier: f64,
+        cap: Duration,
+        jitter: Jitter,
+    ) -> Self {
+        Self {
+            base,
+            multiplier,
+            cap,
+            jitter,
+        }
     }
 
     /// The first delay, before jitter.
@@ -78,7 +88,11 @@ impl BackoffSchedule {
     /// The delay before retry number `retry` (from 0), given the previous delay (the base, before
     /// the first retry) and a uniform draw `unit` in `[0, 1)`.
     pub fn delay(&self, retry: u32, previous: Duration, unit: f64) -> Duration {
-        let unit = if unit.is_finite() { unit.clamp(0.0, 1.0) } else { 0.0 };
+        let unit = if unit.is_finite() {
+            unit.clamp(0.0, 1.0)
+        } else {
+            0.0
+        };
         let ceiling = self.ceiling(retry);
         match self.jitter {
             Jitter::None => ceiling,
@@ -136,7 +150,13 @@ mod tests {
     /// Mean of the delay over a fine grid of draws, which is the expectation for a uniform draw.
     fn mean(s: &BackoffSchedule, retry: u32) -> f64 {
         let n = 10_000;
-        (0..n).map(|i| s.delay(retry, s.base(), (i as f64 + 0.5) / n as f64).as_secs_f64()).sum::<f64>() / n as f64
+        (0..n)
+            .map(|i| {
+                s.delay(retry, s.base(), (i as f64 + 0.5) / n as f64)
+                    .as_secs_f64()
+            })
+            .sum::<f64>()
+            / n as f64
     }
 
     #[test]
@@ -151,7 +171,12 @@ mod tests {
     }
 
     fn any_jitter() -> impl Strategy<Value = Jitter> {
-        prop_oneof![Just(Jitter::None), Just(Jitter::Full), Just(Jitter::Equal), Just(Jitter::Decorrelated)]
+        prop_oneof![
+            Just(Jitter::None),
+            Just(Jitter::Full),
+            Just(Jitter::Equal),
+            Just(Jitter::Decorrelated)
+        ]
     }
 
     proptest! {

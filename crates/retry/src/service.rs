@@ -32,7 +32,10 @@ pub struct Retry<S, C, P> {
 
 impl<S: Clone, C, P> Clone for Retry<S, C, P> {
     fn clone(&self) -> Self {
-        Self { inner: self.inner.clone(), shared: self.shared.clone() }
+        Self {
+            inner: self.inner.clone(),
+            shared: self.shared.clone(),
+        }
     }
 }
 
@@ -45,8 +48,13 @@ impl<S, C, P> Retry<S, C, P> {
             timeout: shared.config.attempt_timeout,
             clock: shared.clock,
         };
-        let policy = RetryPolicy { shared: shared.clone() };
-        Self { inner: tower::retry::Retry::new(policy, attempts), shared }
+        let policy = RetryPolicy {
+            shared: shared.clone(),
+        };
+        Self {
+            inner: tower::retry::Retry::new(policy, attempts),
+            shared,
+        }
     }
 
     /// The wrapped service.
@@ -93,7 +101,12 @@ where
             idempotent: shared.replay.is_idempotent(&req),
             key: None,
         };
-        ResponseFuture { inner: self.inner.call(Attempt { req: Some(req), meta }) }
+        ResponseFuture {
+            inner: self.inner.call(Attempt {
+                req: Some(req),
+                meta,
+            }),
+        }
     }
 }
 

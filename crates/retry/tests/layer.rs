@@ -1,0 +1,457 @@
+//! The retry layer under a paused clock: exact schedules, pushback, limits, idempotency.
+
+mod support;
+
+use std::io;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::Request;
+use http_body_util::BodyExt;
+use tower::{Layer, ServiceExt};
+use unattended_core::clock::add_saturating;
+use unattended_core::{BoxError, Disposition, FailureClass, HasDisposition, TransientCause};
+use unattended_retry::{
+    BudgetConfig, GaveUp, GiveUpReason, Jitter, RetryConfig, RetryEvent, RetryLayer, Retryable,
+};
+
+use support::{Answer, Script, clock, get, ms, post, t0};
+
+fn layer(config: RetryConfig) -> RetryLayer {
+    RetryLayer::new(config).unwrap().clock(clock())
+}
+
+fn plain() -> RetryConfig {
+    RetryConfig::standard().jitter(Jitter::None)
+}
+
+fn gave_up(err: &BoxError) -> &GaveUp {
+    err.downcast_ref::<GaveUp>()
+        .unwrap_or_else(|| panic!("expected GaveUp, got {err}"))
+}
+
+#[tokio::test(start_paused = true)]
+async fn retries_503_503_200_on_the_exact_schedule() {
+    let script = Script::new(clock(), [Answer::Status(503), Answer::Status(503)]);
+    let svc = layer(plain()).layer(script.clone());
+    let start = clock().now();
+    let res = svc.oneshot(get("https://api.example.com/v")).await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(script.count(), 3);
+    assert_eq!(script.gaps(), [ms(250), ms(500)]);
+    assert_eq!(clock().now() - start, ms(750));
+}
+
+#[tokio::test(start_paused = true)]
+async fn full_jitter_is_bounded_and_reproducible_with_a_seed() {
+    async fn run(seed: u64) -> Vec<Duration> {
+        let script = Script::new(
+            clock(),
+            [
+                Answer::Status(503),
+                Answer::Status(502),
+                Answer::Status(504),
+            ],
+        );
+        let config = RetryConfig::standard().seed(Some(seed));
+        layer(config)
+            .layer(script.clone())
+            .oneshot(get("https://a.example/"))
+            .await
+            .unwrap();
+        script.gaps()
+    }
+    let first = run(7).await;
+    assert_eq!(first.len(), 3);
+    for (n, gap) in first.iter().enumerate() {
+        assert!(*gap <= ms(250 << n), "retry {n} waited {gap:?}");
+    }
+    assert_eq!(first, run(7).await);
+    assert_ne!(first, run(8).await);
+}
+
+#[tokio::test(start_paused = true)]
+async fn retry_after_seconds_is_honoured() {
+    let limited = Answer::StatusWith(429, vec![("retry-after", "2".into())]);
+    let script = Script::new(clock(), [limited]);
+    let res = layer(plain())
+        .layer(script.clone())
+        .oneshot(get("https://a.example/"))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(script.gaps(), [Duration::from_secs(2)]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn retry_after_http_date_is_honoured() {
+    let at = "Sat, 28 Nov 2026 10:00:05 GMT".to_owned();
+    let script = Script::new(
+        clock(),
+        [Answer::StatusWith(503, vec![("retry-after", at)])],
+    );
+    let res = layer(plain())
+        .layer(script.clone())
+        .oneshot(get("https://a.example/"))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(script.gaps(), [Duration::from_secs(5)]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_short_server_wait_never_shortens_the_backoff() {
+    // Backoff before the third attempt is 500 ms; the server asks for 0 s.
+    let script = Script::new(
+        clock(),
+        [
+            Answer::Status(503),
+            Answer::StatusWith(429, vec![("retry-after", "0".into())]),
+        ],
+    );
+    layer(plain())
+        .layer(script.clone())
+        .oneshot(get("https://a.example/"))
+        .await
+        .unwrap();
+    assert_eq!(script.gaps(), [ms(250), ms(500)]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_wait_past_the_deadline_ends_at_once_with_retry_at() {
+    // 30 s is within the 60 s the layer may sleep, but past a 10 s deadline.
+    let script = Script::new(
+        clock(),
+        [Answer::StatusWith(429, vec![("retry-after", "30".into())])],
+    );
+    let config = plain().deadline(Some(Duration::from_secs(10)));
+    let start = clock().now();
+    let err = layer(config)
+        .layer(script.clone())
+        .oneshot(get("https://a.example/x"))
+        .await
+        .unwrap_err();
+    let err = gave_up(&err);
+    assert_eq!(err.reason(), GiveUpReason::Deadline);
+    assert_eq!(
+        err.retry_at(),
+        add_saturating(t0(), Duration::from_secs(30))
+    );
+    assert_eq!(
+        err.disposition(),
+        Disposition::RetryAt(add_saturating(t0(), Duration::from_secs(30)))
+    );
+    assert_eq!(err.attempts(), 1);
+    assert_eq!(err.key().unwrap().as_str(), "https://a.example:443");
+    assert_eq!(script.count(), 1);
+    assert_eq!(clock().now(), start, "gave up without sleeping");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_wait_longer_than_allowed_ends_at_once_with_the_server_time() {
+    let daily = Answer::StatusWith(
+        429,
+        vec![("retry-after", "Sat, 28 Nov 2026 23:00:00 GMT".into())],
+    );
+    let script = Script::new(clock(), [daily]);
+    let err = layer(plain())
+        .layer(script.clone())
+        .oneshot(get("https://a.example/"))
+        .await
+        .unwrap_err();
+    let err = gave_up(&err);
+    assert_eq!(err.reason(), GiveUpReason::ServerWaitTooLong);
+    assert_eq!(err.retry_at(), "2026-11-28T23:00:00Z".parse().unwrap());
+    assert!(matches!(
+        err.last_failure(),
+        FailureClass::RateLimited { .. }
+    ));
+    assert_eq!(
+        err.to_string(),
+        "gave up on https://a.example:443 after 1 attempt (the server asked for a longer wait \
+         than allowed): last failure was rate limited (HTTP 429) until 2026-11-28T23:00:00Z; \
+         retry after 2026-11-28T23:00:00Z"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn post_is_not_retried_on_503_without_a_key() {
+    let script = Script::new(clock(), [Answer::Status(503)]);
+    let err = layer(plain())
+        .layer(script.clone())
+        .oneshot(post("https://a.example/items"))
+        .await
+        .unwrap_err();
+    assert_eq!(gave_up(&err).reason(), GiveUpReason::NotIdempotent);
+    assert!(err.to_string().contains("Idempotency-Key"), "{err}");
+    assert_eq!(script.count(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn post_is_retried_with_a_key_a_marker_or_after_a_connect_error() {
+    let mut keyed = post("https://a.example/items");
+    keyed
+        .headers_mut()
+        .insert("idempotency-key", "k-1".parse().unwrap());
+    let mut marked = post("https://a.example/items");
+    marked.extensions_mut().insert(Retryable);
+    for req in [keyed, marked] {
+        let script = Script::new(clock(), [Answer::Status(503)]);
+        let res = layer(plain())
+            .layer(script.clone())
+            .oneshot(req)
+            .await
+            .unwrap();
+        assert_eq!((res.status().as_u16(), script.count()), (200, 2));
+    }
+    // Nothing was sent: safe to send a POST again.
+    let script = Script::new(clock(), [Answer::Error(io::ErrorKind::ConnectionRefused)]);
+    let res = layer(plain())
+        .layer(script.clone())
+        .oneshot(post("https://a.example/items"))
+        .await
+        .unwrap();
+    assert_eq!((res.status().as_u16(), script.count()), (200, 2));
+    // A reset after sending is not proof of anything.
+    let script = Script::new(clock(), [Answer::Error(io::ErrorKind::ConnectionReset)]);
+    let err = layer(plain())
+        .layer(script.clone())
+        .oneshot(post("https://a.example/items"))
+        .await
+        .unwrap_err();
+    let err = gave_up(&err);
+    assert_eq!(err.reason(), GiveUpReason::NotIdempotent);
+    assert_eq!(
+        err.last_failure(),
+        FailureClass::Transient(TransientCause::Reset)
+    );
+    let source = std::error::Error::source(err)
+        .unwrap()
+        .downcast_ref::<io::Error>()
+        .unwrap();
+    assert_eq!(source.kind(), io::ErrorKind::ConnectionReset);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_streaming_body_is_sent_once_and_the_error_says_why() {
+    let script = Script::new(clock(), [Answer::Status(503)]);
+    let body = http_body_util::Full::new(Bytes::from_static(b"chunk")).boxed();
+    let req = Request::put("https://uploads.example/v")
+        .body(body)
+        .unwrap();
+    let err = layer(plain())
+        .layer(script.clone())
+        .oneshot(req)
+        .await
+        .unwrap_err();
+    let err = gave_up(&err);
+    assert_eq!(err.reason(), GiveUpReason::NotReplayable);
+    assert_eq!(err.key().unwrap().as_str(), "https://uploads.example:443");
+    assert!(err.to_string().contains("stream"), "{err}");
+    assert_eq!(script.count(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn failures_no_retry_can_fix_come_back_as_they_were() {
+    for status in [404, 401, 400, 501] {
+        let script = Script::new(clock(), [Answer::Status(status)]);
+        let res = layer(plain())
+            .layer(script.clone())
+            .oneshot(get("https://a.example/"))
+            .await
+            .unwrap();
+        assert_eq!((res.status().as_u16(), script.count()), (status, 1));
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn running_out_of_attempts_reports_the_attempts_made() {
+    let script = Script::new(clock(), vec![Answer::Status(503); 10]);
+    let err = layer(plain())
+        .layer(script.clone())
+        .oneshot(get("https://a.example/"))
+        .await
+        .unwrap_err();
+    let err = gave_up(&err);
+    assert_eq!(
+        (err.reason(), err.attempts()),
+        (GiveUpReason::MaxAttempts, 4)
+    );
+    assert_eq!(script.count(), 4);
+    assert_eq!(script.gaps(), [ms(250), ms(500), ms(1000)]);
+    // Retry at = one more backoff (2 s) after the last failure, which came at t0 + 1.75 s.
+    assert_eq!(err.retry_at(), add_saturating(t0(), ms(3750)));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_hung_attempt_times_out_and_is_retried() {
+    let script = Script::new(clock(), [Answer::Hang]);
+    let config = plain().attempt_timeout(Some(Duration::from_secs(5)));
+    let res = layer(config.clone())
+        .layer(script.clone())
+        .oneshot(get("https://a.example/"))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(script.gaps(), [ms(5250)]);
+
+    // When every attempt hangs, the error says so and keeps the timeout as its source.
+    let script = Script::new(clock(), vec![Answer::Hang; 4]);
+    let err = layer(config)
+        .layer(script.clone())
+        .oneshot(get("https://a.example/"))
+        .await
+        .unwrap_err();
+    let err = gave_up(&err);
+    assert_eq!(
+        err.last_failure(),
+        FailureClass::Transient(TransientCause::Timeout)
+    );
+    assert!(
+        std::error::Error::source(err)
+            .unwrap()
+            .is::<tower::timeout::error::Elapsed>()
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_deadline_stops_retries_that_would_start_too_late() {
+    let script = Script::new(clock(), vec![Answer::Status(503); 10]);
+    // 250 + 500 = 750 ms fit in 1 s; the third wait (1 s) would end at 1.75 s.
+    let config = plain()
+        .max_attempts(10)
+        .deadline(Some(Duration::from_secs(1)));
+    let err = layer(config)
+        .layer(script.clone())
+        .oneshot(get("https://a.example/"))
+        .await
+        .unwrap_err();
+    assert_eq!(gave_up(&err).reason(), GiveUpReason::Deadline);
+    assert_eq!(script.count(), 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn events_fire_per_retry_and_on_giving_up() {
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let sink = events.clone();
+    let layer =
+        layer(plain().max_attempts(2)).on_event(move |e| sink.lock().unwrap().push(e.clone()));
+    let script = Script::new(clock(), vec![Answer::Status(503); 2]);
+    let _ = layer
+        .layer(script)
+        .oneshot(get("https://a.example/"))
+        .await
+        .unwrap_err();
+    let events = events.lock().unwrap();
+    assert_eq!(events.len(), 2);
+    match &events[0] {
+        RetryEvent::Retrying {
+            key,
+            attempt,
+            delay,
+            reason,
+            at,
+        } => {
+            assert_eq!(key.as_ref().unwrap().as_str(), "https://a.example:443");
+            assert_eq!((*attempt, *delay, *at), (1, ms(250), t0()));
+            assert_eq!(
+                *reason,
+                FailureClass::Transient(TransientCause::Status(
+                    http::StatusCode::SERVICE_UNAVAILABLE
+                ))
+            );
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    assert!(matches!(
+        &events[1],
+        RetryEvent::GaveUp {
+            attempts: 2,
+            reason: GiveUpReason::MaxAttempts,
+            ..
+        }
+    ));
+}
+
+#[tokio::test(start_paused = true)]
+async fn successes_fire_no_events() {
+    let events = Arc::new(Mutex::new(0));
+    let sink = events.clone();
+    let layer = layer(plain()).on_event(move |_| *sink.lock().unwrap() += 1);
+    let script = Script::new(clock(), []);
+    layer
+        .layer(script)
+        .oneshot(get("https://a.example/"))
+        .await
+        .unwrap();
+    assert_eq!(*events.lock().unwrap(), 0);
+}
+
+/// A total outage, 1,000 concurrent calls: the budget keeps the extra load at 20%.
+#[tokio::test(start_paused = true)]
+async fn the_budget_caps_amplification_under_a_total_outage() {
+    async fn outage(config: RetryConfig) -> f64 {
+        let down = Script::always(clock(), Answer::Status(503));
+        let svc = layer(config).layer(down.clone());
+        let mut calls = tokio::task::JoinSet::new();
+        for _ in 0..1000 {
+            let svc = svc.clone();
+            calls.spawn(async move { svc.oneshot(get("https://down.example/")).await });
+        }
+        while let Some(result) = calls.join_next().await {
+            let err = result.unwrap().unwrap_err();
+            assert!(err.is::<GaveUp>());
+        }
+        down.count() as f64 / 1000.0
+    }
+    let with_budget = outage(RetryConfig::standard()).await;
+    assert!(with_budget <= 1.2, "amplification {with_budget}");
+    assert!(
+        with_budget >= 1.15,
+        "the budget allowed too little: {with_budget}"
+    );
+    let without = outage(RetryConfig::standard().budget(None)).await;
+    assert_eq!(without, 4.0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn clones_share_the_budget() {
+    let config = plain().budget(Some(
+        BudgetConfig::new()
+            .min_per_sec(1)
+            .ratio(0.0)
+            .window(Duration::from_secs(2)),
+    ));
+    let svc = layer(config).layer(Script::always(clock(), Answer::Status(503)));
+    let (a, b) = (svc.clone(), svc);
+    // The floor is 2 retries per window: the first caller spends both.
+    let err = a.oneshot(get("https://down.example/")).await.unwrap_err();
+    assert_eq!(
+        (gave_up(&err).reason(), gave_up(&err).attempts()),
+        (GiveUpReason::Budget, 3)
+    );
+    let err = b.oneshot(get("https://down.example/")).await.unwrap_err();
+    assert_eq!(
+        (gave_up(&err).reason(), gave_up(&err).attempts()),
+        (GiveUpReason::Budget, 1)
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn budget_remaining_is_visible_on_the_layer() {
+    let layer = layer(plain());
+    assert_eq!(layer.budget_remaining(), Some(100));
+    assert_eq!(layer.config().clone().budget(None), plain().budget(None));
+    let none = RetryLayer::new(plain().budget(None)).unwrap();
+    assert_eq!(none.budget_remaining(), None);
+}
+
+#[test]
+fn bad_config_is_refused_at_construction() {
+    let err = RetryLayer::new(RetryConfig::standard().max_attempts(0)).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "max_attempts must be between 1 and 100, got 0"
+    );
+}
