@@ -1,1 +1,38 @@
-//! x
+//! `unattended` keeps automation running when nobody is watching.
+//!
+//! This crate gathers the workspace's crates under one name:
+//!
+//! - [`core`]: the [`Clock`], failure classification, server pushback headers and the
+//!   [`Disposition`] every error maps to;
+//! - [`retry`]: [`RetryLayer`], jittered exponential retry with a shared budget, an overall
+//!   deadline, per-attempt timeouts and respect for `Retry-After`.
+//!
+//! Each layer crate can also be used alone, in any tower stack.
+//!
+//! # Example
+//!
+//! ```
+//! use bytes::Bytes;
+//! use http::{Request, Response};
+//! use tower::{ServiceBuilder, ServiceExt, service_fn};
+//! use unattended::RetryLayer;
+//!
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)]
+//! # async fn main() -> Result<(), unattended::BoxError> {
+//! let service = service_fn(|_req: Request<Bytes>| async {
+//!     Ok::<_, std::io::Error>(Response::new("hello"))
+//! });
+//! let client = ServiceBuilder::new().layer(RetryLayer::standard()).service(service);
+//! let res = client.oneshot(Request::get("https://example.com/").body(Bytes::new())?).await?;
+//! assert_eq!(*res.body(), "hello");
+//! # Ok(())
+//! # }
+//! ```
+
+pub use unattended_core as core;
+pub use unattended_core::{
+    BoxError, Classifier, Clock, Disposition, FailureClass, HasDisposition, HttpClassifier,
+    ServiceKey,
+};
+pub use unattended_retry as retry;
+pub use unattended_retry::{GaveUp, RetryConfig, RetryLayer};

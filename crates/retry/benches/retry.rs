@@ -1,1 +1,106 @@
-fn main() {}
+//! Added cost per call of the retry layer on the happy path.
+//!
+//! `cargo bench -p unattended-retry`. Each case calls a service whose future is ready at once,
+//! polled by hand with a no-op waker inside a tokio runtime (for the timer the attempt timeout
+//! needs), so the figures are the layer's own overhead.
+
+use std::future::{Future, Ready, ready};
+use std::hint::black_box;
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
+
+use bytes::Bytes;
+use criterion::{Criterion, criterion_group, criterion_main};
+use http::{Request, Response};
+use tower::{Layer, Service, service_fn};
+use unattended_core::{Classifier, FailureClass};
+use unattended_retry::{CloneReplay, RetryConfig, RetryLayer};
+
+#[derive(Clone)]
+struct AlwaysOk;
+
+impl Classifier<u64> for AlwaysOk {
+    fn classify_response(&self, _: &u64, _: jiff::Timestamp) -> Result<(), FailureClass> {
+        Ok(())
+    }
+}
+
+fn call_once<S: Service<R>, R>(svc: &mut S, req: R) {
+    let mut cx = Context::from_waker(Waker::noop());
+    match svc.poll_ready(&mut cx) {
+        Poll::Ready(Ok(())) => {}
+        _ => panic!("not ready"),
+    }
+    let mut fut = pin!(svc.call(req));
+    match fut.as_mut().poll(&mut cx) {
+        Poll::Ready(Ok(res)) => {
+            black_box(res);
+        }
+        _ => panic!("not ready"),
+    }
+}
+
+fn echo(req: u64) -> Ready<Result<u64, std::io::Error>> {
+    ready(Ok(req))
+}
+
+fn ok_response(_: Request<Bytes>) -> Ready<Result<Response<()>, std::io::Error>> {
+    ready(Ok(Response::new(())))
+}
+
+fn http_request() -> Request<Bytes> {
+    Request::get("https://api.example.com/v1/items?page=2")
+        .header("accept", "application/json")
+        .header("user-agent", "unattended/0.1")
+        .body(Bytes::from_static(b""))
+        .unwrap()
+}
+
+fn bench(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    let _guard = rt.enter();
+    let mut group = c.benchmark_group("happy_path");
+
+    let mut bare = service_fn(echo);
+    group.bench_function("bare service_fn", |b| {
+        b.iter(|| call_once(&mut bare, black_box(7)))
+    });
+
+    let generic = |config: RetryConfig| {
+        RetryLayer::new(config)
+            .unwrap()
+            .classifier(AlwaysOk)
+            .replay(CloneReplay::new())
+    };
+    let mut no_timeout =
+        generic(RetryConfig::standard().attempt_timeout(None)).layer(service_fn(echo));
+    group.bench_function("retry, budget, no attempt timeout", |b| {
+        b.iter(|| call_once(&mut no_timeout, black_box(7)))
+    });
+    let mut standard = generic(RetryConfig::standard()).layer(service_fn(echo));
+    group.bench_function("retry, standard preset (budget + attempt timeout)", |b| {
+        b.iter(|| call_once(&mut standard, black_box(7)))
+    });
+
+    let mut bare_http = service_fn(ok_response);
+    group.bench_function("http: bare service_fn", |b| {
+        b.iter(|| call_once(&mut bare_http, http_request()))
+    });
+    let mut http = RetryLayer::new(RetryConfig::standard().attempt_timeout(None))
+        .unwrap()
+        .layer(service_fn(ok_response));
+    group.bench_function("http: retry, budget, no attempt timeout", |b| {
+        b.iter(|| call_once(&mut http, http_request()))
+    });
+    let mut http_standard = RetryLayer::standard().layer(service_fn(ok_response));
+    group.bench_function("http: retry, standard preset", |b| {
+        b.iter(|| call_once(&mut http_standard, http_request()))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -149,14 +149,14 @@ mod tests {
 
     /// Mean of the delay over a fine grid of draws, which is the expectation for a uniform draw.
     fn mean(s: &BackoffSchedule, retry: u32) -> f64 {
-        let n = 10_000;
+        let n = 10_000u32;
         (0..n)
             .map(|i| {
-                s.delay(retry, s.base(), (i as f64 + 0.5) / n as f64)
+                s.delay(retry, s.base(), (f64::from(i) + 0.5) / f64::from(n))
                     .as_secs_f64()
             })
             .sum::<f64>()
-            / n as f64
+            / f64::from(n)
     }
 
     #[test]
