@@ -4,49 +4,18 @@
 //! polled by hand with a no-op waker inside a tokio runtime (for the timer the attempt timeout
 //! needs), so the figures are the layer's own overhead.
 
-use std::future::{Future, Ready, ready};
+#[path = "../tests/support/happy.rs"]
+mod happy;
+
 use std::hint::black_box;
-use std::pin::pin;
-use std::task::{Context, Poll, Waker};
 
 use bytes::Bytes;
 use criterion::{Criterion, criterion_group, criterion_main};
-use http::{Request, Response};
-use tower::{Layer, Service, service_fn};
-use unattended_core::{Classifier, FailureClass};
+use http::Request;
+use tower::{Layer, service_fn};
 use unattended_retry::{CloneReplay, RetryConfig, RetryLayer};
 
-#[derive(Clone)]
-struct AlwaysOk;
-
-impl Classifier<u64> for AlwaysOk {
-    fn classify_response(&self, _: &u64, _: jiff::Timestamp) -> Result<(), FailureClass> {
-        Ok(())
-    }
-}
-
-fn call_once<S: Service<R>, R>(svc: &mut S, req: R) {
-    let mut cx = Context::from_waker(Waker::noop());
-    match svc.poll_ready(&mut cx) {
-        Poll::Ready(Ok(())) => {}
-        _ => panic!("not ready"),
-    }
-    let mut fut = pin!(svc.call(req));
-    match fut.as_mut().poll(&mut cx) {
-        Poll::Ready(Ok(res)) => {
-            black_box(res);
-        }
-        _ => panic!("not ready"),
-    }
-}
-
-fn echo(req: u64) -> Ready<Result<u64, std::io::Error>> {
-    ready(Ok(req))
-}
-
-fn ok_response(_: Request<Bytes>) -> Ready<Result<Response<()>, std::io::Error>> {
-    ready(Ok(Response::new(())))
-}
+use happy::{AlwaysOk, call_once, echo, ok_response};
 
 fn http_request() -> Request<Bytes> {
     Request::get("https://api.example.com/v1/items?page=2")

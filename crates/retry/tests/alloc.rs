@@ -1,33 +1,17 @@
 //! Heap allocations per call on the happy path, counted with dhat's testing mode.
 
-use std::future::{Future, Ready, ready};
-use std::pin::pin;
-use std::task::{Context, Poll, Waker};
+#[path = "support/happy.rs"]
+mod happy;
 
 use bytes::Bytes;
-use http::{Request, Response};
+use http::Request;
 use tower::{Layer, Service, service_fn};
-use unattended_core::{Classifier, FailureClass};
 use unattended_retry::{CloneReplay, RetryConfig, RetryLayer};
+
+use happy::{AlwaysOk, call_once, echo, ok_response};
 
 #[global_allocator]
 static ALLOC: dhat::Alloc = dhat::Alloc;
-
-#[derive(Clone)]
-struct AlwaysOk;
-
-impl Classifier<u64> for AlwaysOk {
-    fn classify_response(&self, _: &u64, _: jiff::Timestamp) -> Result<(), FailureClass> {
-        Ok(())
-    }
-}
-
-fn call_once<S: Service<R>, R>(svc: &mut S, req: R) {
-    let mut cx = Context::from_waker(Waker::noop());
-    assert!(matches!(svc.poll_ready(&mut cx), Poll::Ready(Ok(()))));
-    let mut fut = pin!(svc.call(req));
-    assert!(matches!(fut.as_mut().poll(&mut cx), Poll::Ready(Ok(_))));
-}
 
 fn allocations_per_call<S: Service<R>, R>(svc: &mut S, mut req: impl FnMut() -> R) -> f64 {
     const CALLS: u64 = 1000;
@@ -38,14 +22,6 @@ fn allocations_per_call<S: Service<R>, R>(svc: &mut S, mut req: impl FnMut() -> 
         call_once(svc, r);
     }
     (dhat::HeapStats::get().total_blocks - before) as f64 / CALLS as f64
-}
-
-fn echo(req: u64) -> Ready<Result<u64, std::io::Error>> {
-    ready(Ok(req))
-}
-
-fn ok_response(_: Request<Bytes>) -> Ready<Result<Response<()>, std::io::Error>> {
-    ready(Ok(Response::new(())))
 }
 
 #[test]

@@ -41,29 +41,31 @@ pub struct Call {
     pub method: Method,
 }
 
-/// A service answering from a script and recording each call.
+/// A service answering from a script (then with a fallback answer) and recording each call.
 #[derive(Clone)]
 pub struct Script {
     answers: Arc<Mutex<VecDeque<Answer>>>,
+    fallback: Answer,
     calls: Arc<Mutex<Vec<Call>>>,
     clock: Clock,
 }
 
 impl Script {
+    /// Answers from `answers`, then `200`.
     pub fn new(clock: Clock, answers: impl IntoIterator<Item = Answer>) -> Self {
         Self {
             answers: Arc::new(Mutex::new(answers.into_iter().collect())),
+            fallback: Answer::Status(200),
             calls: Arc::default(),
             clock,
         }
     }
 
-    /// A script that always answers `answer`.
-    pub fn always(clock: Clock, answer: Answer) -> AlwaysScript {
-        AlwaysScript {
-            answer,
-            calls: Arc::default(),
-            clock,
+    /// Always answers `answer`.
+    pub fn always(clock: Clock, answer: Answer) -> Self {
+        Self {
+            fallback: answer,
+            ..Self::new(clock, [])
         }
     }
 
@@ -81,7 +83,9 @@ impl Script {
     }
 }
 
-fn answer(answer: Answer) -> Pin<Box<dyn Future<Output = Result<Response<()>, BoxError>> + Send>> {
+type AnswerFuture = Pin<Box<dyn Future<Output = Result<Response<()>, BoxError>> + Send>>;
+
+fn answer(answer: Answer) -> AnswerFuture {
     match answer {
         Answer::Status(status) => Box::pin(std::future::ready(Ok(Response::builder()
             .status(status)
@@ -102,7 +106,7 @@ fn answer(answer: Answer) -> Pin<Box<dyn Future<Output = Result<Response<()>, Bo
 impl<B> tower::Service<Request<B>> for Script {
     type Response = Response<()>;
     type Error = BoxError;
-    type Future = Pin<Box<dyn Future<Output = Result<Response<()>, BoxError>> + Send>>;
+    type Future = AnswerFuture;
 
     fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
         Poll::Ready(Ok(()))
@@ -113,45 +117,8 @@ impl<B> tower::Service<Request<B>> for Script {
             at: self.clock.now(),
             method: req.method().clone(),
         });
-        let next = self
-            .answers
-            .lock()
-            .unwrap()
-            .pop_front()
-            .unwrap_or(Answer::Status(200));
-        answer(next)
-    }
-}
-
-/// A service that always gives the same answer (for load tests).
-#[derive(Clone)]
-pub struct AlwaysScript {
-    answer: Answer,
-    calls: Arc<Mutex<Vec<Call>>>,
-    clock: Clock,
-}
-
-impl AlwaysScript {
-    pub fn count(&self) -> usize {
-        self.calls.lock().unwrap().len()
-    }
-}
-
-impl<B> tower::Service<Request<B>> for AlwaysScript {
-    type Response = Response<()>;
-    type Error = BoxError;
-    type Future = Pin<Box<dyn Future<Output = Result<Response<()>, BoxError>> + Send>>;
-
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, req: Request<B>) -> Self::Future {
-        self.calls.lock().unwrap().push(Call {
-            at: self.clock.now(),
-            method: req.method().clone(),
-        });
-        answer(self.answer.clone())
+        let next = self.answers.lock().unwrap().pop_front();
+        answer(next.unwrap_or_else(|| self.fallback.clone()))
     }
 }
 
