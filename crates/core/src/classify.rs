@@ -127,14 +127,17 @@ impl fmt::Display for TransientCause {
 /// Implement it to use the layers around a service that is not HTTP: say which responses are
 /// failures, and (optionally) how errors are classed. Classifiers are cheap to clone and shared
 /// by every clone of a layer.
+///
+/// The `clock` is there for answers that depend on the time (a `Retry-After` of 30 seconds means
+/// "until now + 30 s"); read it only when needed, since most outcomes are plain successes.
 pub trait Classifier<Res>: Clone + Send + Sync + 'static {
-    /// Classifies a response received at wall time `now`.
-    fn classify_response(&self, response: &Res, now: Timestamp) -> Result<(), FailureClass>;
+    /// Classifies a response that has just arrived.
+    fn classify_response(&self, response: &Res, clock: &Clock) -> Result<(), FailureClass>;
 
-    /// Classifies an error. The default walks the error's `source()` chain with
-    /// [`classify_error_chain`].
-    fn classify_error(&self, error: &(dyn StdError + 'static), now: Timestamp) -> FailureClass {
-        let _ = now;
+    /// Classifies an error that has just happened. The default walks the error's `source()`
+    /// chain with [`classify_error_chain`].
+    fn classify_error(&self, error: &(dyn StdError + 'static), clock: &Clock) -> FailureClass {
+        let _ = clock;
         classify_error_chain(error)
     }
 }
@@ -205,11 +208,11 @@ fn io_cause(kind: io::ErrorKind) -> Option<TransientCause> {
 ///
 /// ```
 /// use http::{Response, StatusCode};
-/// use unattended_core::{Classifier, FailureClass, HttpClassifier};
+/// use unattended_core::{Classifier, Clock, FailureClass, HttpClassifier};
 ///
-/// let now = "2026-11-28T10:00:00Z".parse().unwrap();
+/// let clock = Clock::starting_at("2026-11-28T10:00:00Z".parse().unwrap());
 /// let res = Response::builder().status(429).header("retry-after", "30").body(()).unwrap();
-/// let class = HttpClassifier::new().classify_response(&res, now).unwrap_err();
+/// let class = HttpClassifier::new().classify_response(&res, &clock).unwrap_err();
 /// assert_eq!(class.not_before(), Some("2026-11-28T10:00:30Z".parse().unwrap()));
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -242,13 +245,23 @@ impl HttpClassifier {
         headers: &HeaderMap,
         now: Timestamp,
     ) -> Result<(), FailureClass> {
+        self.classify(status, headers, || now)
+    }
+
+    /// The rules, reading the time only for pushback (the common outcomes never need it).
+    fn classify(
+        &self,
+        status: StatusCode,
+        headers: &HeaderMap,
+        now: impl FnOnce() -> Timestamp,
+    ) -> Result<(), FailureClass> {
         if !(status.is_client_error() || status.is_server_error()) {
             return Ok(());
         }
         let transient = FailureClass::Transient(TransientCause::Status(status));
         Err(match status.as_u16() {
             401 => FailureClass::AuthExpired,
-            429 | 503 => match server_wait(headers, now, self.limits) {
+            429 | 503 => match server_wait(headers, now(), self.limits) {
                 Some(wait) => FailureClass::RateLimited {
                     until: wait.until,
                     status: Some(status),
@@ -262,12 +275,8 @@ impl HttpClassifier {
 }
 
 impl<B> Classifier<Response<B>> for HttpClassifier {
-    fn classify_response(
-        &self,
-        response: &Response<B>,
-        now: Timestamp,
-    ) -> Result<(), FailureClass> {
-        self.classify_status(response.status(), response.headers(), now)
+    fn classify_response(&self, response: &Response<B>, clock: &Clock) -> Result<(), FailureClass> {
+        self.classify(response.status(), response.headers(), || clock.wall())
     }
 }
 
@@ -312,7 +321,7 @@ impl ClassifyResponse for ClockedClassifier {
         self,
         res: &Response<B>,
     ) -> ClassifiedResponse<Self::FailureClass, Self::ClassifyEos> {
-        ClassifiedResponse::Ready(self.classifier.classify_response(res, self.clock.wall()))
+        ClassifiedResponse::Ready(self.classifier.classify_response(res, &self.clock))
     }
 
     fn classify_error<E>(self, error: &E) -> Self::FailureClass

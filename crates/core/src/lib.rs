@@ -28,7 +28,7 @@
 //!
 //! let busy = Response::builder().status(503).body(()).unwrap();
 //! assert_eq!(
-//!     classifier.classify_response(&busy, clock.wall()),
+//!     classifier.classify_response(&busy, &clock),
 //!     Err(FailureClass::Transient(TransientCause::Status(http::StatusCode::SERVICE_UNAVAILABLE))),
 //! );
 //!
@@ -38,7 +38,7 @@
 //!     .header("retry-after", "Sat, 28 Nov 2026 10:01:00 GMT")
 //!     .body(())
 //!     .unwrap();
-//! let class = classifier.classify_response(&limited, clock.wall()).unwrap_err();
+//! let class = classifier.classify_response(&limited, &clock).unwrap_err();
 //! assert_eq!(clock.until(class.not_before().unwrap()), Duration::from_secs(55));
 //! # }
 //! ```

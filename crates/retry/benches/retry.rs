@@ -33,6 +33,10 @@ fn bench(c: &mut Criterion) {
     let _guard = rt.enter();
     let mut group = c.benchmark_group("happy_path");
 
+    // The floor under any layer that reads the time once per call.
+    let clock = unattended_core::Clock::system();
+    group.bench_function("clock.now()", |b| b.iter(|| black_box(clock.now())));
+
     let mut bare = service_fn(echo);
     group.bench_function("bare service_fn", |b| {
         b.iter(|| call_once(&mut bare, black_box(7)))

@@ -51,7 +51,7 @@
 //!
 //! ```
 //! use tower::{ServiceBuilder, ServiceExt, service_fn};
-//! use unattended_core::{Classifier, FailureClass, TransientCause};
+//! use unattended_core::{Classifier, Clock, FailureClass, TransientCause};
 //! use unattended_retry::{CloneReplay, RetryLayer};
 //!
 //! /// A key-value store answers `None` while it is warming up.
@@ -59,7 +59,7 @@
 //! struct WarmingUp;
 //!
 //! impl Classifier<Option<String>> for WarmingUp {
-//!     fn classify_response(&self, res: &Option<String>, _: jiff::Timestamp) -> Result<(), FailureClass> {
+//!     fn classify_response(&self, res: &Option<String>, _: &Clock) -> Result<(), FailureClass> {
 //!         match res {
 //!             Some(_) => Ok(()),
 //!             None => Err(FailureClass::Transient(TransientCause::Other)),

@@ -151,14 +151,17 @@ where
         result: &mut Result<Res, BoxError>,
     ) -> Option<Sleep> {
         let shared = &*self.shared;
-        let wall = shared.clock.wall();
         let class = match result {
-            Ok(response) => shared.classifier.classify_response(response, wall).err()?,
-            Err(error) => shared.classifier.classify_error(&**error, wall),
+            Ok(response) => shared
+                .classifier
+                .classify_response(response, &shared.clock)
+                .err()?,
+            Err(error) => shared.classifier.classify_error(&**error, &shared.clock),
         };
         if !class.is_retryable() {
             return None;
         }
+        let wall = shared.clock.wall();
         let key = || {
             req.meta
                 .key

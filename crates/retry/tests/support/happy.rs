@@ -8,14 +8,14 @@ use std::task::{Context, Poll, Waker};
 use bytes::Bytes;
 use http::{Request, Response};
 use tower::Service;
-use unattended_core::{Classifier, FailureClass};
+use unattended_core::{Classifier, Clock, FailureClass};
 
 /// Every response is a success.
 #[derive(Clone, Debug)]
 pub struct AlwaysOk;
 
 impl Classifier<u64> for AlwaysOk {
-    fn classify_response(&self, _: &u64, _: jiff::Timestamp) -> Result<(), FailureClass> {
+    fn classify_response(&self, _: &u64, _: &Clock) -> Result<(), FailureClass> {
         Ok(())
     }
 }
