@@ -208,11 +208,11 @@ fn io_cause(kind: io::ErrorKind) -> Option<TransientCause> {
 ///
 /// ```
 /// use http::{Response, StatusCode};
-/// use unattended_core::{Classifier, Clock, FailureClass, HttpClassifier};
+/// use unattended_core::HttpClassifier;
 ///
-/// let clock = Clock::starting_at("2026-11-28T10:00:00Z".parse().unwrap());
+/// let now = "2026-11-28T10:00:00Z".parse().unwrap();
 /// let res = Response::builder().status(429).header("retry-after", "30").body(()).unwrap();
-/// let class = HttpClassifier::new().classify_response(&res, &clock).unwrap_err();
+/// let class = HttpClassifier::new().classify_status(res.status(), res.headers(), now).unwrap_err();
 /// assert_eq!(class.not_before(), Some("2026-11-28T10:00:30Z".parse().unwrap()));
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -103,7 +103,35 @@ pub fn server_wait(
 ) -> Option<ServerWait> {
     let (until, source) = retry_after(headers, now)
         .map(|until| (until, WaitSource::RetryAfter))
-        .or_else(|| ietf_ratelimit(headers, now).map(|u| (u, WaitSource::RateLimit)))
+        .or_else(|| quota_reset(headers, now))?;
+    Some(bounded(until, source, now, limits))
+}
+
+/// Until when the quota fields alone (IETF `RateLimit` with `r=0`, `RateLimit-Remaining: 0`,
+/// `X-RateLimit-Remaining: 0`) ask us to wait, ignoring `Retry-After`.
+///
+/// Use it for responses whose status does not make `Retry-After` a request to slow down (on a
+/// `200` or a `3xx` it means something else), to pause *before* the server starts refusing.
+pub fn quota_exhausted(
+    headers: &HeaderMap,
+    now: Timestamp,
+    limits: HeaderLimits,
+) -> Option<ServerWait> {
+    let (until, source) = quota_reset(headers, now)?;
+    Some(bounded(until, source, now, limits))
+}
+
+/// True if `headers` hold any field [`quota_exhausted`] reads: a cheap test before parsing.
+pub fn has_quota_fields(headers: &HeaderMap) -> bool {
+    !headers.is_empty()
+        && (headers.contains_key("ratelimit")
+            || headers.contains_key("x-ratelimit-remaining")
+            || headers.contains_key("ratelimit-remaining"))
+}
+
+fn quota_reset(headers: &HeaderMap, now: Timestamp) -> Option<(Timestamp, WaitSource)> {
+    ietf_ratelimit(headers, now)
+        .map(|u| (u, WaitSource::RateLimit))
         .or_else(|| {
             remaining_reset(
                 headers,
@@ -123,7 +151,16 @@ pub fn server_wait(
                 true,
             )
             .map(|u| (u, WaitSource::XRateLimitReset))
-        })?;
+        })
+}
+
+/// Clamps `until` to `[now, now + max_wait]`, warning when the server asked for more.
+fn bounded(
+    until: Timestamp,
+    source: WaitSource,
+    now: Timestamp,
+    limits: HeaderLimits,
+) -> ServerWait {
     let until = until.max(now);
     let cap = add_saturating(now, limits.max_wait);
     if until > cap {
@@ -133,17 +170,17 @@ pub fn server_wait(
             cap = ?limits.max_wait,
             "server asked for an implausibly long wait; capping it"
         );
-        return Some(ServerWait {
+        return ServerWait {
             until: cap,
             source,
             capped: true,
-        });
+        };
     }
-    Some(ServerWait {
+    ServerWait {
         until,
         source,
         capped: false,
-    })
+    }
 }
 
 fn retry_after(headers: &HeaderMap, now: Timestamp) -> Option<Timestamp> {

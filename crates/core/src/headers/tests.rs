@@ -273,3 +273,25 @@ proptest! {
         prop_assert_eq!(parsed, vec![policy]);
     }
 }
+
+#[test]
+fn quota_fields_alone_ignore_retry_after() {
+    let map = headers(&[("retry-after", "5"), ("ratelimit", "\"d\";r=0;t=9")]);
+    let w = quota_exhausted(&map, ts(NOW), HeaderLimits::default()).unwrap();
+    assert_eq!(
+        (w.until, w.source),
+        (ts("2026-11-28T10:00:09Z"), WaitSource::RateLimit)
+    );
+    assert!(has_quota_fields(&map));
+    let map = headers(&[("retry-after", "5")]);
+    assert_eq!(
+        quota_exhausted(&map, ts(NOW), HeaderLimits::default()),
+        None
+    );
+    assert!(!has_quota_fields(&map));
+    assert!(!has_quota_fields(&HeaderMap::new()));
+    assert!(has_quota_fields(&headers(&[(
+        "x-ratelimit-remaining",
+        "10"
+    )])));
+}
