@@ -1,9 +1,10 @@
 //! Service keys: which remote service a request is for.
 
-use std::fmt;
+use std::borrow::Borrow;
+use std::fmt::{self, Write as _};
 use std::sync::Arc;
 
-use http::Uri;
+use http::{Request, Uri};
 
 /// The name of a remote service, used to key shared state (breakers, pauses) and in errors.
 ///
@@ -25,27 +26,19 @@ impl ServiceKey {
     /// The default key of a URI: `scheme://host:port`, or `None` for a URI without a host
     /// (such as a bare path).
     pub fn from_uri(uri: &Uri) -> Option<Self> {
-        let host = uri.host()?;
-        let scheme = uri.scheme_str().unwrap_or("http");
-        let port = uri.port_u16().or(match scheme {
-            s if s.eq_ignore_ascii_case("https") || s.eq_ignore_ascii_case("wss") => Some(443),
-            s if s.eq_ignore_ascii_case("http") || s.eq_ignore_ascii_case("ws") => Some(80),
-            _ => None,
-        });
-        let mut key = String::with_capacity(scheme.len() + host.len() + 9);
-        key.push_str(scheme);
-        key.push_str("://");
-        key.push_str(host);
-        key.make_ascii_lowercase();
-        if let Some(port) = port {
-            key.push(':');
-            key.push_str(&port.to_string());
-        }
+        let mut key = String::new();
+        write_uri_key(uri, &mut key).ok()?;
         Some(Self(key.into()))
     }
 
     /// The key as a string.
     pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Borrow<str> for ServiceKey {
+    fn borrow(&self) -> &str {
         &self.0
     }
 }
@@ -74,6 +67,142 @@ impl From<String> for ServiceKey {
     }
 }
 
+/// Writes the default key of `uri` (`scheme://host:port`, lower case, explicit port) to `out`.
+///
+/// # Errors
+///
+/// Fails for a URI without a host, or if `out` fails.
+pub fn write_uri_key(uri: &Uri, out: &mut impl fmt::Write) -> fmt::Result {
+    let host = uri.host().ok_or(fmt::Error)?;
+    let scheme = uri.scheme_str().unwrap_or("http");
+    let port = uri.port_u16().or(match scheme {
+        s if s.eq_ignore_ascii_case("https") || s.eq_ignore_ascii_case("wss") => Some(443),
+        s if s.eq_ignore_ascii_case("http") || s.eq_ignore_ascii_case("ws") => Some(80),
+        _ => None,
+    });
+    for part in [scheme, "://", host] {
+        for c in part.chars() {
+            out.write_char(c.to_ascii_lowercase())?;
+        }
+    }
+    match port {
+        Some(port) => write!(out, ":{port}"),
+        None => Ok(()),
+    }
+}
+
+/// Where a request's key comes from, kept cheaply until the key is needed.
+///
+/// Keyed layers extract one per call; most calls never need the key as a string (no pause, no
+/// open breaker), so a `Uri` clone (reference counts, no allocation) is kept instead of a
+/// formatted key.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub enum KeySource {
+    /// The default key of this URI (see [`ServiceKey::from_uri`]).
+    Uri(Uri),
+    /// A named key.
+    Named(ServiceKey),
+}
+
+impl KeySource {
+    /// Calls `f` with the key as a string, formatting it on the stack when it is a URI.
+    pub fn with_str<R>(&self, f: impl FnOnce(&str) -> R) -> R {
+        match self {
+            Self::Named(key) => f(key.as_str()),
+            Self::Uri(uri) => {
+                let mut buf = KeyBuf::default();
+                match write_uri_key(uri, &mut buf) {
+                    Ok(()) => f(buf.as_str()),
+                    Err(_) => f(""),
+                }
+            }
+        }
+    }
+
+    /// The key as a [`ServiceKey`] (allocates for a URI).
+    pub fn to_key(&self) -> ServiceKey {
+        match self {
+            Self::Named(key) => key.clone(),
+            Self::Uri(uri) => ServiceKey::from_uri(uri).unwrap_or_else(|| ServiceKey::new("")),
+        }
+    }
+}
+
+/// A string buffer on the stack, spilling to the heap only for keys over 128 bytes.
+#[derive(Debug)]
+struct KeyBuf {
+    bytes: [u8; 128],
+    len: usize,
+    spill: Option<String>,
+}
+
+impl Default for KeyBuf {
+    fn default() -> Self {
+        Self {
+            bytes: [0; 128],
+            len: 0,
+            spill: None,
+        }
+    }
+}
+
+impl KeyBuf {
+    fn as_str(&self) -> &str {
+        match &self.spill {
+            Some(spill) => spill,
+            None => std::str::from_utf8(&self.bytes[..self.len]).unwrap_or(""),
+        }
+    }
+}
+
+impl fmt::Write for KeyBuf {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        if let Some(spill) = &mut self.spill {
+            spill.push_str(s);
+        } else if let Some(room) = self.bytes.get_mut(self.len..self.len + s.len()) {
+            room.copy_from_slice(s.as_bytes());
+            self.len += s.len();
+        } else {
+            let mut spill = String::with_capacity(self.len + s.len());
+            spill.push_str(std::str::from_utf8(&self.bytes[..self.len]).map_err(|_| fmt::Error)?);
+            spill.push_str(s);
+            self.spill = Some(spill);
+        }
+        Ok(())
+    }
+}
+
+/// Picks the key of a request, for layers that keep state per remote service.
+///
+/// [`ByHost`] is the HTTP default (scheme, host and port); any
+/// `Fn(&Req) -> Option<ServiceKey>` closure works too. A request with no key (`None`) is never
+/// held or paused.
+pub trait KeyOf<Req>: Clone + Send + Sync + 'static {
+    /// The key of `req`. Called on every request: keep it cheap.
+    fn key_of(&self, req: &Req) -> Option<KeySource>;
+}
+
+/// Keys HTTP requests by their URI's scheme, host and port.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ByHost;
+
+impl<B> KeyOf<Request<B>> for ByHost {
+    fn key_of(&self, req: &Request<B>) -> Option<KeySource> {
+        req.uri().host()?;
+        Some(KeySource::Uri(req.uri().clone()))
+    }
+}
+
+impl<F, Req> KeyOf<Req> for F
+where
+    F: Fn(&Req) -> Option<ServiceKey> + Clone + Send + Sync + 'static,
+{
+    fn key_of(&self, req: &Req) -> Option<KeySource> {
+        self(req).map(KeySource::Named)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -98,6 +227,26 @@ mod tests {
         );
         assert_eq!(key("http://[::1]/").as_deref(), Some("http://[::1]:80"));
         assert_eq!(key("/only/a/path"), None);
+    }
+
+    #[test]
+    fn key_sources_format_like_service_keys() {
+        let uri: Uri = "HTTPS://Api.Example.com/x".parse().unwrap();
+        let source = ByHost
+            .key_of(&Request::get(uri.clone()).body(()).unwrap())
+            .unwrap();
+        source.with_str(|s| assert_eq!(s, "https://api.example.com:443"));
+        assert_eq!(source.to_key(), ServiceKey::from_uri(&uri).unwrap());
+        let long = format!("https://{}.example/", "a".repeat(300));
+        let source = KeySource::Uri(long.parse().unwrap());
+        source.with_str(|s| assert_eq!(s.len(), "https://".len() + 300 + ".example:443".len()));
+        assert!(
+            ByHost
+                .key_of(&Request::get("/path").body(()).unwrap())
+                .is_none()
+        );
+        let named = |_: &u8| Some(ServiceKey::new("db"));
+        named.key_of(&0).unwrap().with_str(|s| assert_eq!(s, "db"));
     }
 
     #[test]
