@@ -20,8 +20,8 @@ use tower_http::classify::{
     ClassifiedResponse, ClassifyResponse, MakeClassifier, NeverClassifyEos,
 };
 
-use crate::Clock;
 use crate::headers::{HeaderLimits, server_wait};
+use crate::{Clock, HostPaused};
 
 /// What kind of failure an outcome was.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -150,6 +150,8 @@ pub trait Classifier<Res>: Clone + Send + Sync + 'static {
 ///   available) is [`TransientCause::Connect`];
 /// - an I/O error saying it broke (reset, aborted, broken pipe, unexpected end of file, not
 ///   connected) is [`TransientCause::Reset`];
+/// - a [`HostPaused`] (a rate-limit pause longer than the caller may wait) is
+///   [`FailureClass::RateLimited`] until the pause ends;
 /// - anything else is [`TransientCause::Other`]: an unknown transport error is more often a
 ///   network hiccup than a bug, and the retry layer bounds the attempts anyway.
 pub fn classify_error_chain(error: &(dyn StdError + 'static)) -> FailureClass {
@@ -157,6 +159,12 @@ pub fn classify_error_chain(error: &(dyn StdError + 'static)) -> FailureClass {
     while let Some(err) = current {
         if err.is::<tower::timeout::error::Elapsed>() || err.is::<tokio::time::error::Elapsed>() {
             return FailureClass::Transient(TransientCause::Timeout);
+        }
+        if let Some(paused) = err.downcast_ref::<HostPaused>() {
+            return FailureClass::RateLimited {
+                until: paused.until,
+                status: None,
+            };
         }
         if let Some(io) = err.downcast_ref::<io::Error>() {
             if let Some(cause) = io_cause(io.kind()) {

@@ -1,7 +1,7 @@
 //! Service keys: which remote service a request is for.
 
 use std::borrow::Borrow;
-use std::fmt::{self, Write as _};
+use std::fmt;
 use std::sync::Arc;
 
 use http::{Request, Uri};

@@ -50,6 +50,7 @@ pub mod clock;
 mod disposition;
 pub mod headers;
 mod key;
+mod paused;
 
 pub use self::classify::{
     Classifier, ClockedClassifier, FailureClass, HttpClassifier, TransientCause,
@@ -59,6 +60,7 @@ pub use self::clock::Clock;
 pub use self::disposition::{Disposition, HasDisposition};
 pub use self::headers::{HeaderLimits, ServerWait, WaitSource};
 pub use self::key::{ByHost, KeyOf, KeySource, ServiceKey, write_uri_key};
+pub use self::paused::HostPaused;
 
 /// A type-erased error, as tower uses.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;

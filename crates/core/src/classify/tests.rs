@@ -275,3 +275,28 @@ mod usable_for_retries {
         assert_eq!(res.status(), 404);
     }
 }
+
+#[test]
+fn a_paused_host_is_rate_limited_until_the_pause_ends() {
+    let err: Box<dyn StdError + Send + Sync> = Box::new(Wrapper(Box::new(HostPaused::new(
+        "https://a.example:443".into(),
+        now(),
+    ))));
+    assert_eq!(
+        classify_error_chain(&*err),
+        FailureClass::RateLimited {
+            until: now(),
+            status: None
+        }
+    );
+    let paused = HostPaused::new("https://a.example:443".into(), now());
+    assert_eq!(
+        crate::HasDisposition::disposition(&paused),
+        crate::Disposition::RetryAt(now())
+    );
+    assert_eq!(
+        paused.to_string(),
+        "requests to https://a.example:443 are paused until 2026-11-28T10:00:00Z because the \
+         server asked for fewer requests; retry after 2026-11-28T10:00:00Z"
+    );
+}

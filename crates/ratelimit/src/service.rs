@@ -1,0 +1,246 @@
+//! The rate-limit service.
+
+use std::fmt;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use jiff::Timestamp;
+use tower_service::Service;
+use unattended_core::clock::add_saturating;
+use unattended_core::{BoxError, Clock, HostPaused, KeyOf, KeySource, ServerWait};
+
+use crate::event::{EventHook, RateLimitEvent};
+use crate::future::ResponseFuture;
+use crate::pushback::Pushback;
+use crate::registry::PauseRegistry;
+
+/// What every service made by one layer shares.
+pub(crate) struct Shared<K, P> {
+    pub(crate) registry: PauseRegistry,
+    pub(crate) clock: Clock,
+    pub(crate) key: K,
+    pub(crate) pushback: P,
+    pub(crate) max_wait: Duration,
+    pub(crate) release_spread: Duration,
+    pub(crate) rng: Option<Arc<Mutex<fastrand::Rng>>>,
+    pub(crate) hook: Option<EventHook>,
+}
+
+impl<K: Clone, P: Clone> Clone for Shared<K, P> {
+    fn clone(&self) -> Self {
+        Self {
+            registry: self.registry.clone(),
+            clock: self.clock,
+            key: self.key.clone(),
+            pushback: self.pushback.clone(),
+            max_wait: self.max_wait,
+            release_spread: self.release_spread,
+            rng: self.rng.clone(),
+            hook: self.hook.clone(),
+        }
+    }
+}
+
+impl<K: fmt::Debug, P: fmt::Debug> fmt::Debug for Shared<K, P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Shared")
+            .field("registry", &self.registry)
+            .field("clock", &self.clock)
+            .field("key", &self.key)
+            .field("pushback", &self.pushback)
+            .field("max_wait", &self.max_wait)
+            .field("release_spread", &self.release_spread)
+            .field("hook", &self.hook.as_ref().map(|_| "Fn(&RateLimitEvent)"))
+            .finish_non_exhaustive()
+    }
+}
+
+/// What to do with a request, decided in `call`.
+pub(crate) enum Admission {
+    /// Send it now.
+    Send,
+    /// Wait until `release` (the pause's end plus a share of the spread), then check again.
+    Hold {
+        release: Timestamp,
+        deadline: Timestamp,
+    },
+    /// Fail at once.
+    Reject(HostPaused),
+}
+
+impl<K, P> Shared<K, P> {
+    pub(crate) fn emit(&self, event: &RateLimitEvent) {
+        if let Some(hook) = &self.hook {
+            hook(event);
+        }
+    }
+
+    /// Decides about a request for `key`. `deadline` is the latest the request may be released:
+    /// fixed when it first arrives, so re-checks after a wait cannot extend it.
+    pub(crate) fn admit(&self, key: &KeySource, deadline: Option<Timestamp>) -> Admission {
+        let now = self.clock.wall();
+        let Some(until) = key.with_str(|k| self.registry.paused_until(k, now)) else {
+            if key.with_str(|k| self.registry.end_if_over(k, now)) {
+                let key = key.to_key();
+                tracing::info!(key = key.as_str(), "pause over");
+                self.emit(&RateLimitEvent::PauseEnded { key, at: now });
+            }
+            return Admission::Send;
+        };
+        let deadline = deadline.unwrap_or_else(|| add_saturating(now, self.max_wait));
+        if until > deadline {
+            let key = key.to_key();
+            tracing::info!(key = key.as_str(), %until, "host paused for longer than this request may wait");
+            self.emit(&RateLimitEvent::Rejected {
+                key: key.clone(),
+                until,
+                at: now,
+            });
+            return Admission::Reject(HostPaused::new(key, until));
+        }
+        let release = add_saturating(until, self.release_spread.mul_f64(self.unit()));
+        let key = key.to_key();
+        tracing::debug!(key = key.as_str(), %until, "holding a request until the pause ends");
+        self.emit(&RateLimitEvent::Held {
+            key,
+            until,
+            at: now,
+        });
+        Admission::Hold { release, deadline }
+    }
+
+    /// Records a server's request to slow down.
+    pub(crate) fn record(&self, key: &KeySource, wait: ServerWait) {
+        let now = self.clock.wall();
+        let key = key.to_key();
+        if self.registry.pause(key.clone(), wait.until, now) {
+            tracing::warn!(
+                key = key.as_str(),
+                until = %wait.until,
+                source = %wait.source,
+                capped = wait.capped,
+                "server pushed back; pausing every request to this host"
+            );
+            self.emit(&RateLimitEvent::PauseSet {
+                key,
+                until: wait.until,
+                source: wait.source,
+                at: now,
+            });
+        }
+    }
+
+    fn unit(&self) -> f64 {
+        match &self.rng {
+            Some(rng) => rng.lock().unwrap_or_else(PoisonError::into_inner).f64(),
+            None => fastrand::f64(),
+        }
+    }
+}
+
+/// Holds every request to a host while the server has asked its callers to wait, and learns such
+/// requests from the responses.
+///
+/// Made by [`RateLimitLayer`](crate::RateLimitLayer). Its error type is [`BoxError`]: the inner
+/// service's errors pass through, plus [`HostPaused`] for a request that may not wait as long as
+/// the pause lasts.
+///
+/// # Readiness
+///
+/// The key is in the request, so readiness cannot depend on it: `poll_ready` is the inner
+/// service's. A request for a paused host does not use that readiness: it waits inside its
+/// future with a clone of the inner service, which it readies again before sending. So a held
+/// request holds no slot of the inner service (no connection, no concurrency permit) while it
+/// waits.
+///
+/// # Clone
+///
+/// Clones share the pause registry.
+pub struct RateLimit<S, K, P> {
+    inner: S,
+    shared: Arc<Shared<K, P>>,
+}
+
+// ===== impl RateLimit =====
+
+impl<S, K, P> RateLimit<S, K, P> {
+    pub(crate) fn new(inner: S, shared: Arc<Shared<K, P>>) -> Self {
+        Self { inner, shared }
+    }
+
+    /// The registry of pauses.
+    pub fn registry(&self) -> &PauseRegistry {
+        &self.shared.registry
+    }
+
+    /// The wrapped service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The wrapped service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// Consumes the layer, returning the wrapped service.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+impl<S: Clone, K, P> Clone for RateLimit<S, K, P> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+impl<S: fmt::Debug, K: fmt::Debug, P: fmt::Debug> fmt::Debug for RateLimit<S, K, P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RateLimit")
+            .field("inner", &self.inner)
+            .field("shared", &self.shared)
+            .finish()
+    }
+}
+
+impl<S, K, P, Req> Service<Req> for RateLimit<S, K, P>
+where
+    S: Service<Req> + Clone,
+    S::Error: Into<BoxError>,
+    K: KeyOf<Req>,
+    P: Pushback<S::Response>,
+{
+    type Response = S::Response;
+    type Error = BoxError;
+    type Future = ResponseFuture<S, Req, K, P>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, req: Req) -> Self::Future {
+        let key = self.shared.key.key_of(&req);
+        let admission = match &key {
+            // The happy path: nothing is paused anywhere, one atomic load.
+            Some(_) if self.shared.registry.is_empty() => Admission::Send,
+            Some(key) => self.shared.admit(key, None),
+            None => Admission::Send,
+        };
+        match admission {
+            Admission::Send => {
+                ResponseFuture::called(self.inner.call(req), key, self.shared.clone())
+            }
+            Admission::Reject(paused) => ResponseFuture::rejected(paused, self.shared.clone()),
+            Admission::Hold { release, deadline } => {
+                // Leave the readied service (and whatever slot it reserved) for the next call.
+                let inner = self.inner.clone();
+                ResponseFuture::held(inner, req, key, (release, deadline), self.shared.clone())
+            }
+        }
+    }
+}
