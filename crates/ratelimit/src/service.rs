@@ -149,10 +149,11 @@ impl<K, P> Shared<K, P> {
 /// # Readiness
 ///
 /// The key is in the request, so readiness cannot depend on it: `poll_ready` is the inner
-/// service's. A request for a paused host does not use that readiness: it waits inside its
-/// future with a clone of the inner service, which it readies again before sending. So a held
-/// request holds no slot of the inner service (no connection, no concurrency permit) while it
-/// waits.
+/// service's. A request for a paused host takes the readied inner service into its future (a
+/// clone stays behind for the next call), waits there, polls it ready again and sends. Whatever
+/// the readiness reserved (a concurrency permit, say) is held during the wait: put concurrency
+/// limits outside this layer if held requests must not occupy them. Dropping the future
+/// releases it.
 ///
 /// # Clone
 ///
@@ -237,8 +238,10 @@ where
             }
             Admission::Reject(paused) => ResponseFuture::rejected(paused, self.shared.clone()),
             Admission::Hold { release, deadline } => {
-                // Leave the readied service (and whatever slot it reserved) for the next call.
-                let inner = self.inner.clone();
+                // The readied service goes with the request (tower-service's advice), a fresh
+                // clone stays for the next call.
+                let clone = self.inner.clone();
+                let inner = std::mem::replace(&mut self.inner, clone);
                 ResponseFuture::held(inner, req, key, (release, deadline), self.shared.clone())
             }
         }
