@@ -1,1 +1,110 @@
-fn main() {}
+//! Added cost per call of the rate-limit layer on the happy path (no pause), one thread and two.
+//!
+//! `cargo bench -p unattended-ratelimit`. Requests are built outside the timed loop; the inner
+//! service answers at once, and futures are polled by hand with a no-op waker.
+
+use std::future::{Future, Ready, ready};
+use std::hint::black_box;
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use bytes::Bytes;
+use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
+use http::{Request, Response};
+use tower::{Layer, Service, service_fn};
+use unattended_core::{Clock, ServiceKey};
+use unattended_ratelimit::RateLimitLayer;
+
+fn call_once<S: Service<R>, R>(svc: &mut S, req: R) -> S::Response {
+    let mut cx = Context::from_waker(Waker::noop());
+    assert!(
+        matches!(svc.poll_ready(&mut cx), Poll::Ready(Ok(()))),
+        "not ready"
+    );
+    let mut fut = pin!(svc.call(req));
+    match fut.as_mut().poll(&mut cx) {
+        Poll::Ready(Ok(res)) => res,
+        _ => panic!("the happy path must complete at once"),
+    }
+}
+
+fn ok(_: Request<Bytes>) -> Ready<Result<Response<()>, std::io::Error>> {
+    ready(Ok(Response::new(())))
+}
+
+fn request() -> Request<Bytes> {
+    Request::get("https://api.example.com/v1/items")
+        .body(Bytes::new())
+        .unwrap()
+}
+
+/// Runs `iters` calls on each of two threads at once; returns the time per call per thread.
+fn two_threads<S>(svc: &S, iters: u64) -> Duration
+where
+    S: Service<Request<Bytes>> + Clone + Send,
+{
+    let batches: Vec<Vec<_>> = (0..2)
+        .map(|_| (0..iters).map(|_| request()).collect())
+        .collect();
+    let clock = Clock::system();
+    let start = clock.now();
+    std::thread::scope(|scope| {
+        for batch in batches {
+            let mut svc = svc.clone();
+            scope.spawn(move || {
+                for req in batch {
+                    black_box(call_once(&mut svc, req));
+                }
+            });
+        }
+    });
+    clock.now() - start
+}
+
+fn bench(c: &mut Criterion) {
+    let mut group = c.benchmark_group("happy_path");
+    let mut bare = service_fn(ok);
+    group.bench_function("bare service_fn", |b| {
+        b.iter_batched(
+            request,
+            |req| call_once(&mut bare, req),
+            BatchSize::SmallInput,
+        )
+    });
+    let mut limited = RateLimitLayer::new().layer(service_fn(ok));
+    group.bench_function("ratelimit, nothing paused", |b| {
+        b.iter_batched(
+            request,
+            |req| call_once(&mut limited, req),
+            BatchSize::SmallInput,
+        )
+    });
+    let layer = RateLimitLayer::new();
+    let wall = Clock::system().wall();
+    let later = unattended_core::clock::add_saturating(wall, Duration::from_secs(3600));
+    layer
+        .registry()
+        .pause(ServiceKey::new("https://other.example:443"), later, wall);
+    let mut other_paused = layer.layer(service_fn(ok));
+    group.bench_function("ratelimit, another host paused", |b| {
+        b.iter_batched(
+            request,
+            |req| call_once(&mut other_paused, req),
+            BatchSize::SmallInput,
+        )
+    });
+
+    let bare = service_fn(ok);
+    group.bench_function("2 threads: bare service_fn", |b| {
+        b.iter_custom(|n| two_threads(&bare, n))
+    });
+    let limited = RateLimitLayer::new().layer(service_fn(ok));
+    group.bench_function("2 threads: ratelimit, nothing paused", |b| {
+        b.iter_custom(|n| two_threads(&limited, n))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

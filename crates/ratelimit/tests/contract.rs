@@ -26,14 +26,21 @@ fn get(uri: &str) -> Request<Bytes> {
 }
 
 fn layer() -> RateLimitLayer {
-    RateLimitLayer::new().clock(clock()).release_spread(Duration::ZERO)
+    RateLimitLayer::new()
+        .clock(clock())
+        .release_spread(Duration::ZERO)
 }
 
 fn pause_a(layer: &RateLimitLayer, secs: u64) {
-    layer.registry().pause("https://a.example:443".into(), add_saturating(t0(), Duration::from_secs(secs)), t0());
+    layer.registry().pause(
+        "https://a.example:443".into(),
+        add_saturating(t0(), Duration::from_secs(secs)),
+        t0(),
+    );
 }
 
-fn ok() -> impl Service<Request<Bytes>, Response = Response<()>, Error = BoxError, Future: Send> + Clone {
+fn ok()
+-> impl Service<Request<Bytes>, Response = Response<()>, Error = BoxError, Future: Send> + Clone {
     service_fn(|_: Request<Bytes>| async { Ok::<_, BoxError>(Response::new(())) })
 }
 
@@ -47,10 +54,19 @@ async fn a_held_request_uses_the_readiness_it_was_given() {
     let start = clock().now();
     let first = svc.ready().await.unwrap().call(get("https://a.example/"));
     // The caller keeps `svc` and goes on using it while the first request is held.
-    let res = clock().timeout(Duration::from_secs(10), first).await.expect("the held request deadlocked").unwrap();
+    let res = clock()
+        .timeout(Duration::from_secs(10), first)
+        .await
+        .expect("the held request deadlocked")
+        .unwrap();
     assert_eq!(res.status(), 200);
     assert_eq!(clock().now() - start, Duration::from_secs(2));
-    svc.ready().await.unwrap().call(get("https://b.example/")).await.unwrap();
+    svc.ready()
+        .await
+        .unwrap()
+        .call(get("https://b.example/"))
+        .await
+        .unwrap();
 }
 
 #[tokio::test(start_paused = true)]
@@ -69,8 +85,18 @@ async fn backpressure_reaches_the_caller() {
 #[tokio::test(start_paused = true)]
 async fn clones_share_the_pauses() {
     let limited = service_fn(|req: Request<Bytes>| async move {
-        let status = if req.uri().path() == "/limited" { 429 } else { 200 };
-        Ok::<_, BoxError>(Response::builder().status(status).header("retry-after", "5").body(()).unwrap())
+        let status = if req.uri().path() == "/limited" {
+            429
+        } else {
+            200
+        };
+        Ok::<_, BoxError>(
+            Response::builder()
+                .status(status)
+                .header("retry-after", "5")
+                .body(())
+                .unwrap(),
+        )
     });
     let svc = layer().layer(limited);
     let other = svc.clone();
