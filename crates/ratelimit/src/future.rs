@@ -12,7 +12,7 @@ use tower_service::Service;
 use unattended_core::{BoxError, HostPaused, KeySource};
 
 use crate::pushback::Pushback;
-use crate::service::{Admission, Shared};
+use crate::service::{Admission, Learn, Shared};
 
 pin_project! {
     /// The future of [`RateLimit`](crate::RateLimit).
@@ -21,9 +21,9 @@ pin_project! {
         S: Service<Req>,
     {
         #[pin]
-        state: State<S::Future, Held<S, Req>>,
+        state: State<S::Future, Held<S, Req, K, P>>,
         key: Option<KeySource>,
-        shared: Arc<Shared<K, P>>,
+        learn: Learn<P>,
     }
 }
 
@@ -41,13 +41,14 @@ pin_project! {
 
 pin_project! {
     /// A request waiting for its host's pause to end (boxed: only paused requests pay for it).
-    struct Held<S, Req> {
+    struct Held<S, Req, K, P> {
         #[pin]
         sleep: Sleep,
         inner: S,
         req: Option<Req>,
         deadline: Timestamp,
         released: bool,
+        shared: Arc<Shared<K, P>>,
     }
 }
 
@@ -55,23 +56,19 @@ impl<S, Req, K, P> ResponseFuture<S, Req, K, P>
 where
     S: Service<Req>,
 {
-    pub(crate) fn called(
-        future: S::Future,
-        key: Option<KeySource>,
-        shared: Arc<Shared<K, P>>,
-    ) -> Self {
+    pub(crate) fn called(future: S::Future, key: Option<KeySource>, learn: Learn<P>) -> Self {
         Self {
             state: State::Called { future },
             key,
-            shared,
+            learn,
         }
     }
 
-    pub(crate) fn rejected(error: HostPaused, shared: Arc<Shared<K, P>>) -> Self {
+    pub(crate) fn rejected(error: HostPaused, learn: Learn<P>) -> Self {
         Self {
             state: State::Rejected { error: Some(error) },
             key: None,
-            shared,
+            learn,
         }
     }
 
@@ -81,21 +78,26 @@ where
         key: Option<KeySource>,
         (release, deadline): (Timestamp, Timestamp),
         shared: Arc<Shared<K, P>>,
-    ) -> Self {
-        let clock = shared.clock;
+    ) -> Self
+    where
+        P: Clone,
+    {
+        let clock = shared.learn.clock;
+        let learn = shared.learn.clone();
         let held = Held {
             sleep: clock.sleep_until(clock.instant_at(release)),
             inner,
             req: Some(req),
             deadline,
             released: false,
+            shared,
         };
         Self {
             state: State::Held {
                 held: Box::pin(held),
             },
             key,
-            shared,
+            learn,
         }
     }
 }
@@ -110,15 +112,15 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
-        let shared = &**this.shared;
+        let learn = &*this.learn;
         loop {
             match this.state.as_mut().project() {
                 StateProj::Called { future } => {
                     let result = ready!(future.poll(cx)).map_err(Into::into);
                     if let (Ok(response), Some(key)) = (&result, this.key.as_ref())
-                        && let Some(wait) = shared.pushback.pushback(response, &shared.clock)
+                        && let Some(wait) = learn.pushback.pushback(response, &learn.clock)
                     {
-                        shared.record(key, wait);
+                        learn.record(key, wait);
                     }
                     return Poll::Ready(result);
                 }
@@ -138,10 +140,10 @@ where
                             continue;
                         };
                         // The pause may have been extended while this request waited.
-                        match shared.admit(key, Some(*h.deadline)) {
+                        match h.shared.admit(key, Some(*h.deadline)) {
                             Admission::Send => *h.released = true,
                             Admission::Hold { release, .. } => {
-                                let at = shared.clock.instant_at(release);
+                                let at = learn.clock.instant_at(release);
                                 h.sleep.as_mut().reset(at);
                                 continue;
                             }

@@ -10,7 +10,7 @@ use unattended_core::{ByHost, Clock};
 use crate::event::{EventHook, RateLimitEvent};
 use crate::pushback::HttpPushback;
 use crate::registry::PauseRegistry;
-use crate::service::{RateLimit, Shared};
+use crate::service::{Learn, RateLimit, Shared};
 
 /// Applies [`RateLimit`] to a service: one pause per host, shared by every caller.
 ///
@@ -39,14 +39,16 @@ impl RateLimitLayer {
     pub fn new() -> Self {
         Self {
             shared: Shared {
-                registry: PauseRegistry::new(),
-                clock: Clock::system(),
+                learn: Learn {
+                    pushback: HttpPushback::new(),
+                    clock: Clock::system(),
+                    registry: PauseRegistry::new(),
+                    hook: None,
+                },
                 key: ByHost,
-                pushback: HttpPushback::new(),
                 max_wait: Self::DEFAULT_MAX_WAIT,
                 release_spread: Self::DEFAULT_RELEASE_SPREAD,
                 rng: None,
-                hook: None,
             },
         }
     }
@@ -78,19 +80,19 @@ impl<K, P> RateLimitLayer<K, P> {
     /// Shares `registry` with this layer (for several layers, or pauses restored from disk).
     #[must_use]
     pub fn with_registry(mut self, registry: PauseRegistry) -> Self {
-        self.shared.registry = registry;
+        self.shared.learn.registry = registry;
         self
     }
 
     /// The registry of pauses this layer reads and writes.
     pub fn registry(&self) -> PauseRegistry {
-        self.shared.registry.clone()
+        self.shared.learn.registry
     }
 
     /// Reads time and sleeps on `clock`.
     #[must_use]
     pub fn clock(mut self, clock: Clock) -> Self {
-        self.shared.clock = clock;
+        self.shared.learn.clock = clock;
         self
     }
 
@@ -104,7 +106,7 @@ impl<K, P> RateLimitLayer<K, P> {
     /// Calls `hook` for every [`RateLimitEvent`]. The hook runs inline: keep it quick.
     #[must_use]
     pub fn on_event(mut self, hook: impl Fn(&RateLimitEvent) + Send + Sync + 'static) -> Self {
-        self.shared.hook = Some(Arc::new(hook) as EventHook);
+        self.shared.learn.hook = Some(Arc::new(hook) as EventHook);
         self
     }
 
@@ -113,14 +115,11 @@ impl<K, P> RateLimitLayer<K, P> {
         let s = self.shared;
         RateLimitLayer {
             shared: Shared {
-                registry: s.registry,
-                clock: s.clock,
+                learn: s.learn,
                 key,
-                pushback: s.pushback,
                 max_wait: s.max_wait,
                 release_spread: s.release_spread,
                 rng: s.rng,
-                hook: s.hook,
             },
         }
     }
@@ -128,16 +127,24 @@ impl<K, P> RateLimitLayer<K, P> {
     /// Reads responses for pushback with `pushback` (any `Fn(&Res, &Clock) -> Option<ServerWait>`).
     pub fn pushback<P2>(self, pushback: P2) -> RateLimitLayer<K, P2> {
         let s = self.shared;
+        let Learn {
+            clock,
+            registry,
+            hook,
+            ..
+        } = s.learn;
         RateLimitLayer {
             shared: Shared {
-                registry: s.registry,
-                clock: s.clock,
+                learn: Learn {
+                    pushback,
+                    clock,
+                    registry,
+                    hook,
+                },
                 key: s.key,
-                pushback,
                 max_wait: s.max_wait,
                 release_spread: s.release_spread,
                 rng: s.rng,
-                hook: s.hook,
             },
         }
     }

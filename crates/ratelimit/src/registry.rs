@@ -1,8 +1,8 @@
 //! The shared table of paused hosts.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{LazyLock, PoisonError, RwLock, RwLockWriteGuard};
 
 use jiff::Timestamp;
 use unattended_core::ServiceKey;
@@ -17,20 +17,37 @@ use unattended_core::ServiceKey;
 /// Engines can pause a host by hand for answers no header describes, for example YouTube's
 /// `403 quotaExceeded`, which lasts until the next midnight in America/Los_Angeles.
 ///
-/// # Clone
+/// # Copies and the process-wide table
 ///
-/// Clones share the same table.
-#[derive(Clone, Debug, Default)]
+/// A registry is a small `Copy` handle to its partition of one process-wide table, so a request
+/// in flight can keep it without touching a shared reference count (which costs more than the
+/// whole check when threads contend for it). Copies see the same pauses.
+/// [`new`](Self::new) makes a partition of its own (one per layer, by default);
+/// [`global`](Self::global) is one partition every layer may share, for processes where all
+/// callers of a host should wait together whatever client they use. Entries of a partition that
+/// is no longer used are dropped once their pause is over.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct PauseRegistry {
-    inner: Arc<Inner>,
+    id: u64,
 }
 
-#[derive(Debug, Default)]
-struct Inner {
-    /// How many entries `pauses` holds (expired ones included until pruned).
+/// The process-wide table: partition → key → end of the pause.
+struct Table {
+    /// How many entries the table holds, over every partition (expired ones until pruned).
     entries: AtomicUsize,
-    pauses: RwLock<HashMap<ServiceKey, Timestamp>>,
+    pauses: RwLock<HashMap<u64, HashMap<ServiceKey, Timestamp>>>,
 }
+
+static TABLE: LazyLock<Table> = LazyLock::new(|| Table {
+    entries: AtomicUsize::new(0),
+    pauses: RwLock::new(HashMap::new()),
+});
+
+/// Above this many entries, setting a pause prunes every partition.
+const PRUNE_ALL_ABOVE: usize = 4096;
+
+/// Partition 0 is the global one.
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
 /// One paused service, as saved and restored.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -41,10 +58,29 @@ pub struct PauseSnapshot {
     pub until: Timestamp,
 }
 
+type Pauses = HashMap<u64, HashMap<ServiceKey, Timestamp>>;
+
+fn write() -> RwLockWriteGuard<'static, Pauses> {
+    TABLE.pauses.write().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Recounts the entries after a change (under the write lock).
+fn recount(pauses: &Pauses) {
+    let entries = pauses.values().map(HashMap::len).sum();
+    TABLE.entries.store(entries, Ordering::Release);
+}
+
 impl PauseRegistry {
-    /// An empty registry.
+    /// A registry of its own, empty.
     pub fn new() -> Self {
-        Self::default()
+        Self {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+        }
+    }
+
+    /// The registry shared by the whole process.
+    pub const fn global() -> Self {
+        Self { id: 0 }
     }
 
     /// Pauses `key` until `until`, unless it is already paused until then or later.
@@ -54,80 +90,87 @@ impl PauseRegistry {
         if until <= now {
             return false;
         }
-        let mut pauses = self
-            .inner
-            .pauses
-            .write()
-            .unwrap_or_else(PoisonError::into_inner);
-        let changed = match pauses.get_mut(&key) {
+        let mut pauses = write();
+        // Setting a pause is rare: a good moment to drop this partition's pauses that are over.
+        // Other partitions may run on other (simulated) clocks, so they are pruned with this
+        // `now` only when the table grows large, which abandoned partitions alone could cause.
+        if TABLE.entries.load(Ordering::Relaxed) > PRUNE_ALL_ABOVE {
+            for partition in pauses.values_mut() {
+                partition.retain(|_, end| *end > now);
+            }
+        } else if let Some(partition) = pauses.get_mut(&self.id) {
+            partition.retain(|_, end| *end > now);
+        }
+        pauses.retain(|_, partition| !partition.is_empty());
+        let partition = pauses.entry(self.id).or_default();
+        let changed = match partition.get_mut(&key) {
             Some(current) if *current >= until => false,
             Some(current) => {
                 *current = until;
                 true
             }
             None => {
-                pauses.insert(key, until);
+                partition.insert(key, until);
                 true
             }
         };
-        self.inner.entries.store(pauses.len(), Ordering::Release);
+        recount(&pauses);
         changed
     }
 
     /// When the pause on `key` ends, if it is paused at `now`.
     pub fn paused_until(&self, key: &str, now: Timestamp) -> Option<Timestamp> {
-        if self.is_empty() {
+        if Self::is_quiet() {
             return None;
         }
-        let pauses = self
-            .inner
-            .pauses
-            .read()
-            .unwrap_or_else(PoisonError::into_inner);
-        pauses.get(key).copied().filter(|until| *until > now)
+        let pauses = TABLE.pauses.read().unwrap_or_else(PoisonError::into_inner);
+        pauses
+            .get(&self.id)?
+            .get(key)
+            .copied()
+            .filter(|until| *until > now)
     }
 
-    /// True when no service has an entry: the lock-free fast path of every check.
-    pub fn is_empty(&self) -> bool {
-        self.inner.entries.load(Ordering::Acquire) == 0
+    /// True when no registry of the process holds a pause: the lock-free fast path of every
+    /// check.
+    pub fn is_quiet() -> bool {
+        TABLE.entries.load(Ordering::Acquire) == 0
     }
 
     /// Removes the pause on `key` if it is over at `now`; returns `true` if one was removed.
     pub fn end_if_over(&self, key: &str, now: Timestamp) -> bool {
-        let mut pauses = self
-            .inner
-            .pauses
-            .write()
-            .unwrap_or_else(PoisonError::into_inner);
-        let over = pauses.get(key).is_some_and(|until| *until <= now);
+        if Self::is_quiet() {
+            return false;
+        }
+        let mut pauses = write();
+        let Some(partition) = pauses.get_mut(&self.id) else {
+            return false;
+        };
+        let over = partition.get(key).is_some_and(|until| *until <= now);
         if over {
-            pauses.remove(key);
-            self.inner.entries.store(pauses.len(), Ordering::Release);
+            partition.remove(key);
+            recount(&pauses);
         }
         over
     }
 
     /// Lifts the pause on `key` at once; returns `true` if there was one.
     pub fn resume(&self, key: &str) -> bool {
-        let mut pauses = self
-            .inner
-            .pauses
-            .write()
-            .unwrap_or_else(PoisonError::into_inner);
-        let removed = pauses.remove(key).is_some();
-        self.inner.entries.store(pauses.len(), Ordering::Release);
+        let mut pauses = write();
+        let removed = pauses
+            .get_mut(&self.id)
+            .is_some_and(|p| p.remove(key).is_some());
+        recount(&pauses);
         removed
     }
 
     /// The pauses in force at `now`, sorted by key, for saving.
     pub fn snapshot(&self, now: Timestamp) -> Vec<PauseSnapshot> {
-        let pauses = self
-            .inner
-            .pauses
-            .read()
-            .unwrap_or_else(PoisonError::into_inner);
+        let pauses = TABLE.pauses.read().unwrap_or_else(PoisonError::into_inner);
         let mut snapshot: Vec<_> = pauses
-            .iter()
+            .get(&self.id)
+            .into_iter()
+            .flatten()
             .filter(|(_, until)| **until > now)
             .map(|(key, until)| PauseSnapshot {
                 key: key.clone(),
@@ -152,6 +195,13 @@ impl PauseRegistry {
     }
 }
 
+impl Default for PauseRegistry {
+    /// A registry of its own, as [`PauseRegistry::new`].
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -169,7 +219,7 @@ mod tests {
     #[test]
     fn pauses_only_grow() {
         let r = PauseRegistry::new();
-        assert!(r.is_empty());
+        assert_eq!(r.snapshot(ts(NOW)), []);
         assert!(r.pause(key("a"), ts("2026-11-28T10:00:30Z"), ts(NOW)));
         assert!(!r.pause(key("a"), ts("2026-11-28T10:00:10Z"), ts(NOW)));
         assert!(r.pause(key("a"), ts("2026-11-28T10:01:00Z"), ts(NOW)));
@@ -194,7 +244,7 @@ mod tests {
         assert_eq!(r.paused_until("a", ts("2026-11-28T10:00:30Z")), None);
         assert!(!r.end_if_over("a", ts("2026-11-28T10:00:29Z")));
         assert!(r.end_if_over("a", ts("2026-11-28T10:00:30Z")));
-        assert!(r.is_empty());
+        assert_eq!(r.snapshot(ts("2026-11-28T09:00:00Z")), []);
     }
 
     #[test]
@@ -203,7 +253,7 @@ mod tests {
         r.pause(key("a"), ts("2026-11-28T11:00:00Z"), ts(NOW));
         assert!(r.resume("a"));
         assert!(!r.resume("a"));
-        assert!(r.is_empty());
+        assert_eq!(r.paused_until("a", ts(NOW)), None);
     }
 
     #[test]
@@ -232,10 +282,32 @@ mod tests {
     }
 
     #[test]
-    fn clones_share_the_table() {
+    fn copies_share_a_partition_and_partitions_are_apart() {
         let r = PauseRegistry::new();
-        let clone = r.clone();
+        let copy = r;
+        let other = PauseRegistry::new();
         r.pause(key("a"), ts("2026-11-28T10:00:30Z"), ts(NOW));
-        assert!(clone.paused_until("a", ts(NOW)).is_some());
+        assert!(copy.paused_until("a", ts(NOW)).is_some());
+        assert_eq!(other.paused_until("a", ts(NOW)), None);
+        assert!(!PauseRegistry::is_quiet());
+    }
+
+    #[test]
+    fn pauses_that_are_over_are_pruned_when_another_is_set() {
+        let r = PauseRegistry::new();
+        r.pause(key("x"), ts("2026-11-28T10:00:01Z"), ts(NOW));
+        r.pause(
+            key("y"),
+            ts("2026-11-28T11:00:00Z"),
+            ts("2026-11-28T10:00:02Z"),
+        );
+        let table = TABLE.pauses.read().unwrap();
+        assert_eq!(
+            table[&r.id]
+                .keys()
+                .map(ServiceKey::as_str)
+                .collect::<Vec<_>>(),
+            ["y"]
+        );
     }
 }

@@ -15,99 +15,31 @@ use crate::future::ResponseFuture;
 use crate::pushback::Pushback;
 use crate::registry::PauseRegistry;
 
-/// What every service made by one layer shares.
-pub(crate) struct Shared<K, P> {
-    pub(crate) registry: PauseRegistry,
-    pub(crate) clock: Clock,
-    pub(crate) key: K,
+/// What a response future needs to learn from its response. Cheap to copy: no shared reference
+/// count is touched per request unless an event hook is set.
+pub(crate) struct Learn<P> {
     pub(crate) pushback: P,
-    pub(crate) max_wait: Duration,
-    pub(crate) release_spread: Duration,
-    pub(crate) rng: Option<Arc<Mutex<fastrand::Rng>>>,
+    pub(crate) clock: Clock,
+    pub(crate) registry: PauseRegistry,
     pub(crate) hook: Option<EventHook>,
 }
 
-impl<K: Clone, P: Clone> Clone for Shared<K, P> {
+impl<P: Clone> Clone for Learn<P> {
     fn clone(&self) -> Self {
         Self {
-            registry: self.registry.clone(),
-            clock: self.clock,
-            key: self.key.clone(),
             pushback: self.pushback.clone(),
-            max_wait: self.max_wait,
-            release_spread: self.release_spread,
-            rng: self.rng.clone(),
+            clock: self.clock,
+            registry: self.registry,
             hook: self.hook.clone(),
         }
     }
 }
 
-impl<K: fmt::Debug, P: fmt::Debug> fmt::Debug for Shared<K, P> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Shared")
-            .field("registry", &self.registry)
-            .field("clock", &self.clock)
-            .field("key", &self.key)
-            .field("pushback", &self.pushback)
-            .field("max_wait", &self.max_wait)
-            .field("release_spread", &self.release_spread)
-            .field("hook", &self.hook.as_ref().map(|_| "Fn(&RateLimitEvent)"))
-            .finish_non_exhaustive()
-    }
-}
-
-/// What to do with a request, decided in `call`.
-pub(crate) enum Admission {
-    /// Send it now.
-    Send,
-    /// Wait until `release` (the pause's end plus a share of the spread), then check again.
-    Hold {
-        release: Timestamp,
-        deadline: Timestamp,
-    },
-    /// Fail at once.
-    Reject(HostPaused),
-}
-
-impl<K, P> Shared<K, P> {
+impl<P> Learn<P> {
     pub(crate) fn emit(&self, event: &RateLimitEvent) {
         if let Some(hook) = &self.hook {
             hook(event);
         }
-    }
-
-    /// Decides about a request for `key`. `deadline` is the latest the request may be released:
-    /// fixed when it first arrives, so re-checks after a wait cannot extend it.
-    pub(crate) fn admit(&self, key: &KeySource, deadline: Option<Timestamp>) -> Admission {
-        let now = self.clock.wall();
-        let Some(until) = key.with_str(|k| self.registry.paused_until(k, now)) else {
-            if key.with_str(|k| self.registry.end_if_over(k, now)) {
-                let key = key.to_key();
-                tracing::info!(key = key.as_str(), "pause over");
-                self.emit(&RateLimitEvent::PauseEnded { key, at: now });
-            }
-            return Admission::Send;
-        };
-        let deadline = deadline.unwrap_or_else(|| add_saturating(now, self.max_wait));
-        if until > deadline {
-            let key = key.to_key();
-            tracing::info!(key = key.as_str(), %until, "host paused for longer than this request may wait");
-            self.emit(&RateLimitEvent::Rejected {
-                key: key.clone(),
-                until,
-                at: now,
-            });
-            return Admission::Reject(HostPaused::new(key, until));
-        }
-        let release = add_saturating(until, self.release_spread.mul_f64(self.unit()));
-        let key = key.to_key();
-        tracing::debug!(key = key.as_str(), %until, "holding a request until the pause ends");
-        self.emit(&RateLimitEvent::Held {
-            key,
-            until,
-            at: now,
-        });
-        Admission::Hold { release, deadline }
     }
 
     /// Records a server's request to slow down.
@@ -129,6 +61,97 @@ impl<K, P> Shared<K, P> {
                 at: now,
             });
         }
+    }
+}
+
+/// What every service made by one layer shares.
+pub(crate) struct Shared<K, P> {
+    pub(crate) learn: Learn<P>,
+    pub(crate) key: K,
+    pub(crate) max_wait: Duration,
+    pub(crate) release_spread: Duration,
+    pub(crate) rng: Option<Arc<Mutex<fastrand::Rng>>>,
+}
+
+impl<K: Clone, P: Clone> Clone for Shared<K, P> {
+    fn clone(&self) -> Self {
+        Self {
+            learn: self.learn.clone(),
+            key: self.key.clone(),
+            max_wait: self.max_wait,
+            release_spread: self.release_spread,
+            rng: self.rng.clone(),
+        }
+    }
+}
+
+impl<K: fmt::Debug, P: fmt::Debug> fmt::Debug for Shared<K, P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Shared")
+            .field("registry", &self.learn.registry)
+            .field("clock", &self.learn.clock)
+            .field("key", &self.key)
+            .field("pushback", &self.learn.pushback)
+            .field("max_wait", &self.max_wait)
+            .field("release_spread", &self.release_spread)
+            .field(
+                "hook",
+                &self.learn.hook.as_ref().map(|_| "Fn(&RateLimitEvent)"),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+/// What to do with a request, decided in `call`.
+pub(crate) enum Admission {
+    /// Send it now.
+    Send,
+    /// Wait until `release` (the pause's end plus a share of the spread), then check again.
+    Hold {
+        release: Timestamp,
+        deadline: Timestamp,
+    },
+    /// Fail at once.
+    Reject(HostPaused),
+}
+
+impl<K, P> Shared<K, P> {
+    /// Decides about a request for `key`. `deadline` is the latest the request may be released:
+    /// fixed when it first arrives, so re-checks after a wait cannot extend it.
+    pub(crate) fn admit(&self, key: &KeySource, deadline: Option<Timestamp>) -> Admission {
+        let Learn {
+            clock, registry, ..
+        } = &self.learn;
+        let now = clock.wall();
+        let Some(until) = key.with_str(|k| registry.paused_until(k, now)) else {
+            if key.with_str(|k| registry.end_if_over(k, now)) {
+                let key = key.to_key();
+                tracing::info!(key = key.as_str(), "pause over");
+                self.learn
+                    .emit(&RateLimitEvent::PauseEnded { key, at: now });
+            }
+            return Admission::Send;
+        };
+        let deadline = deadline.unwrap_or_else(|| add_saturating(now, self.max_wait));
+        if until > deadline {
+            let key = key.to_key();
+            tracing::info!(key = key.as_str(), %until, "host paused for longer than this request may wait");
+            self.learn.emit(&RateLimitEvent::Rejected {
+                key: key.clone(),
+                until,
+                at: now,
+            });
+            return Admission::Reject(HostPaused::new(key, until));
+        }
+        let release = add_saturating(until, self.release_spread.mul_f64(self.unit()));
+        let key = key.to_key();
+        tracing::debug!(key = key.as_str(), %until, "holding a request until the pause ends");
+        self.learn.emit(&RateLimitEvent::Held {
+            key,
+            until,
+            at: now,
+        });
+        Admission::Hold { release, deadline }
     }
 
     fn unit(&self) -> f64 {
@@ -171,8 +194,8 @@ impl<S, K, P> RateLimit<S, K, P> {
     }
 
     /// The registry of pauses.
-    pub fn registry(&self) -> &PauseRegistry {
-        &self.shared.registry
+    pub fn registry(&self) -> PauseRegistry {
+        self.shared.learn.registry
     }
 
     /// The wrapped service.
@@ -228,15 +251,17 @@ where
         let key = self.shared.key.key_of(&req);
         let admission = match &key {
             // The happy path: nothing is paused anywhere, one atomic load.
-            Some(_) if self.shared.registry.is_empty() => Admission::Send,
+            Some(_) if PauseRegistry::is_quiet() => Admission::Send,
             Some(key) => self.shared.admit(key, None),
             None => Admission::Send,
         };
         match admission {
             Admission::Send => {
-                ResponseFuture::called(self.inner.call(req), key, self.shared.clone())
+                ResponseFuture::called(self.inner.call(req), key, self.shared.learn.clone())
             }
-            Admission::Reject(paused) => ResponseFuture::rejected(paused, self.shared.clone()),
+            Admission::Reject(paused) => {
+                ResponseFuture::rejected(paused, self.shared.learn.clone())
+            }
             Admission::Hold { release, deadline } => {
                 // The readied service goes with the request (tower-service's advice), a fresh
                 // clone stays for the next call.
