@@ -13,7 +13,7 @@ use unattended_core::{BoxError, Clock, HostPaused, KeyOf, KeySource, ServerWait}
 use crate::event::{EventHook, RateLimitEvent};
 use crate::future::ResponseFuture;
 use crate::pushback::Pushback;
-use crate::registry::PauseRegistry;
+use crate::registry::{PauseRegistry, PauseState};
 
 /// What a response future needs to learn from its response. Cheap to copy: no shared reference
 /// count is touched per request unless an event hook is set.
@@ -123,14 +123,18 @@ impl<K, P> Shared<K, P> {
             clock, registry, ..
         } = &self.learn;
         let now = clock.wall();
-        let Some(until) = key.with_str(|k| registry.paused_until(k, now)) else {
-            if key.with_str(|k| registry.end_if_over(k, now)) {
-                let key = key.to_key();
-                tracing::info!(key = key.as_str(), "pause over");
-                self.learn
-                    .emit(&RateLimitEvent::PauseEnded { key, at: now });
+        let until = match key.with_str(|k| registry.lookup(k, now)) {
+            PauseState::Clear => return Admission::Send,
+            PauseState::Over => {
+                if key.with_str(|k| registry.end_if_over(k, now)) {
+                    let key = key.to_key();
+                    tracing::info!(key = key.as_str(), "pause over");
+                    self.learn
+                        .emit(&RateLimitEvent::PauseEnded { key, at: now });
+                }
+                return Admission::Send;
             }
-            return Admission::Send;
+            PauseState::Paused(until) => until,
         };
         let deadline = deadline.unwrap_or_else(|| add_saturating(now, self.max_wait));
         if until > deadline {
@@ -251,7 +255,7 @@ where
         let key = self.shared.key.key_of(&req);
         let admission = match &key {
             // The happy path: nothing is paused anywhere, one atomic load.
-            Some(_) if PauseRegistry::is_quiet() => Admission::Send,
+            Some(_) if self.shared.learn.registry.is_quiet() => Admission::Send,
             Some(key) => self.shared.admit(key, None),
             None => Admission::Send,
         };
