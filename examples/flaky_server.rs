@@ -49,26 +49,19 @@ async fn main() -> Result<(), BoxError> {
         Duration::from_secs(5),
     ))?
     .on_event(|event| match event {
-        RetryEvent::Retrying {
-            attempt,
-            delay,
-            reason,
-            ..
-        } => {
+        RetryEvent::Retrying { attempt, delay, reason, .. } => {
             println!("attempt {attempt}: {reason}; retrying in {delay:?}");
         }
-        RetryEvent::GaveUp {
-            attempts, reason, ..
-        } => println!("gave up after {attempts}: {reason}"),
+        RetryEvent::GaveUp { attempts, reason, .. } => {
+            println!("gave up after {attempts}: {reason}")
+        }
         _ => {}
     });
     let client = ServiceBuilder::new()
         .layer(retry)
         .service(Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>());
 
-    let res = client
-        .oneshot(Request::get(&url).body(Full::new(Bytes::new()))?)
-        .await?;
+    let res = client.oneshot(Request::get(&url).body(Full::new(Bytes::new()))?).await?;
     println!("{url} answered {}", res.status());
     Ok(())
 }

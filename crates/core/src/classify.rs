@@ -161,10 +161,7 @@ pub fn classify_error_chain(error: &(dyn StdError + 'static)) -> FailureClass {
             return FailureClass::Transient(TransientCause::Timeout);
         }
         if let Some(paused) = err.downcast_ref::<HostPaused>() {
-            return FailureClass::RateLimited {
-                until: paused.until,
-                status: None,
-            };
+            return FailureClass::RateLimited { until: paused.until, status: None };
         }
         if let Some(io) = err.downcast_ref::<io::Error>() {
             if let Some(cause) = io_cause(io.kind()) {
@@ -270,10 +267,7 @@ impl HttpClassifier {
         Err(match status.as_u16() {
             401 => FailureClass::AuthExpired,
             429 | 503 => match server_wait(headers, now(), self.limits) {
-                Some(wait) => FailureClass::RateLimited {
-                    until: wait.until,
-                    status: Some(status),
-                },
+                Some(wait) => FailureClass::RateLimited { until: wait.until, status: Some(status) },
                 None => transient,
             },
             408 | 425 | 500 | 502 | 504 | 520..=524 => transient,

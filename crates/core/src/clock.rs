@@ -61,10 +61,7 @@ impl Clock {
     /// A clock whose wall time starts at the system's current time.
     #[allow(clippy::disallowed_methods)] // the single sanctioned read of the system clock
     pub fn system() -> Self {
-        Self {
-            anchor_wall: Timestamp::now(),
-            anchor_instant: Instant::now(),
-        }
+        Self { anchor_wall: Timestamp::now(), anchor_instant: Instant::now() }
     }
 
     /// A clock whose wall time is `wall` now and moves with tokio's clock from here on.
@@ -73,10 +70,7 @@ impl Clock {
     /// changes only when tokio's clock is advanced.
     #[allow(clippy::disallowed_methods)]
     pub fn starting_at(wall: Timestamp) -> Self {
-        Self {
-            anchor_wall: wall,
-            anchor_instant: Instant::now(),
-        }
+        Self { anchor_wall: wall, anchor_instant: Instant::now() }
     }
 
     /// Parses `start` (an RFC 3339 timestamp such as `2026-03-08T09:59:00Z`, or a zoned date time
@@ -126,9 +120,7 @@ impl Clock {
             return self.anchor_instant;
         }
         let offset = Duration::try_from(offset).unwrap_or(Duration::MAX);
-        self.anchor_instant
-            .checked_add(offset)
-            .unwrap_or_else(|| far_future(self.anchor_instant))
+        self.anchor_instant.checked_add(offset).unwrap_or_else(|| far_future(self.anchor_instant))
     }
 
     /// How long from now until the wall clock reads `wall`; zero if that is already past.
@@ -217,10 +209,7 @@ mod tests {
         clock.sleep(Duration::from_secs(60)).await;
         let zoned = clock.wall().in_tz("America/Los_Angeles").unwrap();
         // 02:00 does not exist on this day: the clock jumps to 03:00 PDT.
-        assert_eq!(
-            zoned.to_string(),
-            "2026-03-08T03:00:00-07:00[America/Los_Angeles]"
-        );
+        assert_eq!(zoned.to_string(), "2026-03-08T03:00:00-07:00[America/Los_Angeles]");
     }
 
     #[tokio::test(start_paused = true)]
@@ -232,10 +221,7 @@ mod tests {
         let at = clock.instant_at(ts("2026-11-28T10:00:05Z"));
         assert_eq!(at - clock.now(), Duration::from_millis(3500));
         assert_eq!(clock.wall_at(at), ts("2026-11-28T10:00:05Z"));
-        assert_eq!(
-            clock.until(ts("2026-11-28T10:00:05Z")),
-            Duration::from_millis(3500)
-        );
+        assert_eq!(clock.until(ts("2026-11-28T10:00:05Z")), Duration::from_millis(3500));
         assert_eq!(clock.until(ts("2026-11-28T09:00:00Z")), Duration::ZERO);
     }
 
@@ -252,14 +238,8 @@ mod tests {
         drop(clock.sleep(Duration::MAX));
         let _ = clock.instant_at(Timestamp::MAX);
         assert_eq!(clock.instant_at(Timestamp::MIN), clock.now());
-        assert_eq!(
-            add_saturating(Timestamp::MAX, Duration::MAX),
-            Timestamp::MAX
-        );
-        assert_eq!(
-            sub_saturating(Timestamp::MIN, Duration::MAX),
-            Timestamp::MIN
-        );
+        assert_eq!(add_saturating(Timestamp::MAX, Duration::MAX), Timestamp::MAX);
+        assert_eq!(sub_saturating(Timestamp::MIN, Duration::MAX), Timestamp::MIN);
         assert!(clock.wall_at(clock.now() + Duration::from_secs(1)) > clock.wall());
     }
 

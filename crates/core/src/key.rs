@@ -139,11 +139,7 @@ struct KeyBuf {
 
 impl Default for KeyBuf {
     fn default() -> Self {
-        Self {
-            bytes: [0; 128],
-            len: 0,
-            spill: None,
-        }
+        Self { bytes: [0; 128], len: 0, spill: None }
     }
 }
 
@@ -221,10 +217,7 @@ mod tests {
             key("https://api.example.com:443/x").as_deref(),
             Some("https://api.example.com:443")
         );
-        assert_eq!(
-            key("http://127.0.0.1:8080/").as_deref(),
-            Some("http://127.0.0.1:8080")
-        );
+        assert_eq!(key("http://127.0.0.1:8080/").as_deref(), Some("http://127.0.0.1:8080"));
         assert_eq!(key("http://[::1]/").as_deref(), Some("http://[::1]:80"));
         assert_eq!(key("/only/a/path"), None);
     }
@@ -232,19 +225,13 @@ mod tests {
     #[test]
     fn key_sources_format_like_service_keys() {
         let uri: Uri = "HTTPS://Api.Example.com/x".parse().unwrap();
-        let source = ByHost
-            .key_of(&Request::get(uri.clone()).body(()).unwrap())
-            .unwrap();
+        let source = ByHost.key_of(&Request::get(uri.clone()).body(()).unwrap()).unwrap();
         source.with_str(|s| assert_eq!(s, "https://api.example.com:443"));
         assert_eq!(source.to_key(), ServiceKey::from_uri(&uri).unwrap());
         let long = format!("https://{}.example/", "a".repeat(300));
         let source = KeySource::Uri(long.parse().unwrap());
         source.with_str(|s| assert_eq!(s.len(), "https://".len() + 300 + ".example:443".len()));
-        assert!(
-            ByHost
-                .key_of(&Request::get("/path").body(()).unwrap())
-                .is_none()
-        );
+        assert!(ByHost.key_of(&Request::get("/path").body(()).unwrap()).is_none());
         let named = |_: &u8| Some(ServiceKey::new("db"));
         named.key_of(&0).unwrap().with_str(|s| assert_eq!(s, "db"));
     }

@@ -19,10 +19,7 @@ use unattended_ratelimit::RateLimitLayer;
 
 fn call_once<S: Service<R>, R>(svc: &mut S, req: R) -> S::Response {
     let mut cx = Context::from_waker(Waker::noop());
-    assert!(
-        matches!(svc.poll_ready(&mut cx), Poll::Ready(Ok(()))),
-        "not ready"
-    );
+    assert!(matches!(svc.poll_ready(&mut cx), Poll::Ready(Ok(()))), "not ready");
     let mut fut = pin!(svc.call(req));
     match fut.as_mut().poll(&mut cx) {
         Poll::Ready(Ok(res)) => res,
@@ -35,9 +32,7 @@ fn ok(_: Request<Bytes>) -> Ready<Result<Response<()>, std::io::Error>> {
 }
 
 fn request() -> Request<Bytes> {
-    Request::get("https://api.example.com/v1/items")
-        .body(Bytes::new())
-        .unwrap()
+    Request::get("https://api.example.com/v1/items").body(Bytes::new()).unwrap()
 }
 
 /// Runs `iters` calls on each of two threads at once and returns the elapsed time. Each thread
@@ -66,39 +61,24 @@ fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("happy_path");
     let mut bare = service_fn(ok);
     group.bench_function("bare service_fn", |b| {
-        b.iter_batched(
-            request,
-            |req| call_once(&mut bare, req),
-            BatchSize::SmallInput,
-        )
+        b.iter_batched(request, |req| call_once(&mut bare, req), BatchSize::SmallInput)
     });
     let mut limited = RateLimitLayer::new().layer(service_fn(ok));
     group.bench_function("ratelimit, nothing paused", |b| {
-        b.iter_batched(
-            request,
-            |req| call_once(&mut limited, req),
-            BatchSize::SmallInput,
-        )
+        b.iter_batched(request, |req| call_once(&mut limited, req), BatchSize::SmallInput)
     });
     let layer = RateLimitLayer::new();
     let wall = Clock::system().wall();
     let later = unattended_core::clock::add_saturating(wall, Duration::from_secs(3600));
-    layer
-        .registry()
-        .pause(ServiceKey::new("https://other.example:443"), later, wall);
+    layer.registry().pause(ServiceKey::new("https://other.example:443"), later, wall);
     let mut other_paused = layer.layer(service_fn(ok));
     group.bench_function("ratelimit, another host paused", |b| {
-        b.iter_batched(
-            request,
-            |req| call_once(&mut other_paused, req),
-            BatchSize::SmallInput,
-        )
+        b.iter_batched(request, |req| call_once(&mut other_paused, req), BatchSize::SmallInput)
     });
 
     let bare = service_fn(ok);
-    group.bench_function("2 threads: bare service_fn", |b| {
-        b.iter_custom(|n| two_threads(&bare, n))
-    });
+    group
+        .bench_function("2 threads: bare service_fn", |b| b.iter_custom(|n| two_threads(&bare, n)));
     let limited = RateLimitLayer::new().layer(service_fn(ok));
     group.bench_function("2 threads: ratelimit, nothing paused", |b| {
         b.iter_custom(|n| two_threads(&limited, n))

@@ -57,19 +57,11 @@ where
     S: Service<Req>,
 {
     pub(crate) fn called(future: S::Future, key: Option<KeySource>, learn: Learn<P>) -> Self {
-        Self {
-            state: State::Called { future },
-            key,
-            learn,
-        }
+        Self { state: State::Called { future }, key, learn }
     }
 
     pub(crate) fn rejected(error: HostPaused, learn: Learn<P>) -> Self {
-        Self {
-            state: State::Rejected { error: Some(error) },
-            key: None,
-            learn,
-        }
+        Self { state: State::Rejected { error: Some(error) }, key: None, learn }
     }
 
     pub(crate) fn held(
@@ -92,13 +84,7 @@ where
             released: false,
             shared,
         };
-        Self {
-            state: State::Held {
-                held: Box::pin(held),
-            },
-            key,
-            learn,
-        }
+        Self { state: State::Held { held: Box::pin(held) }, key, learn }
     }
 }
 
@@ -148,9 +134,7 @@ where
                                 continue;
                             }
                             Admission::Reject(paused) => {
-                                this.state.set(State::Rejected {
-                                    error: Some(paused),
-                                });
+                                this.state.set(State::Rejected { error: Some(paused) });
                                 continue;
                             }
                         }
@@ -174,8 +158,6 @@ where
     S: Service<Req>,
 {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ResponseFuture")
-            .field("key", &self.key)
-            .finish_non_exhaustive()
+        f.debug_struct("ResponseFuture").field("key", &self.key).finish_non_exhaustive()
     }
 }

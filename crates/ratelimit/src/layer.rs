@@ -127,20 +127,10 @@ impl<K, P> RateLimitLayer<K, P> {
     /// Reads responses for pushback with `pushback` (any `Fn(&Res, &Clock) -> Option<ServerWait>`).
     pub fn pushback<P2>(self, pushback: P2) -> RateLimitLayer<K, P2> {
         let s = self.shared;
-        let Learn {
-            clock,
-            registry,
-            hook,
-            ..
-        } = s.learn;
+        let Learn { clock, registry, hook, .. } = s.learn;
         RateLimitLayer {
             shared: Shared {
-                learn: Learn {
-                    pushback,
-                    clock,
-                    registry,
-                    hook,
-                },
+                learn: Learn { pushback, clock, registry, hook },
                 key: s.key,
                 max_wait: s.max_wait,
                 release_spread: s.release_spread,
@@ -152,17 +142,13 @@ impl<K, P> RateLimitLayer<K, P> {
 
 impl<K: Clone, P: Clone> Clone for RateLimitLayer<K, P> {
     fn clone(&self) -> Self {
-        Self {
-            shared: self.shared.clone(),
-        }
+        Self { shared: self.shared.clone() }
     }
 }
 
 impl<K: fmt::Debug, P: fmt::Debug> fmt::Debug for RateLimitLayer<K, P> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RateLimitLayer")
-            .field("shared", &self.shared)
-            .finish()
+        f.debug_struct("RateLimitLayer").field("shared", &self.shared).finish()
     }
 }
 

@@ -101,9 +101,7 @@ pub enum PauseState {
 impl PauseRegistry {
     /// A registry of its own, empty.
     pub fn new() -> Self {
-        Self {
-            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
-        }
+        Self { id: NEXT_ID.fetch_add(1, Ordering::Relaxed) }
     }
 
     /// The registry shared by the whole process.
@@ -160,10 +158,7 @@ impl PauseRegistry {
             return PauseState::Clear;
         }
         let pauses = TABLE.pauses.read().unwrap_or_else(PoisonError::into_inner);
-        match pauses
-            .get(&self.id)
-            .and_then(|partition| partition.get(key))
-        {
+        match pauses.get(&self.id).and_then(|partition| partition.get(key)) {
             None => PauseState::Clear,
             Some(until) if *until > now => PauseState::Paused(*until),
             Some(_) => PauseState::Over,
@@ -196,9 +191,7 @@ impl PauseRegistry {
     /// Lifts the pause on `key` at once; returns `true` if there was one.
     pub fn resume(&self, key: &str) -> bool {
         let mut pauses = write();
-        let removed = pauses
-            .get_mut(&self.id)
-            .is_some_and(|p| p.remove(key).is_some());
+        let removed = pauses.get_mut(&self.id).is_some_and(|p| p.remove(key).is_some());
         recount(&pauses);
         removed
     }
@@ -211,10 +204,7 @@ impl PauseRegistry {
             .into_iter()
             .flatten()
             .filter(|(_, until)| **until > now)
-            .map(|(key, until)| PauseSnapshot {
-                key: key.clone(),
-                until: *until,
-            })
+            .map(|(key, until)| PauseSnapshot { key: key.clone(), until: *until })
             .collect();
         snapshot.sort_by(|a, b| a.key.cmp(&b.key));
         snapshot
@@ -227,10 +217,7 @@ impl PauseRegistry {
         snapshot: impl IntoIterator<Item = PauseSnapshot>,
         now: Timestamp,
     ) -> usize {
-        snapshot
-            .into_iter()
-            .filter(|p| self.pause(p.key.clone(), p.until, now))
-            .count()
+        snapshot.into_iter().filter(|p| self.pause(p.key.clone(), p.until, now)).count()
     }
 }
 
@@ -262,10 +249,7 @@ mod tests {
         assert!(r.pause(key("a"), ts("2026-11-28T10:00:30Z"), ts(NOW)));
         assert!(!r.pause(key("a"), ts("2026-11-28T10:00:10Z"), ts(NOW)));
         assert!(r.pause(key("a"), ts("2026-11-28T10:01:00Z"), ts(NOW)));
-        assert_eq!(
-            r.paused_until("a", ts(NOW)),
-            Some(ts("2026-11-28T10:01:00Z"))
-        );
+        assert_eq!(r.paused_until("a", ts(NOW)), Some(ts("2026-11-28T10:01:00Z")));
         assert_eq!(r.paused_until("b", ts(NOW)), None);
         // A pause in the past sets nothing.
         assert!(!r.pause(key("c"), ts(NOW), ts(NOW)));
@@ -276,10 +260,9 @@ mod tests {
     fn a_pause_is_over_at_its_end() {
         let r = PauseRegistry::new();
         r.pause(key("a"), ts("2026-11-28T10:00:30Z"), ts(NOW));
-        assert!(
-            r.paused_until("a", ts("2026-11-28T10:00:29.999Z"))
-                .is_some()
-        );
+        assert!(r.paused_until("a", ts("2026-11-28T10:00:29.999Z")).is_some());
+        assert_eq!(r.lookup("a", ts("2026-11-28T10:00:30Z")), PauseState::Over);
+        assert_eq!(r.lookup("b", ts("2026-11-28T10:00:30Z")), PauseState::Clear);
         assert_eq!(r.paused_until("a", ts("2026-11-28T10:00:30Z")), None);
         assert!(!r.end_if_over("a", ts("2026-11-28T10:00:29Z")));
         assert!(r.end_if_over("a", ts("2026-11-28T10:00:30Z")));
@@ -301,18 +284,12 @@ mod tests {
         r.pause(key("b"), ts("2026-11-28T12:00:00Z"), ts(NOW));
         r.pause(key("a"), ts("2026-11-28T10:00:05Z"), ts(NOW));
         let saved = r.snapshot(ts(NOW));
-        assert_eq!(
-            saved.iter().map(|p| p.key.as_str()).collect::<Vec<_>>(),
-            ["a", "b"]
-        );
+        assert_eq!(saved.iter().map(|p| p.key.as_str()).collect::<Vec<_>>(), ["a", "b"]);
 
         // A process restarted a minute later: "a" is over, "b" still holds.
         let restarted = PauseRegistry::new();
         assert_eq!(restarted.restore(saved, ts("2026-11-28T10:01:00Z")), 1);
-        assert_eq!(
-            restarted.paused_until("a", ts("2026-11-28T10:01:00Z")),
-            None
-        );
+        assert_eq!(restarted.paused_until("a", ts("2026-11-28T10:01:00Z")), None);
         assert_eq!(
             restarted.paused_until("b", ts("2026-11-28T10:01:00Z")),
             Some(ts("2026-11-28T12:00:00Z"))
@@ -336,18 +313,8 @@ mod tests {
     fn pauses_that_are_over_are_pruned_when_another_is_set() {
         let r = PauseRegistry::new();
         r.pause(key("x"), ts("2026-11-28T10:00:01Z"), ts(NOW));
-        r.pause(
-            key("y"),
-            ts("2026-11-28T11:00:00Z"),
-            ts("2026-11-28T10:00:02Z"),
-        );
+        r.pause(key("y"), ts("2026-11-28T11:00:00Z"), ts("2026-11-28T10:00:02Z"));
         let table = TABLE.pauses.read().unwrap();
-        assert_eq!(
-            table[&r.id]
-                .keys()
-                .map(ServiceKey::as_str)
-                .collect::<Vec<_>>(),
-            ["y"]
-        );
+        assert_eq!(table[&r.id].keys().map(ServiceKey::as_str).collect::<Vec<_>>(), ["y"]);
     }
 }

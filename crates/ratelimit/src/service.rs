@@ -94,10 +94,7 @@ impl<K: fmt::Debug, P: fmt::Debug> fmt::Debug for Shared<K, P> {
             .field("pushback", &self.learn.pushback)
             .field("max_wait", &self.max_wait)
             .field("release_spread", &self.release_spread)
-            .field(
-                "hook",
-                &self.learn.hook.as_ref().map(|_| "Fn(&RateLimitEvent)"),
-            )
+            .field("hook", &self.learn.hook.as_ref().map(|_| "Fn(&RateLimitEvent)"))
             .finish_non_exhaustive()
     }
 }
@@ -107,10 +104,7 @@ pub(crate) enum Admission {
     /// Send it now.
     Send,
     /// Wait until `release` (the pause's end plus a share of the spread), then check again.
-    Hold {
-        release: Timestamp,
-        deadline: Timestamp,
-    },
+    Hold { release: Timestamp, deadline: Timestamp },
     /// Fail at once.
     Reject(HostPaused),
 }
@@ -119,9 +113,7 @@ impl<K, P> Shared<K, P> {
     /// Decides about a request for `key`. `deadline` is the latest the request may be released:
     /// fixed when it first arrives, so re-checks after a wait cannot extend it.
     pub(crate) fn admit(&self, key: &KeySource, deadline: Option<Timestamp>) -> Admission {
-        let Learn {
-            clock, registry, ..
-        } = &self.learn;
+        let Learn { clock, registry, .. } = &self.learn;
         let now = clock.wall();
         let until = match key.with_str(|k| registry.lookup(k, now)) {
             PauseState::Clear => return Admission::Send,
@@ -129,8 +121,7 @@ impl<K, P> Shared<K, P> {
                 if key.with_str(|k| registry.end_if_over(k, now)) {
                     let key = key.to_key();
                     tracing::info!(key = key.as_str(), "pause over");
-                    self.learn
-                        .emit(&RateLimitEvent::PauseEnded { key, at: now });
+                    self.learn.emit(&RateLimitEvent::PauseEnded { key, at: now });
                 }
                 return Admission::Send;
             }
@@ -140,21 +131,13 @@ impl<K, P> Shared<K, P> {
         if until > deadline {
             let key = key.to_key();
             tracing::info!(key = key.as_str(), %until, "host paused for longer than this request may wait");
-            self.learn.emit(&RateLimitEvent::Rejected {
-                key: key.clone(),
-                until,
-                at: now,
-            });
+            self.learn.emit(&RateLimitEvent::Rejected { key: key.clone(), until, at: now });
             return Admission::Reject(HostPaused::new(key, until));
         }
         let release = add_saturating(until, self.release_spread.mul_f64(self.unit()));
         let key = key.to_key();
         tracing::debug!(key = key.as_str(), %until, "holding a request until the pause ends");
-        self.learn.emit(&RateLimitEvent::Held {
-            key,
-            until,
-            at: now,
-        });
+        self.learn.emit(&RateLimitEvent::Held { key, until, at: now });
         Admission::Hold { release, deadline }
     }
 
@@ -220,10 +203,7 @@ impl<S, K, P> RateLimit<S, K, P> {
 
 impl<S: Clone, K, P> Clone for RateLimit<S, K, P> {
     fn clone(&self) -> Self {
-        Self {
-            inner: self.inner.clone(),
-            shared: self.shared.clone(),
-        }
+        Self { inner: self.inner.clone(), shared: self.shared.clone() }
     }
 }
 

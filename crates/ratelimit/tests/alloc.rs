@@ -20,10 +20,7 @@ fn call_once<S: Service<R>, R>(svc: &mut S, req: R) {
 }
 
 fn ok(_: Request<Bytes>) -> Ready<Result<Response<()>, std::io::Error>> {
-    ready(Ok(Response::builder()
-        .header("content-type", "application/json")
-        .body(())
-        .unwrap()))
+    ready(Ok(Response::builder().header("content-type", "application/json").body(()).unwrap()))
 }
 
 #[test]

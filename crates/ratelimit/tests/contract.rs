@@ -26,9 +26,7 @@ fn get(uri: &str) -> Request<Bytes> {
 }
 
 fn layer() -> RateLimitLayer {
-    RateLimitLayer::new()
-        .clock(clock())
-        .release_spread(Duration::ZERO)
+    RateLimitLayer::new().clock(clock()).release_spread(Duration::ZERO)
 }
 
 fn pause_a(layer: &RateLimitLayer, secs: u64) {
@@ -61,12 +59,7 @@ async fn a_held_request_uses_the_readiness_it_was_given() {
         .unwrap();
     assert_eq!(res.status(), 200);
     assert_eq!(clock().now() - start, Duration::from_secs(2));
-    svc.ready()
-        .await
-        .unwrap()
-        .call(get("https://b.example/"))
-        .await
-        .unwrap();
+    svc.ready().await.unwrap().call(get("https://b.example/")).await.unwrap();
 }
 
 #[tokio::test(start_paused = true)]
@@ -85,17 +78,9 @@ async fn backpressure_reaches_the_caller() {
 #[tokio::test(start_paused = true)]
 async fn clones_share_the_pauses() {
     let limited = service_fn(|req: Request<Bytes>| async move {
-        let status = if req.uri().path() == "/limited" {
-            429
-        } else {
-            200
-        };
+        let status = if req.uri().path() == "/limited" { 429 } else { 200 };
         Ok::<_, BoxError>(
-            Response::builder()
-                .status(status)
-                .header("retry-after", "5")
-                .body(())
-                .unwrap(),
+            Response::builder().status(status).header("retry-after", "5").body(()).unwrap(),
         )
     });
     let svc = layer().layer(limited);

@@ -29,16 +29,11 @@ async fn retry_after_one_second_holds_the_next_request() {
         .await;
 
     let clock = Clock::system();
-    let layer = RateLimitLayer::new()
-        .clock(clock)
-        .release_spread(Duration::from_millis(20));
+    let layer = RateLimitLayer::new().clock(clock).release_spread(Duration::from_millis(20));
     let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
     let svc = layer.layer(client);
-    let get = || {
-        Request::get(format!("{}/items", server.uri()))
-            .body(Full::new(Bytes::new()))
-            .unwrap()
-    };
+    let get =
+        || Request::get(format!("{}/items", server.uri())).body(Full::new(Bytes::new())).unwrap();
 
     let first = svc.clone().oneshot(get()).await.unwrap();
     assert_eq!(first.status(), 429);
@@ -46,10 +41,7 @@ async fn retry_after_one_second_holds_the_next_request() {
     let second = svc.oneshot(get()).await.unwrap();
     let waited = clock.now() - start;
     assert_eq!(second.status(), 200);
-    assert!(
-        waited >= Duration::from_millis(900),
-        "sent after {waited:?}"
-    );
+    assert!(waited >= Duration::from_millis(900), "sent after {waited:?}");
     assert!(waited < Duration::from_secs(3), "sent after {waited:?}");
     assert_eq!(server.received_requests().await.unwrap().len(), 2);
 }

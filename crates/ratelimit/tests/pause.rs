@@ -46,22 +46,11 @@ impl Server {
         latency: Duration,
         answer: impl Fn(&str, usize) -> Response<()> + Send + Sync + 'static,
     ) -> Self {
-        Self {
-            log: Arc::default(),
-            answer: Arc::new(Box::new(answer)),
-            latency,
-            clock: clock(),
-        }
+        Self { log: Arc::default(), answer: Arc::new(Box::new(answer)), latency, clock: clock() }
     }
 
     fn arrivals(&self, host: &str) -> Vec<Instant> {
-        self.log
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|(_, h)| h == host)
-            .map(|(t, _)| *t)
-            .collect()
+        self.log.lock().unwrap().iter().filter(|(_, h)| h == host).map(|(t, _)| *t).collect()
     }
 }
 
@@ -98,11 +87,7 @@ fn status(code: u16) -> Response<()> {
 }
 
 fn with(code: u16, name: &str, value: &str) -> Response<()> {
-    Response::builder()
-        .status(code)
-        .header(name, value)
-        .body(())
-        .unwrap()
+    Response::builder().status(code).header(name, value).body(()).unwrap()
 }
 
 /// 32 callers of one host; its first answer is `429 Retry-After: 1`. Until the pause ends the
@@ -132,18 +117,10 @@ async fn one_429_pauses_the_host_for_all_32_callers() {
         callers.spawn(async move {
             // Callers start 5 ms apart and send a request every 100 ms for 2 s.
             clock.sleep(Duration::from_millis(5 * caller)).await;
-            let host = if caller == 32 {
-                "b.example"
-            } else {
-                "a.example"
-            };
+            let host = if caller == 32 { "b.example" } else { "a.example" };
             let mut statuses = Vec::new();
             while clock.now() - start < Duration::from_secs(2) {
-                let res = svc
-                    .clone()
-                    .oneshot(get(&format!("https://{host}/x")))
-                    .await
-                    .unwrap();
+                let res = svc.clone().oneshot(get(&format!("https://{host}/x"))).await.unwrap();
                 statuses.push(res.status().as_u16());
                 clock.sleep(Duration::from_millis(100)).await;
             }
@@ -161,14 +138,8 @@ async fn one_429_pauses_the_host_for_all_32_callers() {
     let pause_end = pause_set + Duration::from_secs(1);
     let a = server.arrivals("a.example");
     // In flight before the pause: the first four callers (t = 0, 5, 10, 15 ms).
-    let during: Vec<_> = a
-        .iter()
-        .filter(|t| **t > pause_set && **t < pause_end)
-        .collect();
-    assert!(
-        during.is_empty(),
-        "requests reached a paused host: {during:?}"
-    );
+    let during: Vec<_> = a.iter().filter(|t| **t > pause_set && **t < pause_end).collect();
+    assert!(during.is_empty(), "requests reached a paused host: {during:?}");
     assert_eq!(a.iter().filter(|t| **t < pause_set).count(), 4);
     // The held requests (every caller's, one each) go out over the 500 ms spread after the end.
     let released: Vec<_> = a
@@ -177,54 +148,26 @@ async fn one_429_pauses_the_host_for_all_32_callers() {
         .collect();
     assert!(released.len() >= 32, "{} released", released.len());
     let distinct: BTreeSet<_> = released.iter().map(|t| **t - pause_end).collect();
-    assert!(
-        distinct.len() > 16,
-        "released in {} distinct instants",
-        distinct.len()
-    );
+    assert!(distinct.len() > 16, "released in {} distinct instants", distinct.len());
     // The other host was never held: a request every 120 ms (100 ms apart, 20 ms to answer).
     let b = server.arrivals("b.example");
-    assert!(
-        b.windows(2)
-            .all(|w| w[1] - w[0] == Duration::from_millis(120)),
-        "{b:?}"
-    );
-    assert!(
-        b.iter()
-            .filter(|t| **t > pause_set && **t < pause_end)
-            .count()
-            >= 8,
-        "{b:?}"
-    );
+    assert!(b.windows(2).all(|w| w[1] - w[0] == Duration::from_millis(120)), "{b:?}");
+    assert!(b.iter().filter(|t| **t > pause_set && **t < pause_end).count() >= 8, "{b:?}");
 
     let events = events.lock().unwrap();
-    let set: Vec<_> = events
-        .iter()
-        .filter(|e| matches!(e, RateLimitEvent::PauseSet { .. }))
-        .collect();
+    let set: Vec<_> =
+        events.iter().filter(|e| matches!(e, RateLimitEvent::PauseSet { .. })).collect();
     assert_eq!(set.len(), 1);
     match set[0] {
-        RateLimitEvent::PauseSet {
-            key, until, source, ..
-        } => {
+        RateLimitEvent::PauseSet { key, until, source, .. } => {
             assert_eq!(key.as_str(), "https://a.example:443");
             assert_eq!(*until, add_saturating(t0(), Duration::from_millis(1020)));
             assert_eq!(*source, WaitSource::RetryAfter);
         }
         _ => unreachable!(),
     }
-    assert!(
-        events
-            .iter()
-            .any(|e| matches!(e, RateLimitEvent::PauseEnded { .. }))
-    );
-    assert!(
-        events
-            .iter()
-            .filter(|e| matches!(e, RateLimitEvent::Held { .. }))
-            .count()
-            >= 32
-    );
+    assert!(events.iter().any(|e| matches!(e, RateLimitEvent::PauseEnded { .. })));
+    assert!(events.iter().filter(|e| matches!(e, RateLimitEvent::Held { .. })).count() >= 32);
 }
 
 async fn paused_until_after(answer: Response<()>) -> Option<Timestamp> {
@@ -234,11 +177,7 @@ async fn paused_until_after(answer: Response<()>) -> Option<Timestamp> {
     let server = Server::new(Duration::ZERO, move |_, _| {
         answer.lock().unwrap().take().unwrap_or_else(|| status(200))
     });
-    layer
-        .layer(server)
-        .oneshot(get("https://a.example/"))
-        .await
-        .unwrap();
+    layer.layer(server).oneshot(get("https://a.example/")).await.unwrap();
     registry.paused_until("https://a.example:443", clock().wall())
 }
 
@@ -252,22 +191,13 @@ async fn what_pauses_a_host() {
         paused_until_after(with(429, "retry-after", "Sat, 28 Nov 2026 10:00:42 GMT")).await,
         at(42)
     );
-    assert_eq!(
-        paused_until_after(with(503, "retry-after", "7")).await,
-        at(7)
-    );
+    assert_eq!(paused_until_after(with(503, "retry-after", "7")).await, at(7));
     // Proactive: quota exhausted on a success, before any 429.
-    assert_eq!(
-        paused_until_after(with(200, "ratelimit", "\"default\";r=0;t=30")).await,
-        at(30)
-    );
+    assert_eq!(paused_until_after(with(200, "ratelimit", "\"default\";r=0;t=30")).await, at(30));
     let res = Response::builder()
         .status(200)
         .header("x-ratelimit-remaining", "0")
-        .header(
-            "x-ratelimit-reset",
-            t0().as_second().saturating_add(90).to_string(),
-        )
+        .header("x-ratelimit-reset", t0().as_second().saturating_add(90).to_string())
         .body(())
         .unwrap();
     assert_eq!(paused_until_after(res).await, at(90));
@@ -280,53 +210,27 @@ async fn what_pauses_a_host() {
         .unwrap();
     assert_eq!(paused_until_after(both).await, at(5));
     // Quota left, no pushback, Retry-After on a success, garbage: no pause.
-    assert_eq!(
-        paused_until_after(with(200, "ratelimit", "\"default\";r=9;t=30")).await,
-        None
-    );
+    assert_eq!(paused_until_after(with(200, "ratelimit", "\"default\";r=9;t=30")).await, None);
     assert_eq!(paused_until_after(status(429)).await, None);
-    assert_eq!(
-        paused_until_after(with(200, "retry-after", "30")).await,
-        None
-    );
-    assert_eq!(
-        paused_until_after(with(429, "retry-after", "soon")).await,
-        None
-    );
-    assert_eq!(
-        paused_until_after(with(429, "retry-after", "-3")).await,
-        None
-    );
+    assert_eq!(paused_until_after(with(200, "retry-after", "30")).await, None);
+    assert_eq!(paused_until_after(with(429, "retry-after", "soon")).await, None);
+    assert_eq!(paused_until_after(with(429, "retry-after", "-3")).await, None);
     // Ten years is capped to 25 hours.
-    assert_eq!(
-        paused_until_after(with(429, "retry-after", "315360000")).await,
-        at(25 * 3600)
-    );
+    assert_eq!(paused_until_after(with(429, "retry-after", "315360000")).await, at(25 * 3600));
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_pause_longer_than_the_caller_may_wait_fails_at_once() {
     let server = Server::new(Duration::ZERO, |_, n| {
-        if n == 0 {
-            with(429, "retry-after", "120")
-        } else {
-            status(200)
-        }
+        if n == 0 { with(429, "retry-after", "120") } else { status(200) }
     });
     let svc = RateLimitLayer::new()
         .clock(clock())
         .max_wait(Duration::from_secs(60))
         .layer(server.clone());
-    svc.clone()
-        .oneshot(get("https://a.example/"))
-        .await
-        .unwrap();
+    svc.clone().oneshot(get("https://a.example/")).await.unwrap();
     let before = clock().now();
-    let err = svc
-        .clone()
-        .oneshot(get("https://a.example/other"))
-        .await
-        .unwrap_err();
+    let err = svc.clone().oneshot(get("https://a.example/other")).await.unwrap_err();
     assert_eq!(clock().now(), before, "failed without waiting");
     let paused = err.downcast_ref::<HostPaused>().unwrap();
     assert_eq!(paused.key.as_str(), "https://a.example:443");
@@ -357,23 +261,12 @@ async fn a_held_request_is_rejected_if_the_pause_grows_past_its_limit() {
 
 #[tokio::test(start_paused = true)]
 async fn a_pause_set_by_hand_holds_requests() {
-    let layer = RateLimitLayer::new()
-        .clock(clock())
-        .release_spread(Duration::ZERO);
-    layer
-        .registry()
-        .pause("https://a.example:443".into(), at(3).unwrap(), t0());
+    let layer = RateLimitLayer::new().clock(clock()).release_spread(Duration::ZERO);
+    layer.registry().pause("https://a.example:443".into(), at(3).unwrap(), t0());
     let server = Server::new(Duration::ZERO, |_, _| status(200));
     let start = clock().now();
-    layer
-        .layer(server.clone())
-        .oneshot(get("https://a.example/"))
-        .await
-        .unwrap();
-    assert_eq!(
-        server.arrivals("a.example"),
-        [start + Duration::from_secs(3)]
-    );
+    layer.layer(server.clone()).oneshot(get("https://a.example/")).await.unwrap();
+    assert_eq!(server.arrivals("a.example"), [start + Duration::from_secs(3)]);
 }
 
 #[tokio::test(start_paused = true)]
@@ -391,30 +284,17 @@ async fn a_custom_pushback_maps_other_answers() {
     let layer = RateLimitLayer::new().clock(clock()).pushback(pushback);
     let registry = layer.registry();
     let server = Server::new(Duration::ZERO, |_, _| with(403, "x-quota-exceeded", "1"));
-    layer
-        .layer(server)
-        .oneshot(get("https://a.example/"))
-        .await
-        .unwrap();
-    assert_eq!(
-        registry.paused_until("https://a.example:443", t0()),
-        at(3600)
-    );
+    layer.layer(server).oneshot(get("https://a.example/")).await.unwrap();
+    assert_eq!(registry.paused_until("https://a.example:443", t0()), at(3600));
 }
 
 #[tokio::test(start_paused = true)]
 async fn requests_without_a_key_are_never_held() {
-    let layer = RateLimitLayer::new()
-        .clock(clock())
-        .key(|_: &Request<Bytes>| None);
+    let layer = RateLimitLayer::new().clock(clock()).key(|_: &Request<Bytes>| None);
     let registry = layer.registry();
     registry.pause("https://a.example:443".into(), at(60).unwrap(), t0());
     let server = Server::new(Duration::ZERO, |_, _| with(429, "retry-after", "9"));
     let start = clock().now();
-    layer
-        .layer(server)
-        .oneshot(get("https://a.example/"))
-        .await
-        .unwrap();
+    layer.layer(server).oneshot(get("https://a.example/")).await.unwrap();
     assert_eq!(clock().now(), start);
 }

@@ -26,10 +26,7 @@ fn http_request() -> Request<Bytes> {
 }
 
 fn bench(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .build()
-        .unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
     let _guard = rt.enter();
     let mut group = c.benchmark_group("happy_path");
 
@@ -38,15 +35,10 @@ fn bench(c: &mut Criterion) {
     group.bench_function("clock.now()", |b| b.iter(|| black_box(clock.now())));
 
     let mut bare = service_fn(echo);
-    group.bench_function("bare service_fn", |b| {
-        b.iter(|| call_once(&mut bare, black_box(7)))
-    });
+    group.bench_function("bare service_fn", |b| b.iter(|| call_once(&mut bare, black_box(7))));
 
     let generic = |config: RetryConfig| {
-        RetryLayer::new(config)
-            .unwrap()
-            .classifier(AlwaysOk)
-            .replay(CloneReplay::new())
+        RetryLayer::new(config).unwrap().classifier(AlwaysOk).replay(CloneReplay::new())
     };
     let mut no_timeout =
         generic(RetryConfig::standard().attempt_timeout(None)).layer(service_fn(echo));

@@ -61,15 +61,11 @@ where
 
     fn call(&mut self, attempt: Attempt<Req>) -> Self::Future {
         let Some(req) = attempt.req else {
-            return AttemptFuture {
-                state: State::Spent,
-            };
+            return AttemptFuture { state: State::Spent };
         };
         let future = self.inner.call(req);
         let state = match self.timeout {
-            Some(limit) => State::Timed {
-                future: self.clock.timeout(limit, future),
-            },
+            Some(limit) => State::Timed { future: self.clock.timeout(limit, future) },
             None => State::Plain { future },
         };
         AttemptFuture { state }

@@ -38,11 +38,7 @@ impl BudgetConfig {
     /// Finagle's and Linkerd's defaults: a 10 s window, 10 retries per second at least, and
     /// retries worth 20% of requests.
     pub const fn new() -> Self {
-        Self {
-            window: Duration::from_secs(10),
-            min_per_sec: 10,
-            ratio: 0.2,
-        }
+        Self { window: Duration::from_secs(10), min_per_sec: 10, ratio: 0.2 }
     }
 
     /// How long a request or a retry counts (1 to 60 seconds).
@@ -113,12 +109,9 @@ impl RetryBudget {
     /// Takes one retry from the budget at `now`, if it allows one.
     pub fn try_withdraw(&self, now: Instant) -> bool {
         let slot = self.slot(now);
-        let allowed = self
-            .floor_milli
-            .max(self.ratio_milli.saturating_mul(sum(&self.deposits, slot)));
-        let spent = sum(&self.withdrawals, slot)
-            .saturating_add(1)
-            .saturating_mul(MILLI);
+        let allowed =
+            self.floor_milli.max(self.ratio_milli.saturating_mul(sum(&self.deposits, slot)));
+        let spent = sum(&self.withdrawals, slot).saturating_add(1).saturating_mul(MILLI);
         if spent > allowed {
             return false;
         }
@@ -129,9 +122,8 @@ impl RetryBudget {
     /// Retries the budget would allow at `now`.
     pub fn remaining(&self, now: Instant) -> u64 {
         let slot = self.slot(now);
-        let allowed = self
-            .floor_milli
-            .max(self.ratio_milli.saturating_mul(sum(&self.deposits, slot)));
+        let allowed =
+            self.floor_milli.max(self.ratio_milli.saturating_mul(sum(&self.deposits, slot)));
         let spent = sum(&self.withdrawals, slot).saturating_mul(MILLI);
         allowed.saturating_sub(spent) / MILLI
     }

@@ -143,10 +143,7 @@ impl RetryConfig {
             return Err(RetryConfigError::Multiplier(self.multiplier));
         }
         if self.max_delay < self.base_delay {
-            return Err(RetryConfigError::MaxDelay {
-                max: self.max_delay,
-                base: self.base_delay,
-            });
+            return Err(RetryConfigError::MaxDelay { max: self.max_delay, base: self.base_delay });
         }
         if self.deadline.is_some_and(|d| d.is_zero()) {
             return Err(RetryConfigError::Deadline(Duration::ZERO));
@@ -166,12 +163,7 @@ impl RetryConfig {
     }
 
     pub(crate) fn schedule(&self) -> BackoffSchedule {
-        BackoffSchedule::new(
-            self.base_delay,
-            self.multiplier,
-            self.max_delay,
-            self.jitter,
-        )
+        BackoffSchedule::new(self.base_delay, self.multiplier, self.max_delay, self.jitter)
     }
 }
 
@@ -234,30 +226,18 @@ mod tests {
         let cases = [
             (s().max_attempts(0), RetryConfigError::MaxAttempts(0)),
             (s().max_attempts(101), RetryConfigError::MaxAttempts(101)),
-            (
-                s().backoff(ms(0), 2.0, ms(10)),
-                RetryConfigError::BaseDelay(ms(0)),
-            ),
-            (
-                s().backoff(ms(1), 0.5, ms(10)),
-                RetryConfigError::Multiplier(0.5),
-            ),
+            (s().backoff(ms(0), 2.0, ms(10)), RetryConfigError::BaseDelay(ms(0))),
+            (s().backoff(ms(1), 0.5, ms(10)), RetryConfigError::Multiplier(0.5)),
             (
                 s().backoff(ms(1), f64::INFINITY, ms(10)),
                 RetryConfigError::Multiplier(f64::INFINITY),
             ),
             (
                 s().backoff(ms(10), 2.0, ms(1)),
-                RetryConfigError::MaxDelay {
-                    max: ms(1),
-                    base: ms(10),
-                },
+                RetryConfigError::MaxDelay { max: ms(1), base: ms(10) },
             ),
             (s().deadline(Some(ms(0))), RetryConfigError::Deadline(ms(0))),
-            (
-                s().attempt_timeout(Some(ms(0))),
-                RetryConfigError::AttemptTimeout(ms(0)),
-            ),
+            (s().attempt_timeout(Some(ms(0))), RetryConfigError::AttemptTimeout(ms(0))),
             (
                 s().budget(Some(BudgetConfig::new().window(ms(500)))),
                 RetryConfigError::BudgetWindow(ms(500)),

@@ -43,9 +43,7 @@ impl RetryLayer {
         Self {
             shared: Arc::new(Shared {
                 schedule: config.schedule(),
-                budget: config
-                    .budget
-                    .map(|b| Arc::new(RetryBudget::new(b, clock.now()))),
+                budget: config.budget.map(|b| Arc::new(RetryBudget::new(b, clock.now()))),
                 rng: Arc::new(JitterRng::new(config.seed)),
                 hook: None,
                 classifier: HttpClassifier::new(),
@@ -98,24 +96,14 @@ impl<C: Clone, P: Clone> RetryLayer<C, P> {
     #[must_use]
     pub fn clock(self, clock: Clock) -> Self {
         let s = &*self.shared;
-        self.rebuild(
-            s.classifier.clone(),
-            s.replay.clone(),
-            clock,
-            s.hook.clone(),
-        )
+        self.rebuild(s.classifier.clone(), s.replay.clone(), clock, s.hook.clone())
     }
 
     /// Calls `hook` for every [`RetryEvent`]. The hook runs inline: keep it quick.
     #[must_use]
     pub fn on_event(self, hook: impl Fn(&RetryEvent) + Send + Sync + 'static) -> Self {
         let s = &*self.shared;
-        self.rebuild(
-            s.classifier.clone(),
-            s.replay.clone(),
-            s.clock,
-            Some(Arc::new(hook)),
-        )
+        self.rebuild(s.classifier.clone(), s.replay.clone(), s.clock, Some(Arc::new(hook)))
     }
 
     /// The layer's settings.
@@ -132,17 +120,13 @@ impl<C: Clone, P: Clone> RetryLayer<C, P> {
 
 impl<C, P> Clone for RetryLayer<C, P> {
     fn clone(&self) -> Self {
-        Self {
-            shared: self.shared.clone(),
-        }
+        Self { shared: self.shared.clone() }
     }
 }
 
 impl<C: fmt::Debug, P: fmt::Debug> fmt::Debug for RetryLayer<C, P> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RetryLayer")
-            .field("shared", &self.shared)
-            .finish()
+        f.debug_struct("RetryLayer").field("shared", &self.shared).finish()
     }
 }
 

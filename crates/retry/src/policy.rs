@@ -78,19 +78,14 @@ pub struct RetryPolicy<C, P> {
 
 impl<C, P> Clone for RetryPolicy<C, P> {
     fn clone(&self) -> Self {
-        Self {
-            shared: self.shared.clone(),
-        }
+        Self { shared: self.shared.clone() }
     }
 }
 
 /// What to do after a failed attempt.
 enum Decision {
     Retry(Duration),
-    GiveUp {
-        reason: GiveUpReason,
-        retry_at: Timestamp,
-    },
+    GiveUp { reason: GiveUpReason, retry_at: Timestamp },
 }
 
 impl<C, P> RetryPolicy<C, P> {
@@ -98,9 +93,7 @@ impl<C, P> RetryPolicy<C, P> {
         let shared = &*self.shared;
         let meta = &req.meta;
         let now = shared.clock.now();
-        let backoff = shared
-            .schedule
-            .delay(meta.attempts - 1, meta.previous, shared.rng.unit());
+        let backoff = shared.schedule.delay(meta.attempts - 1, meta.previous, shared.rng.unit());
         let server_wait = class.not_before().map(|until| shared.clock.until(until));
         let delay = backoff.max(server_wait.unwrap_or_default());
         let retry_at = add_saturating(wall, delay);
@@ -152,22 +145,15 @@ where
     ) -> Option<Sleep> {
         let shared = &*self.shared;
         let class = match result {
-            Ok(response) => shared
-                .classifier
-                .classify_response(response, &shared.clock)
-                .err()?,
+            Ok(response) => shared.classifier.classify_response(response, &shared.clock).err()?,
             Err(error) => shared.classifier.classify_error(&**error, &shared.clock),
         };
         if !class.is_retryable() {
             return None;
         }
         let wall = shared.clock.wall();
-        let key = || {
-            req.meta
-                .key
-                .clone()
-                .or_else(|| req.req.as_ref().and_then(|r| shared.replay.key(r)))
-        };
+        let key =
+            || req.meta.key.clone().or_else(|| req.req.as_ref().and_then(|r| shared.replay.key(r)));
         match self.decide(req, &class, wall) {
             Decision::Retry(delay) => {
                 let key = key();
@@ -179,13 +165,7 @@ where
                     reason = %class,
                     "retrying after a failed attempt"
                 );
-                self.emit(&RetryEvent::Retrying {
-                    key,
-                    attempt,
-                    delay,
-                    reason: class,
-                    at: wall,
-                });
+                self.emit(&RetryEvent::Retrying { key, attempt, delay, reason: class, at: wall });
                 req.meta.attempts += 1;
                 req.meta.previous = delay;
                 Some(shared.clock.sleep(delay))
@@ -209,14 +189,7 @@ where
                     retry_at,
                     at: wall,
                 });
-                let gave_up = GaveUp {
-                    attempts,
-                    reason,
-                    last: class,
-                    retry_at,
-                    key,
-                    source: None,
-                };
+                let gave_up = GaveUp { attempts, reason, last: class, retry_at, key, source: None };
                 let previous = std::mem::replace(result, Err(Box::new(gave_up)));
                 if let (Err(source), Err(current)) = (previous, result)
                     && let Some(gave_up) = current.downcast_mut::<GaveUp>()
@@ -237,12 +210,6 @@ where
             // Keep what errors need to name the service.
             None => req.meta.key.clone().or_else(|| shared.replay.key(original)),
         };
-        Some(Attempt {
-            req: copy,
-            meta: AttemptMeta {
-                key,
-                ..req.meta.clone()
-            },
-        })
+        Some(Attempt { req: copy, meta: AttemptMeta { key, ..req.meta.clone() } })
     }
 }

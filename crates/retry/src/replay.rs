@@ -81,9 +81,7 @@ impl CloneReplay {
 
     /// Replays by `Clone`, naming the service `key` in events and errors.
     pub fn keyed(key: impl Into<ServiceKey>) -> Self {
-        Self {
-            key: Some(key.into()),
-        }
+        Self { key: Some(key.into()) }
     }
 }
 
@@ -156,26 +154,15 @@ mod tests {
     #[test]
     fn idempotency_by_method_header_and_extension() {
         let req = |m: Method| {
-            Request::builder()
-                .method(m)
-                .uri("https://a.example/")
-                .body(Bytes::new())
-                .unwrap()
+            Request::builder().method(m).uri("https://a.example/").body(Bytes::new()).unwrap()
         };
-        for m in [
-            Method::GET,
-            Method::HEAD,
-            Method::OPTIONS,
-            Method::PUT,
-            Method::DELETE,
-        ] {
+        for m in [Method::GET, Method::HEAD, Method::OPTIONS, Method::PUT, Method::DELETE] {
             assert!(HttpReplay.is_idempotent(&req(m)));
         }
         assert!(!HttpReplay.is_idempotent(&req(Method::POST)));
         assert!(!HttpReplay.is_idempotent(&req(Method::PATCH)));
         let mut post = req(Method::POST);
-        post.headers_mut()
-            .insert("idempotency-key", "abc".parse().unwrap());
+        post.headers_mut().insert("idempotency-key", "abc".parse().unwrap());
         assert!(HttpReplay.is_idempotent(&post));
         let mut patch = req(Method::PATCH);
         patch.extensions_mut().insert(Retryable);
@@ -201,10 +188,7 @@ mod tests {
         assert_eq!(copy.headers(), req.headers());
         assert_eq!(copy.extensions().get::<Tag>(), Some(&Tag(7)));
         assert_eq!(copy.body(), req.body());
-        assert_eq!(
-            HttpReplay.key(&req).unwrap().as_str(),
-            "https://a.example:443"
-        );
+        assert_eq!(HttpReplay.key(&req).unwrap().as_str(), "https://a.example:443");
     }
 
     #[test]
@@ -212,22 +196,13 @@ mod tests {
         let body = http_body_util::Full::new(Bytes::from_static(b"x")).boxed();
         let req = Request::new(body);
         assert!(HttpReplay.replay(&req).is_none());
-        assert!(
-            HttpReplay
-                .replay(&Request::new(http_body_util::Empty::<Bytes>::new()))
-                .is_some()
-        );
+        assert!(HttpReplay.replay(&Request::new(http_body_util::Empty::<Bytes>::new())).is_some());
     }
 
     #[test]
     fn clone_replay_is_for_plain_values() {
         assert_eq!(CloneReplay::new().replay(&41u32), Some(41));
         assert!(Replay::<u32>::is_idempotent(&CloneReplay::new(), &0));
-        assert_eq!(
-            Replay::<u32>::key(&CloneReplay::keyed("db"), &0)
-                .unwrap()
-                .as_str(),
-            "db"
-        );
+        assert_eq!(Replay::<u32>::key(&CloneReplay::keyed("db"), &0).unwrap().as_str(), "db");
     }
 }

@@ -50,12 +50,7 @@ impl BackoffSchedule {
         cap: Duration,
         jitter: Jitter,
     ) -> Self {
-        Self {
-            base,
-            multiplier,
-            cap,
-            jitter,
-        }
+        Self { base, multiplier, cap, jitter }
     }
 
     /// The first delay, before jitter.
@@ -88,11 +83,7 @@ impl BackoffSchedule {
     /// The delay before retry number `retry` (from 0), given the previous delay (the base, before
     /// the first retry) and a uniform draw `unit` in `[0, 1)`.
     pub fn delay(&self, retry: u32, previous: Duration, unit: f64) -> Duration {
-        let unit = if unit.is_finite() {
-            unit.clamp(0.0, 1.0)
-        } else {
-            0.0
-        };
+        let unit = if unit.is_finite() { unit.clamp(0.0, 1.0) } else { 0.0 };
         let ceiling = self.ceiling(retry);
         match self.jitter {
             Jitter::None => ceiling,
@@ -151,10 +142,7 @@ mod tests {
     fn mean(s: &BackoffSchedule, retry: u32) -> f64 {
         let n = 10_000u32;
         (0..n)
-            .map(|i| {
-                s.delay(retry, s.base(), (f64::from(i) + 0.5) / f64::from(n))
-                    .as_secs_f64()
-            })
+            .map(|i| s.delay(retry, s.base(), (f64::from(i) + 0.5) / f64::from(n)).as_secs_f64())
             .sum::<f64>()
             / f64::from(n)
     }

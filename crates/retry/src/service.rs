@@ -32,10 +32,7 @@ pub struct Retry<S, C, P> {
 
 impl<S: Clone, C, P> Clone for Retry<S, C, P> {
     fn clone(&self) -> Self {
-        Self {
-            inner: self.inner.clone(),
-            shared: self.shared.clone(),
-        }
+        Self { inner: self.inner.clone(), shared: self.shared.clone() }
     }
 }
 
@@ -43,18 +40,10 @@ impl<S: Clone, C, P> Clone for Retry<S, C, P> {
 
 impl<S, C, P> Retry<S, C, P> {
     pub(crate) fn new(inner: S, shared: Arc<Shared<C, P>>) -> Self {
-        let attempts = AttemptService {
-            inner,
-            timeout: shared.config.attempt_timeout,
-            clock: shared.clock,
-        };
-        let policy = RetryPolicy {
-            shared: shared.clone(),
-        };
-        Self {
-            inner: tower::retry::Retry::new(policy, attempts),
-            shared,
-        }
+        let attempts =
+            AttemptService { inner, timeout: shared.config.attempt_timeout, clock: shared.clock };
+        let policy = RetryPolicy { shared: shared.clone() };
+        Self { inner: tower::retry::Retry::new(policy, attempts), shared }
     }
 
     /// The wrapped service.
@@ -101,12 +90,7 @@ where
             idempotent: shared.replay.is_idempotent(&req),
             key: None,
         };
-        ResponseFuture {
-            inner: self.inner.call(Attempt {
-                req: Some(req),
-                meta,
-            }),
-        }
+        ResponseFuture { inner: self.inner.call(Attempt { req: Some(req), meta }) }
     }
 }
 

@@ -13,13 +13,9 @@ use unattended_retry::{Jitter, RetryConfig, RetryLayer};
 use support::{Answer, Script, clock, get};
 
 fn layer() -> RetryLayer {
-    RetryLayer::new(
-        RetryConfig::standard()
-            .jitter(Jitter::None)
-            .attempt_timeout(None),
-    )
-    .unwrap()
-    .clock(clock())
+    RetryLayer::new(RetryConfig::standard().jitter(Jitter::None).attempt_timeout(None))
+        .unwrap()
+        .clock(clock())
 }
 
 /// `ConcurrencyLimit::call` panics unless `poll_ready` came first, so this passes only if the
@@ -78,9 +74,7 @@ async fn dropping_a_response_future_releases_its_permit() {
     assert_pending!(response.poll());
     assert_eq!(script.count(), 2);
     let mut ready = task::spawn(async {
-        ServiceExt::<http::Request<bytes::Bytes>>::ready(&mut other)
-            .await
-            .map(|_| ())
+        ServiceExt::<http::Request<bytes::Bytes>>::ready(&mut other).await.map(|_| ())
     });
     assert_pending!(ready.poll());
     drop(response);

@@ -27,8 +27,7 @@ fn plain() -> RetryConfig {
 }
 
 fn gave_up(err: &BoxError) -> &GaveUp {
-    err.downcast_ref::<GaveUp>()
-        .unwrap_or_else(|| panic!("expected GaveUp, got {err}"))
+    err.downcast_ref::<GaveUp>().unwrap_or_else(|| panic!("expected GaveUp, got {err}"))
 }
 
 #[tokio::test(start_paused = true)]
@@ -46,20 +45,10 @@ async fn retries_503_503_200_on_the_exact_schedule() {
 #[tokio::test(start_paused = true)]
 async fn full_jitter_is_bounded_and_reproducible_with_a_seed() {
     async fn run(seed: u64) -> Vec<Duration> {
-        let script = Script::new(
-            clock(),
-            [
-                Answer::Status(503),
-                Answer::Status(502),
-                Answer::Status(504),
-            ],
-        );
+        let script =
+            Script::new(clock(), [Answer::Status(503), Answer::Status(502), Answer::Status(504)]);
         let config = RetryConfig::standard().seed(Some(seed));
-        layer(config)
-            .layer(script.clone())
-            .oneshot(get("https://a.example/"))
-            .await
-            .unwrap();
+        layer(config).layer(script.clone()).oneshot(get("https://a.example/")).await.unwrap();
         script.gaps()
     }
     let first = run(7).await;
@@ -75,11 +64,8 @@ async fn full_jitter_is_bounded_and_reproducible_with_a_seed() {
 async fn retry_after_seconds_is_honoured() {
     let limited = Answer::StatusWith(429, vec![("retry-after", "2".into())]);
     let script = Script::new(clock(), [limited]);
-    let res = layer(plain())
-        .layer(script.clone())
-        .oneshot(get("https://a.example/"))
-        .await
-        .unwrap();
+    let res =
+        layer(plain()).layer(script.clone()).oneshot(get("https://a.example/")).await.unwrap();
     assert_eq!(res.status(), 200);
     assert_eq!(script.gaps(), [Duration::from_secs(2)]);
 }
@@ -87,15 +73,9 @@ async fn retry_after_seconds_is_honoured() {
 #[tokio::test(start_paused = true)]
 async fn retry_after_http_date_is_honoured() {
     let at = "Sat, 28 Nov 2026 10:00:05 GMT".to_owned();
-    let script = Script::new(
-        clock(),
-        [Answer::StatusWith(503, vec![("retry-after", at)])],
-    );
-    let res = layer(plain())
-        .layer(script.clone())
-        .oneshot(get("https://a.example/"))
-        .await
-        .unwrap();
+    let script = Script::new(clock(), [Answer::StatusWith(503, vec![("retry-after", at)])]);
+    let res =
+        layer(plain()).layer(script.clone()).oneshot(get("https://a.example/")).await.unwrap();
     assert_eq!(res.status(), 200);
     assert_eq!(script.gaps(), [Duration::from_secs(5)]);
 }
@@ -105,39 +85,24 @@ async fn a_short_server_wait_never_shortens_the_backoff() {
     // Backoff before the third attempt is 500 ms; the server asks for 0 s.
     let script = Script::new(
         clock(),
-        [
-            Answer::Status(503),
-            Answer::StatusWith(429, vec![("retry-after", "0".into())]),
-        ],
+        [Answer::Status(503), Answer::StatusWith(429, vec![("retry-after", "0".into())])],
     );
-    layer(plain())
-        .layer(script.clone())
-        .oneshot(get("https://a.example/"))
-        .await
-        .unwrap();
+    layer(plain()).layer(script.clone()).oneshot(get("https://a.example/")).await.unwrap();
     assert_eq!(script.gaps(), [ms(250), ms(500)]);
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_wait_past_the_deadline_ends_at_once_with_retry_at() {
     // 30 s is within the 60 s the layer may sleep, but past a 10 s deadline.
-    let script = Script::new(
-        clock(),
-        [Answer::StatusWith(429, vec![("retry-after", "30".into())])],
-    );
+    let script =
+        Script::new(clock(), [Answer::StatusWith(429, vec![("retry-after", "30".into())])]);
     let config = plain().deadline(Some(Duration::from_secs(10)));
     let start = clock().now();
-    let err = layer(config)
-        .layer(script.clone())
-        .oneshot(get("https://a.example/x"))
-        .await
-        .unwrap_err();
+    let err =
+        layer(config).layer(script.clone()).oneshot(get("https://a.example/x")).await.unwrap_err();
     let err = gave_up(&err);
     assert_eq!(err.reason(), GiveUpReason::Deadline);
-    assert_eq!(
-        err.retry_at(),
-        add_saturating(t0(), Duration::from_secs(30))
-    );
+    assert_eq!(err.retry_at(), add_saturating(t0(), Duration::from_secs(30)));
     assert_eq!(
         err.disposition(),
         Disposition::RetryAt(add_saturating(t0(), Duration::from_secs(30)))
@@ -150,23 +115,15 @@ async fn a_wait_past_the_deadline_ends_at_once_with_retry_at() {
 
 #[tokio::test(start_paused = true)]
 async fn a_wait_longer_than_allowed_ends_at_once_with_the_server_time() {
-    let daily = Answer::StatusWith(
-        429,
-        vec![("retry-after", "Sat, 28 Nov 2026 23:00:00 GMT".into())],
-    );
+    let daily =
+        Answer::StatusWith(429, vec![("retry-after", "Sat, 28 Nov 2026 23:00:00 GMT".into())]);
     let script = Script::new(clock(), [daily]);
-    let err = layer(plain())
-        .layer(script.clone())
-        .oneshot(get("https://a.example/"))
-        .await
-        .unwrap_err();
+    let err =
+        layer(plain()).layer(script.clone()).oneshot(get("https://a.example/")).await.unwrap_err();
     let err = gave_up(&err);
     assert_eq!(err.reason(), GiveUpReason::ServerWaitTooLong);
     assert_eq!(err.retry_at(), "2026-11-28T23:00:00Z".parse().unwrap());
-    assert!(matches!(
-        err.last_failure(),
-        FailureClass::RateLimited { .. }
-    ));
+    assert!(matches!(err.last_failure(), FailureClass::RateLimited { .. }));
     assert_eq!(
         err.to_string(),
         "gave up on https://a.example:443 after 1 attempt (the server asked for a longer wait \
@@ -191,18 +148,12 @@ async fn post_is_not_retried_on_503_without_a_key() {
 #[tokio::test(start_paused = true)]
 async fn post_is_retried_with_a_key_a_marker_or_after_a_connect_error() {
     let mut keyed = post("https://a.example/items");
-    keyed
-        .headers_mut()
-        .insert("idempotency-key", "k-1".parse().unwrap());
+    keyed.headers_mut().insert("idempotency-key", "k-1".parse().unwrap());
     let mut marked = post("https://a.example/items");
     marked.extensions_mut().insert(Retryable);
     for req in [keyed, marked] {
         let script = Script::new(clock(), [Answer::Status(503)]);
-        let res = layer(plain())
-            .layer(script.clone())
-            .oneshot(req)
-            .await
-            .unwrap();
+        let res = layer(plain()).layer(script.clone()).oneshot(req).await.unwrap();
         assert_eq!((res.status().as_u16(), script.count()), (200, 2));
     }
     // Nothing was sent: safe to send a POST again.
@@ -222,14 +173,8 @@ async fn post_is_retried_with_a_key_a_marker_or_after_a_connect_error() {
         .unwrap_err();
     let err = gave_up(&err);
     assert_eq!(err.reason(), GiveUpReason::NotIdempotent);
-    assert_eq!(
-        err.last_failure(),
-        FailureClass::Transient(TransientCause::Reset)
-    );
-    let source = std::error::Error::source(err)
-        .unwrap()
-        .downcast_ref::<io::Error>()
-        .unwrap();
+    assert_eq!(err.last_failure(), FailureClass::Transient(TransientCause::Reset));
+    let source = std::error::Error::source(err).unwrap().downcast_ref::<io::Error>().unwrap();
     assert_eq!(source.kind(), io::ErrorKind::ConnectionReset);
 }
 
@@ -237,14 +182,8 @@ async fn post_is_retried_with_a_key_a_marker_or_after_a_connect_error() {
 async fn a_streaming_body_is_sent_once_and_the_error_says_why() {
     let script = Script::new(clock(), [Answer::Status(503)]);
     let body = http_body_util::Full::new(Bytes::from_static(b"chunk")).boxed();
-    let req = Request::put("https://uploads.example/v")
-        .body(body)
-        .unwrap();
-    let err = layer(plain())
-        .layer(script.clone())
-        .oneshot(req)
-        .await
-        .unwrap_err();
+    let req = Request::put("https://uploads.example/v").body(body).unwrap();
+    let err = layer(plain()).layer(script.clone()).oneshot(req).await.unwrap_err();
     let err = gave_up(&err);
     assert_eq!(err.reason(), GiveUpReason::NotReplayable);
     assert_eq!(err.key().unwrap().as_str(), "https://uploads.example:443");
@@ -256,11 +195,8 @@ async fn a_streaming_body_is_sent_once_and_the_error_says_why() {
 async fn failures_no_retry_can_fix_come_back_as_they_were() {
     for status in [404, 401, 400, 501] {
         let script = Script::new(clock(), [Answer::Status(status)]);
-        let res = layer(plain())
-            .layer(script.clone())
-            .oneshot(get("https://a.example/"))
-            .await
-            .unwrap();
+        let res =
+            layer(plain()).layer(script.clone()).oneshot(get("https://a.example/")).await.unwrap();
         assert_eq!((res.status().as_u16(), script.count()), (status, 1));
     }
 }
@@ -268,16 +204,10 @@ async fn failures_no_retry_can_fix_come_back_as_they_were() {
 #[tokio::test(start_paused = true)]
 async fn running_out_of_attempts_reports_the_attempts_made() {
     let script = Script::new(clock(), vec![Answer::Status(503); 10]);
-    let err = layer(plain())
-        .layer(script.clone())
-        .oneshot(get("https://a.example/"))
-        .await
-        .unwrap_err();
+    let err =
+        layer(plain()).layer(script.clone()).oneshot(get("https://a.example/")).await.unwrap_err();
     let err = gave_up(&err);
-    assert_eq!(
-        (err.reason(), err.attempts()),
-        (GiveUpReason::MaxAttempts, 4)
-    );
+    assert_eq!((err.reason(), err.attempts()), (GiveUpReason::MaxAttempts, 4));
     assert_eq!(script.count(), 4);
     assert_eq!(script.gaps(), [ms(250), ms(500), ms(1000)]);
     // Retry at = one more backoff (2 s) after the last failure, which came at t0 + 1.75 s.
@@ -298,35 +228,20 @@ async fn a_hung_attempt_times_out_and_is_retried() {
 
     // When every attempt hangs, the error says so and keeps the timeout as its source.
     let script = Script::new(clock(), vec![Answer::Hang; 4]);
-    let err = layer(config)
-        .layer(script.clone())
-        .oneshot(get("https://a.example/"))
-        .await
-        .unwrap_err();
+    let err =
+        layer(config).layer(script.clone()).oneshot(get("https://a.example/")).await.unwrap_err();
     let err = gave_up(&err);
-    assert_eq!(
-        err.last_failure(),
-        FailureClass::Transient(TransientCause::Timeout)
-    );
-    assert!(
-        std::error::Error::source(err)
-            .unwrap()
-            .is::<tower::timeout::error::Elapsed>()
-    );
+    assert_eq!(err.last_failure(), FailureClass::Transient(TransientCause::Timeout));
+    assert!(std::error::Error::source(err).unwrap().is::<tower::timeout::error::Elapsed>());
 }
 
 #[tokio::test(start_paused = true)]
 async fn the_deadline_stops_retries_that_would_start_too_late() {
     let script = Script::new(clock(), vec![Answer::Status(503); 10]);
     // 250 + 500 = 750 ms fit in 1 s; the third wait (1 s) would end at 1.75 s.
-    let config = plain()
-        .max_attempts(10)
-        .deadline(Some(Duration::from_secs(1)));
-    let err = layer(config)
-        .layer(script.clone())
-        .oneshot(get("https://a.example/"))
-        .await
-        .unwrap_err();
+    let config = plain().max_attempts(10).deadline(Some(Duration::from_secs(1)));
+    let err =
+        layer(config).layer(script.clone()).oneshot(get("https://a.example/")).await.unwrap_err();
     assert_eq!(gave_up(&err).reason(), GiveUpReason::Deadline);
     assert_eq!(script.count(), 3);
 }
@@ -338,21 +253,11 @@ async fn events_fire_per_retry_and_on_giving_up() {
     let layer =
         layer(plain().max_attempts(2)).on_event(move |e| sink.lock().unwrap().push(e.clone()));
     let script = Script::new(clock(), vec![Answer::Status(503); 2]);
-    let _ = layer
-        .layer(script)
-        .oneshot(get("https://a.example/"))
-        .await
-        .unwrap_err();
+    let _ = layer.layer(script).oneshot(get("https://a.example/")).await.unwrap_err();
     let events = events.lock().unwrap();
     assert_eq!(events.len(), 2);
     match &events[0] {
-        RetryEvent::Retrying {
-            key,
-            attempt,
-            delay,
-            reason,
-            at,
-        } => {
+        RetryEvent::Retrying { key, attempt, delay, reason, at } => {
             assert_eq!(key.as_ref().unwrap().as_str(), "https://a.example:443");
             assert_eq!((*attempt, *delay, *at), (1, ms(250), t0()));
             assert_eq!(
@@ -366,11 +271,7 @@ async fn events_fire_per_retry_and_on_giving_up() {
     }
     assert!(matches!(
         &events[1],
-        RetryEvent::GaveUp {
-            attempts: 2,
-            reason: GiveUpReason::MaxAttempts,
-            ..
-        }
+        RetryEvent::GaveUp { attempts: 2, reason: GiveUpReason::MaxAttempts, .. }
     ));
 }
 
@@ -380,11 +281,7 @@ async fn successes_fire_no_events() {
     let sink = events.clone();
     let layer = layer(plain()).on_event(move |_| *sink.lock().unwrap() += 1);
     let script = Script::new(clock(), []);
-    layer
-        .layer(script)
-        .oneshot(get("https://a.example/"))
-        .await
-        .unwrap();
+    layer.layer(script).oneshot(get("https://a.example/")).await.unwrap();
     assert_eq!(*events.lock().unwrap(), 0);
 }
 
@@ -407,35 +304,22 @@ async fn the_budget_caps_amplification_under_a_total_outage() {
     }
     let with_budget = outage(RetryConfig::standard()).await;
     assert!(with_budget <= 1.2, "amplification {with_budget}");
-    assert!(
-        with_budget >= 1.15,
-        "the budget allowed too little: {with_budget}"
-    );
+    assert!(with_budget >= 1.15, "the budget allowed too little: {with_budget}");
     let without = outage(RetryConfig::standard().budget(None)).await;
     assert_eq!(without, 4.0);
 }
 
 #[tokio::test(start_paused = true)]
 async fn clones_share_the_budget() {
-    let config = plain().budget(Some(
-        BudgetConfig::new()
-            .min_per_sec(1)
-            .ratio(0.0)
-            .window(Duration::from_secs(2)),
-    ));
+    let config = plain()
+        .budget(Some(BudgetConfig::new().min_per_sec(1).ratio(0.0).window(Duration::from_secs(2))));
     let svc = layer(config).layer(Script::always(clock(), Answer::Status(503)));
     let (a, b) = (svc.clone(), svc);
     // The floor is 2 retries per window: the first caller spends both.
     let err = a.oneshot(get("https://down.example/")).await.unwrap_err();
-    assert_eq!(
-        (gave_up(&err).reason(), gave_up(&err).attempts()),
-        (GiveUpReason::Budget, 3)
-    );
+    assert_eq!((gave_up(&err).reason(), gave_up(&err).attempts()), (GiveUpReason::Budget, 3));
     let err = b.oneshot(get("https://down.example/")).await.unwrap_err();
-    assert_eq!(
-        (gave_up(&err).reason(), gave_up(&err).attempts()),
-        (GiveUpReason::Budget, 1)
-    );
+    assert_eq!((gave_up(&err).reason(), gave_up(&err).attempts()), (GiveUpReason::Budget, 1));
 }
 
 #[tokio::test(start_paused = true)]
@@ -450,10 +334,7 @@ async fn budget_remaining_is_visible_on_the_layer() {
 #[test]
 fn bad_config_is_refused_at_construction() {
     let err = RetryLayer::new(RetryConfig::standard().max_attempts(0)).unwrap_err();
-    assert_eq!(
-        err.to_string(),
-        "max_attempts must be between 1 and 100, got 0"
-    );
+    assert_eq!(err.to_string(), "max_attempts must be between 1 and 100, got 0");
 }
 
 /// Retries are logged at WARN with attempt, delay, reason and key; the give-up at INFO.

@@ -88,9 +88,7 @@ fn client() -> Client<hyper_util::client::legacy::connect::HttpConnector, Full<B
 async fn a_503_then_a_reset_then_200() {
     let (addr, seen) = scripted_server(vec![Reply::Status(503), Reply::Reset]).await;
     let svc = layer().layer(client());
-    let req = Request::get(format!("http://{addr}/v"))
-        .body(Full::new(Bytes::new()))
-        .unwrap();
+    let req = Request::get(format!("http://{addr}/v")).body(Full::new(Bytes::new())).unwrap();
     let res = svc.oneshot(req).await.unwrap();
     assert_eq!(res.status(), 200);
     assert_eq!(seen.load(Ordering::SeqCst), 3);
@@ -100,9 +98,7 @@ async fn a_503_then_a_reset_then_200() {
 async fn a_response_that_never_comes_becomes_a_retry() {
     let (addr, seen) = scripted_server(vec![Reply::Hang]).await;
     let svc = layer().layer(client());
-    let req = Request::get(format!("http://{addr}/v"))
-        .body(Full::new(Bytes::new()))
-        .unwrap();
+    let req = Request::get(format!("http://{addr}/v")).body(Full::new(Bytes::new())).unwrap();
     let res = svc.oneshot(req).await.unwrap();
     assert_eq!(res.status(), 200);
     assert_eq!(seen.load(Ordering::SeqCst), 2);
@@ -128,9 +124,8 @@ async fn wiremock_503_burst_then_200() {
         .mount(&server)
         .await;
     let svc = layer().layer(client());
-    let req = Request::get(format!("{}/items", server.uri()))
-        .body(Full::new(Bytes::new()))
-        .unwrap();
+    let req =
+        Request::get(format!("{}/items", server.uri())).body(Full::new(Bytes::new())).unwrap();
     let res = svc.oneshot(req).await.unwrap();
     assert_eq!(res.status(), 200);
     assert_eq!(server.received_requests().await.unwrap().len(), 3);

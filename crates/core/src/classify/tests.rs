@@ -20,9 +20,7 @@ fn class_of(status: u16, headers: &[(&'static str, &'static str)]) -> Result<(),
 }
 
 fn transient(status: u16) -> Result<(), FailureClass> {
-    Err(FailureClass::Transient(TransientCause::Status(
-        StatusCode::from_u16(status).unwrap(),
-    )))
+    Err(FailureClass::Transient(TransientCause::Status(StatusCode::from_u16(status).unwrap())))
 }
 
 #[test]
@@ -49,10 +47,7 @@ fn pushback_makes_429_and_503_rate_limited() {
     for status in [429, 503] {
         assert_eq!(
             class_of(status, &[("retry-after", "30")]),
-            Err(FailureClass::RateLimited {
-                until,
-                status: StatusCode::from_u16(status).ok()
-            })
+            Err(FailureClass::RateLimited { until, status: StatusCode::from_u16(status).ok() })
         );
     }
     // A Retry-After on a 500 is not pushback by these rules.
@@ -77,47 +72,26 @@ impl StdError for Wrapper {
 #[test]
 fn errors_are_classed_through_their_source_chain() {
     let cases: Vec<(Box<dyn StdError + Send + Sync>, TransientCause)> = vec![
+        (Box::new(io::Error::from(io::ErrorKind::ConnectionRefused)), TransientCause::Connect),
+        (Box::new(io::Error::from(io::ErrorKind::ConnectionReset)), TransientCause::Reset),
+        (Box::new(io::Error::from(io::ErrorKind::BrokenPipe)), TransientCause::Reset),
+        (Box::new(io::Error::from(io::ErrorKind::TimedOut)), TransientCause::Timeout),
+        (Box::new(tower::timeout::error::Elapsed::new()), TransientCause::Timeout),
         (
-            Box::new(io::Error::from(io::ErrorKind::ConnectionRefused)),
-            TransientCause::Connect,
-        ),
-        (
-            Box::new(io::Error::from(io::ErrorKind::ConnectionReset)),
+            Box::new(Wrapper(Box::new(io::Error::from(io::ErrorKind::ConnectionReset)))),
             TransientCause::Reset,
         ),
         (
-            Box::new(io::Error::from(io::ErrorKind::BrokenPipe)),
-            TransientCause::Reset,
-        ),
-        (
-            Box::new(io::Error::from(io::ErrorKind::TimedOut)),
-            TransientCause::Timeout,
-        ),
-        (
-            Box::new(tower::timeout::error::Elapsed::new()),
-            TransientCause::Timeout,
-        ),
-        (
-            Box::new(Wrapper(Box::new(io::Error::from(
-                io::ErrorKind::ConnectionReset,
-            )))),
-            TransientCause::Reset,
-        ),
-        (
-            Box::new(Wrapper(Box::new(io::Error::other(Wrapper(Box::new(
-                io::Error::from(io::ErrorKind::ConnectionRefused),
-            )))))),
+            Box::new(Wrapper(Box::new(io::Error::other(Wrapper(Box::new(io::Error::from(
+                io::ErrorKind::ConnectionRefused,
+            ))))))),
             TransientCause::Connect,
         ),
         (Box::new(io::Error::other("weird")), TransientCause::Other),
         (Box::from("something odd"), TransientCause::Other),
     ];
     for (err, expected) in cases {
-        assert_eq!(
-            classify_error_chain(&*err),
-            FailureClass::Transient(expected),
-            "{err}"
-        );
+        assert_eq!(classify_error_chain(&*err), FailureClass::Transient(expected), "{err}");
     }
 }
 
@@ -129,17 +103,12 @@ fn class_predicates() {
     assert!(reset.is_retryable() && !reset.nothing_sent());
     assert!(!FailureClass::AuthExpired.is_retryable());
     assert!(!FailureClass::Permanent(None).is_retryable());
-    let limited = FailureClass::RateLimited {
-        until: now(),
-        status: Some(StatusCode::TOO_MANY_REQUESTS),
-    };
+    let limited =
+        FailureClass::RateLimited { until: now(), status: Some(StatusCode::TOO_MANY_REQUESTS) };
     assert!(limited.is_retryable());
     assert_eq!(limited.not_before(), Some(now()));
     assert_eq!(limited.status(), Some(StatusCode::TOO_MANY_REQUESTS));
-    assert_eq!(
-        limited.to_string(),
-        "rate limited (HTTP 429) until 2026-11-28T10:00:00Z"
-    );
+    assert_eq!(limited.to_string(), "rate limited (HTTP 429) until 2026-11-28T10:00:00Z");
     assert_eq!(reset.to_string(), "transient failure (connection reset)");
 }
 
@@ -148,11 +117,7 @@ async fn tower_http_face_reads_the_same_answer() {
     let clock = Clock::starting_at(now());
     let make = ClockedClassifier::new(clock);
     let req = http::Request::new(());
-    let res = Response::builder()
-        .status(429)
-        .header("retry-after", "10")
-        .body(())
-        .unwrap();
+    let res = Response::builder().status(429).header("retry-after", "10").body(()).unwrap();
     match make.make_classifier(&req).classify_response(&res) {
         ClassifiedResponse::Ready(class) => assert_eq!(
             class,
@@ -165,19 +130,10 @@ async fn tower_http_face_reads_the_same_answer() {
     }
     let boxed: Box<dyn StdError + Send + Sync> =
         Box::new(io::Error::from(io::ErrorKind::ConnectionReset));
-    assert_eq!(
-        make.classify_error(&boxed),
-        FailureClass::Transient(TransientCause::Reset)
-    );
+    assert_eq!(make.classify_error(&boxed), FailureClass::Transient(TransientCause::Reset));
     let elapsed = tower::timeout::error::Elapsed::new();
-    assert_eq!(
-        make.classify_error(&elapsed),
-        FailureClass::Transient(TransientCause::Timeout)
-    );
-    assert_eq!(
-        make.classify_error(&"opaque"),
-        FailureClass::Transient(TransientCause::Other)
-    );
+    assert_eq!(make.classify_error(&elapsed), FailureClass::Transient(TransientCause::Timeout));
+    assert_eq!(make.classify_error(&"opaque"), FailureClass::Transient(TransientCause::Other));
 }
 
 /// A retry decision built from nothing but the tower-http classifier: the classes are enough to
@@ -240,23 +196,14 @@ mod usable_for_retries {
                 async move { Ok::<_, BoxError>(Response::builder().status(status).body(()).unwrap()) }
             })
         };
-        let policy = RetryTransient {
-            classifier: ClockedClassifier::new(clock),
-            left: 5,
-        };
-        let res = tower::retry::Retry::new(policy, svc)
-            .oneshot(0)
-            .await
-            .unwrap();
+        let policy = RetryTransient { classifier: ClockedClassifier::new(clock), left: 5 };
+        let res = tower::retry::Retry::new(policy, svc).oneshot(0).await.unwrap();
         assert_eq!(res.status(), 200);
         assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 3);
 
         // A permanent failure is not retried.
         *script.lock().unwrap() = vec![200, 404];
-        let policy = RetryTransient {
-            classifier: ClockedClassifier::new(clock),
-            left: 5,
-        };
+        let policy = RetryTransient { classifier: ClockedClassifier::new(clock), left: 5 };
         let res = tower::retry::Retry::new(
             policy,
             service_fn({
@@ -278,22 +225,14 @@ mod usable_for_retries {
 
 #[test]
 fn a_paused_host_is_rate_limited_until_the_pause_ends() {
-    let err: Box<dyn StdError + Send + Sync> = Box::new(Wrapper(Box::new(HostPaused::new(
-        "https://a.example:443".into(),
-        now(),
-    ))));
+    let err: Box<dyn StdError + Send + Sync> =
+        Box::new(Wrapper(Box::new(HostPaused::new("https://a.example:443".into(), now()))));
     assert_eq!(
         classify_error_chain(&*err),
-        FailureClass::RateLimited {
-            until: now(),
-            status: None
-        }
+        FailureClass::RateLimited { until: now(), status: None }
     );
     let paused = HostPaused::new("https://a.example:443".into(), now());
-    assert_eq!(
-        crate::HasDisposition::disposition(&paused),
-        crate::Disposition::RetryAt(now())
-    );
+    assert_eq!(crate::HasDisposition::disposition(&paused), crate::Disposition::RetryAt(now()));
     assert_eq!(
         paused.to_string(),
         "requests to https://a.example:443 are paused until 2026-11-28T10:00:00Z because the \

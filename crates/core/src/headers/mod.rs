@@ -133,24 +133,12 @@ fn quota_reset(headers: &HeaderMap, now: Timestamp) -> Option<(Timestamp, WaitSo
     ietf_ratelimit(headers, now)
         .map(|u| (u, WaitSource::RateLimit))
         .or_else(|| {
-            remaining_reset(
-                headers,
-                "ratelimit-remaining",
-                "ratelimit-reset",
-                now,
-                false,
-            )
-            .map(|u| (u, WaitSource::RateLimitReset))
+            remaining_reset(headers, "ratelimit-remaining", "ratelimit-reset", now, false)
+                .map(|u| (u, WaitSource::RateLimitReset))
         })
         .or_else(|| {
-            remaining_reset(
-                headers,
-                "x-ratelimit-remaining",
-                "x-ratelimit-reset",
-                now,
-                true,
-            )
-            .map(|u| (u, WaitSource::XRateLimitReset))
+            remaining_reset(headers, "x-ratelimit-remaining", "x-ratelimit-reset", now, true)
+                .map(|u| (u, WaitSource::XRateLimitReset))
         })
 }
 
@@ -170,17 +158,9 @@ fn bounded(
             cap = ?limits.max_wait,
             "server asked for an implausibly long wait; capping it"
         );
-        return ServerWait {
-            until: cap,
-            source,
-            capped: true,
-        };
+        return ServerWait { until: cap, source, capped: true };
     }
-    ServerWait {
-        until,
-        source,
-        capped: false,
-    }
+    ServerWait { until, source, capped: false }
 }
 
 fn retry_after(headers: &HeaderMap, now: Timestamp) -> Option<Timestamp> {
@@ -225,13 +205,7 @@ fn remaining_reset(
     if remaining.parse::<u64>().ok()? != 0 {
         return None;
     }
-    let reset = headers
-        .get(reset)?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse::<f64>()
-        .ok()?;
+    let reset = headers.get(reset)?.to_str().ok()?.trim().parse::<f64>().ok()?;
     if !reset.is_finite() || reset < 0.0 {
         return None;
     }
@@ -244,10 +218,7 @@ fn remaining_reset(
             Timestamp::from_millisecond((reset * 1000.0) as i64).unwrap_or(Timestamp::MAX),
         );
     }
-    Some(add_saturating(
-        now,
-        Duration::from_secs_f64(reset.min(u64::MAX as f64 / 2.0)),
-    ))
+    Some(add_saturating(now, Duration::from_secs_f64(reset.min(u64::MAX as f64 / 2.0))))
 }
 
 #[cfg(test)]

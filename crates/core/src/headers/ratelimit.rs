@@ -161,11 +161,7 @@ fn write_name(f: &mut fmt::Formatter<'_>, name: &str) -> fmt::Result {
 }
 
 fn write_bytes(f: &mut fmt::Formatter<'_>, key: &str, bytes: &[u8]) -> fmt::Result {
-    write!(
-        f,
-        ";{key}={}",
-        sfv::ItemSerializer::new().bare_item(bytes).finish()
-    )
+    write!(f, ";{key}={}", sfv::ItemSerializer::new().bare_item(bytes).finish())
 }
 
 impl fmt::Display for RateLimitItem {

@@ -74,23 +74,14 @@ mod tests {
             RetryAfter::parse(b"Fri, 31 Dec 1999 23:59:59 GMT"),
             Some(RetryAfter::Date(ts("1999-12-31T23:59:59Z")))
         );
-        assert_eq!(
-            RetryAfter::parse(b"120"),
-            Some(RetryAfter::Delay(Duration::from_secs(120)))
-        );
+        assert_eq!(RetryAfter::parse(b"120"), Some(RetryAfter::Delay(Duration::from_secs(120))));
     }
 
     #[test]
     fn obsolete_date_forms_are_accepted() {
         let expected = Some(RetryAfter::Date(ts("1994-11-06T08:49:37Z")));
-        assert_eq!(
-            RetryAfter::parse(b"Sun, 06 Nov 1994 08:49:37 GMT"),
-            expected
-        );
-        assert_eq!(
-            RetryAfter::parse(b"Sunday, 06-Nov-94 08:49:37 GMT"),
-            expected
-        );
+        assert_eq!(RetryAfter::parse(b"Sun, 06 Nov 1994 08:49:37 GMT"), expected);
+        assert_eq!(RetryAfter::parse(b"Sunday, 06-Nov-94 08:49:37 GMT"), expected);
         assert_eq!(RetryAfter::parse(b"Sun Nov  6 08:49:37 1994"), expected);
     }
 
@@ -108,21 +99,13 @@ mod tests {
             b"\xff\xfe",
             b"0x10",
         ] {
-            assert_eq!(
-                RetryAfter::parse(bad),
-                None,
-                "{:?}",
-                String::from_utf8_lossy(bad)
-            );
+            assert_eq!(RetryAfter::parse(bad), None, "{:?}", String::from_utf8_lossy(bad));
         }
     }
 
     #[test]
     fn whitespace_and_huge_values() {
-        assert_eq!(
-            RetryAfter::parse(b" 7\t"),
-            Some(RetryAfter::Delay(Duration::from_secs(7)))
-        );
+        assert_eq!(RetryAfter::parse(b" 7\t"), Some(RetryAfter::Delay(Duration::from_secs(7))));
         let huge = RetryAfter::parse(b"99999999999999999999999999").unwrap();
         assert_eq!(huge, RetryAfter::Delay(Duration::from_secs(u64::MAX)));
         assert_eq!(huge.until(ts("2026-01-01T00:00:00Z")), Timestamp::MAX);

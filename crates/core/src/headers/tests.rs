@@ -53,43 +53,23 @@ fn a_date_in_the_past_means_now() {
 #[test]
 fn retry_after_takes_precedence_over_ratelimit() {
     let got = until(&[("ratelimit", "\"default\";r=0;t=600"), ("retry-after", "5")]);
-    assert_eq!(
-        got,
-        Some(("2026-11-28T10:00:05Z".into(), WaitSource::RetryAfter))
-    );
+    assert_eq!(got, Some(("2026-11-28T10:00:05Z".into(), WaitSource::RetryAfter)));
 }
 
 #[test]
 fn a_malformed_retry_after_falls_through_to_the_next_field() {
-    let got = until(&[
-        ("retry-after", "soon"),
-        ("ratelimit", "\"default\";r=0;t=7"),
-    ]);
-    assert_eq!(
-        got,
-        Some(("2026-11-28T10:00:07Z".into(), WaitSource::RateLimit))
-    );
+    let got = until(&[("retry-after", "soon"), ("ratelimit", "\"default\";r=0;t=7")]);
+    assert_eq!(got, Some(("2026-11-28T10:00:07Z".into(), WaitSource::RateLimit)));
 }
 
 #[test]
 fn ietf_ratelimit_uses_the_latest_exhausted_policy() {
-    let got = until(&[(
-        "ratelimit",
-        "\"burst\";r=0;t=30, \"daily\";r=0;t=3600, \"other\";r=5;t=9000",
-    )]);
-    assert_eq!(
-        got,
-        Some(("2026-11-28T11:00:00Z".into(), WaitSource::RateLimit))
-    );
+    let got =
+        until(&[("ratelimit", "\"burst\";r=0;t=30, \"daily\";r=0;t=3600, \"other\";r=5;t=9000")]);
+    assert_eq!(got, Some(("2026-11-28T11:00:00Z".into(), WaitSource::RateLimit)));
     // Lines of a repeated field are one list.
-    let got = until(&[
-        ("ratelimit", "\"burst\";r=3;t=30"),
-        ("ratelimit", "\"daily\";r=0;t=60"),
-    ]);
-    assert_eq!(
-        got,
-        Some(("2026-11-28T10:01:00Z".into(), WaitSource::RateLimit))
-    );
+    let got = until(&[("ratelimit", "\"burst\";r=3;t=30"), ("ratelimit", "\"daily\";r=0;t=60")]);
+    assert_eq!(got, Some(("2026-11-28T10:01:00Z".into(), WaitSource::RateLimit)));
     // Quota left: no wait.
     assert_eq!(until(&[("ratelimit", "\"default\";r=50;t=30")]), None);
     // Malformed: ignored.
@@ -100,65 +80,27 @@ fn ietf_ratelimit_uses_the_latest_exhausted_policy() {
 #[test]
 fn old_draft_and_legacy_fields() {
     let got = until(&[("ratelimit-remaining", "0"), ("ratelimit-reset", "20")]);
-    assert_eq!(
-        got,
-        Some(("2026-11-28T10:00:20Z".into(), WaitSource::RateLimitReset))
-    );
+    assert_eq!(got, Some(("2026-11-28T10:00:20Z".into(), WaitSource::RateLimitReset)));
     // GitHub style: epoch seconds.
     let epoch = ts("2026-11-28T10:05:00Z").as_second().to_string();
-    let got = until(&[
-        ("x-ratelimit-remaining", "0"),
-        ("x-ratelimit-reset", &epoch),
-    ]);
-    assert_eq!(
-        got,
-        Some(("2026-11-28T10:05:00Z".into(), WaitSource::XRateLimitReset))
-    );
+    let got = until(&[("x-ratelimit-remaining", "0"), ("x-ratelimit-reset", &epoch)]);
+    assert_eq!(got, Some(("2026-11-28T10:05:00Z".into(), WaitSource::XRateLimitReset)));
     // Epoch milliseconds and fractional epoch seconds.
     let millis = ts("2026-11-28T10:05:00.5Z").as_millisecond().to_string();
-    let got = until(&[
-        ("x-ratelimit-remaining", "0"),
-        ("x-ratelimit-reset", &millis),
-    ]);
-    assert_eq!(
-        got,
-        Some(("2026-11-28T10:05:00.5Z".into(), WaitSource::XRateLimitReset))
-    );
-    let got = until(&[
-        ("x-ratelimit-remaining", "0"),
-        ("x-ratelimit-reset", &format!("{epoch}.25")),
-    ]);
-    assert_eq!(
-        got,
-        Some((
-            "2026-11-28T10:05:00.25Z".into(),
-            WaitSource::XRateLimitReset
-        ))
-    );
+    let got = until(&[("x-ratelimit-remaining", "0"), ("x-ratelimit-reset", &millis)]);
+    assert_eq!(got, Some(("2026-11-28T10:05:00.5Z".into(), WaitSource::XRateLimitReset)));
+    let got =
+        until(&[("x-ratelimit-remaining", "0"), ("x-ratelimit-reset", &format!("{epoch}.25"))]);
+    assert_eq!(got, Some(("2026-11-28T10:05:00.25Z".into(), WaitSource::XRateLimitReset)));
     // Delta seconds.
     let got = until(&[("x-ratelimit-remaining", "0"), ("x-ratelimit-reset", "90")]);
-    assert_eq!(
-        got,
-        Some(("2026-11-28T10:01:30Z".into(), WaitSource::XRateLimitReset))
-    );
+    assert_eq!(got, Some(("2026-11-28T10:01:30Z".into(), WaitSource::XRateLimitReset)));
     // Remaining quota, missing or garbage reset: no wait.
-    assert_eq!(
-        until(&[("x-ratelimit-remaining", "3"), ("x-ratelimit-reset", "90")]),
-        None
-    );
+    assert_eq!(until(&[("x-ratelimit-remaining", "3"), ("x-ratelimit-reset", "90")]), None);
     assert_eq!(until(&[("x-ratelimit-remaining", "0")]), None);
-    assert_eq!(
-        until(&[("x-ratelimit-remaining", "0"), ("x-ratelimit-reset", "-4")]),
-        None
-    );
-    assert_eq!(
-        until(&[("x-ratelimit-remaining", "0"), ("x-ratelimit-reset", "NaN")]),
-        None
-    );
-    assert_eq!(
-        until(&[("x-ratelimit-remaining", "0"), ("x-ratelimit-reset", "inf")]),
-        None
-    );
+    assert_eq!(until(&[("x-ratelimit-remaining", "0"), ("x-ratelimit-reset", "-4")]), None);
+    assert_eq!(until(&[("x-ratelimit-remaining", "0"), ("x-ratelimit-reset", "NaN")]), None);
+    assert_eq!(until(&[("x-ratelimit-remaining", "0"), ("x-ratelimit-reset", "inf")]), None);
 }
 
 #[test]
@@ -171,11 +113,7 @@ fn absurd_waits_are_capped() {
     assert_eq!((w.until, w.capped), (ts("2026-11-28T10:01:00Z"), true));
     let w = server_wait(&headers(&[("retry-after", "60")]), ts(NOW), limits).unwrap();
     assert_eq!((w.until, w.capped), (ts("2026-11-28T10:01:00Z"), false));
-    let w = wait(&[
-        ("x-ratelimit-remaining", "0"),
-        ("x-ratelimit-reset", "1e300"),
-    ])
-    .unwrap();
+    let w = wait(&[("x-ratelimit-remaining", "0"), ("x-ratelimit-reset", "1e300")]).unwrap();
     assert!(w.capped);
 }
 
@@ -278,20 +216,11 @@ proptest! {
 fn quota_fields_alone_ignore_retry_after() {
     let map = headers(&[("retry-after", "5"), ("ratelimit", "\"d\";r=0;t=9")]);
     let w = quota_exhausted(&map, ts(NOW), HeaderLimits::default()).unwrap();
-    assert_eq!(
-        (w.until, w.source),
-        (ts("2026-11-28T10:00:09Z"), WaitSource::RateLimit)
-    );
+    assert_eq!((w.until, w.source), (ts("2026-11-28T10:00:09Z"), WaitSource::RateLimit));
     assert!(has_quota_fields(&map));
     let map = headers(&[("retry-after", "5")]);
-    assert_eq!(
-        quota_exhausted(&map, ts(NOW), HeaderLimits::default()),
-        None
-    );
+    assert_eq!(quota_exhausted(&map, ts(NOW), HeaderLimits::default()), None);
     assert!(!has_quota_fields(&map));
     assert!(!has_quota_fields(&HeaderMap::new()));
-    assert!(has_quota_fields(&headers(&[(
-        "x-ratelimit-remaining",
-        "10"
-    )])));
+    assert!(has_quota_fields(&headers(&[("x-ratelimit-remaining", "10")])));
 }

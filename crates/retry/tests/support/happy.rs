@@ -23,10 +23,7 @@ impl Classifier<u64> for AlwaysOk {
 /// Readies `svc`, calls it and polls the response once; both must be ready at once.
 pub fn call_once<S: Service<R>, R>(svc: &mut S, req: R) -> S::Response {
     let mut cx = Context::from_waker(Waker::noop());
-    assert!(
-        matches!(svc.poll_ready(&mut cx), Poll::Ready(Ok(()))),
-        "not ready"
-    );
+    assert!(matches!(svc.poll_ready(&mut cx), Poll::Ready(Ok(()))), "not ready");
     let mut fut = pin!(svc.call(req));
     match fut.as_mut().poll(&mut cx) {
         Poll::Ready(Ok(res)) => res,

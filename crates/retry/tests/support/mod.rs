@@ -63,10 +63,7 @@ impl Script {
 
     /// Always answers `answer`.
     pub fn always(clock: Clock, answer: Answer) -> Self {
-        Self {
-            fallback: answer,
-            ..Self::new(clock, [])
-        }
+        Self { fallback: answer, ..Self::new(clock, []) }
     }
 
     pub fn calls(&self) -> Vec<Call> {
@@ -87,10 +84,9 @@ type AnswerFuture = Pin<Box<dyn Future<Output = Result<Response<()>, BoxError>> 
 
 fn answer(answer: Answer) -> AnswerFuture {
     match answer {
-        Answer::Status(status) => Box::pin(std::future::ready(Ok(Response::builder()
-            .status(status)
-            .body(())
-            .unwrap()))),
+        Answer::Status(status) => {
+            Box::pin(std::future::ready(Ok(Response::builder().status(status).body(()).unwrap())))
+        }
         Answer::StatusWith(status, headers) => {
             let mut res = Response::builder().status(status);
             for (k, v) in headers {
@@ -113,10 +109,10 @@ impl<B> tower::Service<Request<B>> for Script {
     }
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
-        self.calls.lock().unwrap().push(Call {
-            at: self.clock.now(),
-            method: req.method().clone(),
-        });
+        self.calls
+            .lock()
+            .unwrap()
+            .push(Call { at: self.clock.now(), method: req.method().clone() });
         let next = self.answers.lock().unwrap().pop_front();
         answer(next.unwrap_or_else(|| self.fallback.clone()))
     }
