@@ -1,5 +1,5 @@
-//! The retry layer in a plain tower stack around hyper-util's client, against a local server
-//! that fails twice before it answers.
+//! The retry and rate-limit layers in a plain tower stack around hyper-util's client, against a
+//! local server that fails twice before it answers.
 //!
 //! `cargo run --release --example flaky_server`
 
@@ -13,8 +13,9 @@ use hyper_util::rt::TokioExecutor;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tower::{ServiceBuilder, ServiceExt};
+use unattended::ratelimit::RateLimitEvent;
 use unattended::retry::RetryEvent;
-use unattended::{BoxError, RetryConfig, RetryLayer};
+use unattended::{BoxError, RateLimitLayer, RetryConfig, RetryLayer};
 
 /// Answers its first request with 503, its second with 429 and `Retry-After: 1`, then 200.
 async fn flaky_server() -> std::io::Result<String> {
@@ -57,8 +58,14 @@ async fn main() -> Result<(), BoxError> {
         }
         _ => {}
     });
+    let pause = RateLimitLayer::new().on_event(|event| {
+        if let RateLimitEvent::PauseSet { key, until, source, .. } = event {
+            println!("{key} asked for a pause ({source}) until {until}; every caller waits");
+        }
+    });
     let client = ServiceBuilder::new()
         .layer(retry)
+        .layer(pause)
         .service(Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>());
 
     let res = client.oneshot(Request::get(&url).body(Full::new(Bytes::new()))?).await?;

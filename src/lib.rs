@@ -5,9 +5,13 @@
 //! - [`core`]: the [`Clock`], failure classification, server pushback headers and the
 //!   [`Disposition`] every error maps to;
 //! - [`retry`]: [`RetryLayer`], jittered exponential retry with a shared budget, an overall
-//!   deadline, per-attempt timeouts and respect for `Retry-After`.
+//!   deadline, per-attempt timeouts and respect for `Retry-After`;
+//! - [`ratelimit`]: [`RateLimitLayer`], one pause per host shared by every caller, set by `429`,
+//!   `Retry-After` and rate-limit headers.
 //!
-//! Each layer crate can also be used alone, in any tower stack.
+//! Each layer crate can also be used alone, in any tower stack. Together, retry goes outside
+//! the rate limit (`Retry → RateLimit → …`): every attempt waits for the host's pause, and a pause
+//! longer than the caller may wait ends the retries at once with a time to come back.
 //!
 //! # Example
 //!
@@ -34,5 +38,7 @@ pub use unattended_core::{
     BoxError, Classifier, Clock, Disposition, FailureClass, HasDisposition, HttpClassifier,
     ServiceKey,
 };
+pub use unattended_ratelimit as ratelimit;
+pub use unattended_ratelimit::{HostPaused, RateLimitLayer};
 pub use unattended_retry as retry;
 pub use unattended_retry::{GaveUp, RetryConfig, RetryLayer};

@@ -207,7 +207,7 @@ fn io_cause(kind: io::ErrorKind) -> Option<TransientCause> {
 /// | other 4xx and 5xx | [`Permanent`](FailureClass::Permanent) |
 ///
 /// Errors are classed by [`classify_error_chain`]. Server waits are read by
-/// [`server_wait`](crate::headers::server_wait) and capped by the classifier's [`HeaderLimits`].
+/// [`server_wait`] and capped by the classifier's [`HeaderLimits`].
 ///
 /// # Example
 ///
