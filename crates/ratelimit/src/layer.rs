@@ -8,6 +8,7 @@ use tower_layer::Layer;
 use unattended_core::{ByHost, Clock};
 
 use crate::event::{EventHook, RateLimitEvent};
+use crate::pacing::{Pace, Pacer};
 use crate::pushback::HttpPushback;
 use crate::registry::PauseRegistry;
 use crate::service::{Learn, RateLimit, Shared};
@@ -49,6 +50,7 @@ impl RateLimitLayer {
                 max_wait: Self::DEFAULT_MAX_WAIT,
                 release_spread: Self::DEFAULT_RELEASE_SPREAD,
                 rng: None,
+                pacer: None,
             },
         }
     }
@@ -92,7 +94,22 @@ impl<K, P> RateLimitLayer<K, P> {
     /// Reads time and sleeps on `clock`.
     #[must_use]
     pub fn clock(mut self, clock: Clock) -> Self {
+        // Pacing reads only the monotonic instant, which every clock shares: no need to rebuild it.
         self.shared.learn.clock = clock;
+        self
+    }
+
+    /// Spaces the requests to each key by `pace`, before the server has to say anything (DEV,
+    /// for one, allows one write per second). A request waits for its slot like it waits for a
+    /// pause, and fails with [`HostPaused`](crate::HostPaused) if the slot is further away than
+    /// [`max_wait`](Self::max_wait). Paced requests pay for a keyed lookup (and a key
+    /// allocation) each.
+    ///
+    /// Every service made by this layer (and clones of the layer made after this call) shares
+    /// one pacing state.
+    #[must_use]
+    pub fn pace(mut self, pace: Pace) -> Self {
+        self.shared.pacer = Some(Arc::new(Pacer::new(pace, self.shared.learn.clock)));
         self
     }
 
@@ -120,6 +137,7 @@ impl<K, P> RateLimitLayer<K, P> {
                 max_wait: s.max_wait,
                 release_spread: s.release_spread,
                 rng: s.rng,
+                pacer: s.pacer,
             },
         }
     }
@@ -135,6 +153,7 @@ impl<K, P> RateLimitLayer<K, P> {
                 max_wait: s.max_wait,
                 release_spread: s.release_spread,
                 rng: s.rng,
+                pacer: s.pacer,
             },
         }
     }

@@ -19,6 +19,8 @@
 //!   once too.
 //! - **Absurd values** (a `Retry-After` of ten years) are capped (25 h by default, with a `WARN`);
 //!   garbage is ignored. Nothing panics.
+//! - **Pacing** (optional): [`RateLimitLayer::pace`] spaces requests to each host at a known
+//!   rate (one write per second, say) with the generic cell rate algorithm of `governor`.
 //! - **Keys**: scheme, host and port by default ([`ByHost`](unattended_core::ByHost)); any
 //!   `Fn(&Req) -> Option<ServiceKey>` will do.
 //! - **Restarts**: [`PauseRegistry::snapshot`] / [`restore`](PauseRegistry::restore) carry the
@@ -67,6 +69,7 @@
 mod event;
 mod future;
 mod layer;
+mod pacing;
 mod pushback;
 mod registry;
 mod service;
@@ -76,6 +79,7 @@ pub use unattended_core::HostPaused;
 pub use self::event::RateLimitEvent;
 pub use self::future::ResponseFuture;
 pub use self::layer::RateLimitLayer;
+pub use self::pacing::{Pace, PaceError};
 pub use self::pushback::{HttpPushback, Pushback};
 pub use self::registry::{PauseRegistry, PauseSnapshot};
 pub use self::service::RateLimit;

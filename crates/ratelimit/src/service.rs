@@ -8,10 +8,11 @@ use std::time::Duration;
 use jiff::Timestamp;
 use tower_service::Service;
 use unattended_core::clock::add_saturating;
-use unattended_core::{BoxError, Clock, HostPaused, KeyOf, KeySource, ServerWait};
+use unattended_core::{BoxError, Clock, HostPaused, KeyOf, KeySource, ServerWait, ServiceKey};
 
 use crate::event::{EventHook, RateLimitEvent};
 use crate::future::ResponseFuture;
+use crate::pacing::Pacer;
 use crate::pushback::Pushback;
 use crate::registry::{PauseRegistry, PauseState};
 
@@ -71,6 +72,7 @@ pub(crate) struct Shared<K, P> {
     pub(crate) max_wait: Duration,
     pub(crate) release_spread: Duration,
     pub(crate) rng: Option<Arc<Mutex<fastrand::Rng>>>,
+    pub(crate) pacer: Option<Arc<Pacer>>,
 }
 
 impl<K: Clone, P: Clone> Clone for Shared<K, P> {
@@ -81,6 +83,7 @@ impl<K: Clone, P: Clone> Clone for Shared<K, P> {
             max_wait: self.max_wait,
             release_spread: self.release_spread,
             rng: self.rng.clone(),
+            pacer: self.pacer.clone(),
         }
     }
 }
@@ -115,27 +118,48 @@ impl<K, P> Shared<K, P> {
     pub(crate) fn admit(&self, key: &KeySource, deadline: Option<Timestamp>) -> Admission {
         let Learn { clock, registry, .. } = &self.learn;
         let now = clock.wall();
-        let until = match key.with_str(|k| registry.lookup(k, now)) {
-            PauseState::Clear => return Admission::Send,
+        let deadline = deadline.unwrap_or_else(|| add_saturating(now, self.max_wait));
+        match key.with_str(|k| registry.lookup(k, now)) {
+            PauseState::Paused(until) => {
+                let release = add_saturating(until, self.release_spread.mul_f64(self.unit()));
+                return self.wait_until(key.to_key(), until, release, deadline, now);
+            }
             PauseState::Over => {
                 if key.with_str(|k| registry.end_if_over(k, now)) {
                     let key = key.to_key();
                     tracing::info!(key = key.as_str(), "pause over");
                     self.learn.emit(&RateLimitEvent::PauseEnded { key, at: now });
                 }
-                return Admission::Send;
             }
-            PauseState::Paused(until) => until,
+            PauseState::Clear => {}
+        }
+        let Some(pacer) = &self.pacer else {
+            return Admission::Send;
         };
-        let deadline = deadline.unwrap_or_else(|| add_saturating(now, self.max_wait));
+        let key = key.to_key();
+        match pacer.check(&key) {
+            Ok(()) => Admission::Send,
+            Err(wait) => {
+                let until = add_saturating(now, wait);
+                self.wait_until(key, until, until, deadline, now)
+            }
+        }
+    }
+
+    /// Holds a request until `release`, or rejects it if `until` is past its deadline.
+    fn wait_until(
+        &self,
+        key: ServiceKey,
+        until: Timestamp,
+        release: Timestamp,
+        deadline: Timestamp,
+        now: Timestamp,
+    ) -> Admission {
         if until > deadline {
-            let key = key.to_key();
             tracing::info!(key = key.as_str(), %until, "host paused for longer than this request may wait");
             self.learn.emit(&RateLimitEvent::Rejected { key: key.clone(), until, at: now });
             return Admission::Reject(HostPaused::new(key, until));
         }
-        let release = add_saturating(until, self.release_spread.mul_f64(self.unit()));
-        let key = key.to_key();
         tracing::debug!(key = key.as_str(), %until, "holding a request until the pause ends");
         self.learn.emit(&RateLimitEvent::Held { key, until, at: now });
         Admission::Hold { release, deadline }
@@ -235,7 +259,9 @@ where
         let key = self.shared.key.key_of(&req);
         let admission = match &key {
             // The happy path: nothing is paused anywhere, one atomic load.
-            Some(_) if self.shared.learn.registry.is_quiet() => Admission::Send,
+            Some(_) if self.shared.pacer.is_none() && self.shared.learn.registry.is_quiet() => {
+                Admission::Send
+            }
             Some(key) => self.shared.admit(key, None),
             None => Admission::Send,
         };

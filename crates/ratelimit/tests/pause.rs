@@ -298,3 +298,46 @@ async fn requests_without_a_key_are_never_held() {
     layer.layer(server).oneshot(get("https://a.example/")).await.unwrap();
     assert_eq!(clock().now(), start);
 }
+
+#[tokio::test(start_paused = true)]
+async fn pacing_spaces_requests_per_host() {
+    let pace = unattended_ratelimit::Pace::every(Duration::from_secs(1)).unwrap();
+    let server = Server::new(Duration::ZERO, |_, _| status(200));
+    let svc = RateLimitLayer::new()
+        .clock(clock())
+        .pace(pace)
+        .max_wait(Duration::from_secs(3))
+        .layer(server.clone());
+    let start = clock().now();
+    let mut calls = tokio::task::JoinSet::new();
+    for n in 0..5 {
+        let svc = svc.clone();
+        calls.spawn(async move {
+            svc.oneshot(get(&format!("https://{}.example/", if n == 4 { "b" } else { "a" }))).await
+        });
+    }
+    let mut rejected = Vec::new();
+    while let Some(result) = calls.join_next().await {
+        if let Err(err) = result.unwrap() {
+            rejected.push(err.downcast::<HostPaused>().unwrap());
+        }
+    }
+    let gaps: Vec<_> = server.arrivals("a.example").iter().map(|t| *t - start).collect();
+    assert_eq!(
+        gaps,
+        [Duration::ZERO, Duration::from_secs(1), Duration::from_secs(2), Duration::from_secs(3)]
+    );
+    assert_eq!(server.arrivals("b.example"), [start], "another host has its own pace");
+    assert!(rejected.is_empty());
+
+    // A slot further away than the caller may wait: refused at once, with the slot's time.
+    let svc = RateLimitLayer::new()
+        .clock(clock())
+        .pace(pace)
+        .max_wait(Duration::ZERO)
+        .layer(server.clone());
+    svc.clone().oneshot(get("https://c.example/")).await.unwrap();
+    let err = svc.oneshot(get("https://c.example/")).await.unwrap_err();
+    let paused = err.downcast_ref::<HostPaused>().unwrap();
+    assert_eq!(paused.until, add_saturating(clock().wall(), Duration::from_secs(1)));
+}
