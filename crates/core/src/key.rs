@@ -4,6 +4,7 @@ use std::borrow::Borrow;
 use std::fmt;
 use std::sync::Arc;
 
+use http::uri::{Authority, Scheme};
 use http::{Request, Uri};
 
 /// The name of a remote service, used to key shared state (breakers, pauses) and in errors.
@@ -73,9 +74,17 @@ impl From<String> for ServiceKey {
 ///
 /// Fails for a URI without a host, or if `out` fails.
 pub fn write_uri_key(uri: &Uri, out: &mut impl fmt::Write) -> fmt::Result {
-    let host = uri.host().ok_or(fmt::Error)?;
-    let scheme = uri.scheme_str().unwrap_or("http");
-    let port = uri.port_u16().or(match scheme {
+    write_key(uri.scheme_str(), uri.host().ok_or(fmt::Error)?, uri.port_u16(), out)
+}
+
+fn write_key(
+    scheme: Option<&str>,
+    host: &str,
+    port: Option<u16>,
+    out: &mut impl fmt::Write,
+) -> fmt::Result {
+    let scheme = scheme.unwrap_or("http");
+    let port = port.or(match scheme {
         s if s.eq_ignore_ascii_case("https") || s.eq_ignore_ascii_case("wss") => Some(443),
         s if s.eq_ignore_ascii_case("http") || s.eq_ignore_ascii_case("ws") => Some(80),
         _ => None,
@@ -94,13 +103,18 @@ pub fn write_uri_key(uri: &Uri, out: &mut impl fmt::Write) -> fmt::Result {
 /// Where a request's key comes from, kept cheaply until the key is needed.
 ///
 /// Keyed layers extract one per call; most calls never need the key as a string (no pause, no
-/// open breaker), so a `Uri` clone (reference counts, no allocation) is kept instead of a
-/// formatted key.
+/// open breaker), so the URI's scheme and authority are kept (a reference count, no allocation)
+/// instead of a formatted key.
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub enum KeySource {
-    /// The default key of this URI (see [`ServiceKey::from_uri`]).
-    Uri(Uri),
+    /// The default key of a URI with this scheme and authority (see [`ServiceKey::from_uri`]).
+    Host {
+        /// The URI's scheme (`http` when absent).
+        scheme: Option<Scheme>,
+        /// The URI's authority.
+        authority: Authority,
+    },
     /// A named key.
     Named(ServiceKey),
 }
@@ -110,9 +124,9 @@ impl KeySource {
     pub fn with_str<R>(&self, f: impl FnOnce(&str) -> R) -> R {
         match self {
             Self::Named(key) => f(key.as_str()),
-            Self::Uri(uri) => {
+            Self::Host { .. } => {
                 let mut buf = KeyBuf::default();
-                match write_uri_key(uri, &mut buf) {
+                match self.write_host(&mut buf) {
                     Ok(()) => f(buf.as_str()),
                     Err(_) => f(""),
                 }
@@ -124,7 +138,29 @@ impl KeySource {
     pub fn to_key(&self) -> ServiceKey {
         match self {
             Self::Named(key) => key.clone(),
-            Self::Uri(uri) => ServiceKey::from_uri(uri).unwrap_or_else(|| ServiceKey::new("")),
+            Self::Host { .. } => {
+                let mut key = String::new();
+                let _ = self.write_host(&mut key);
+                ServiceKey::new(key)
+            }
+        }
+    }
+
+    /// The key of a URI, if it has a host.
+    pub fn of_uri(uri: &Uri) -> Option<Self> {
+        uri.host()?;
+        Some(Self::Host { scheme: uri.scheme().cloned(), authority: uri.authority()?.clone() })
+    }
+
+    fn write_host(&self, out: &mut impl fmt::Write) -> fmt::Result {
+        match self {
+            Self::Host { scheme, authority } => write_key(
+                scheme.as_ref().map(Scheme::as_str),
+                authority.host(),
+                authority.port_u16(),
+                out,
+            ),
+            Self::Named(key) => out.write_str(key.as_str()),
         }
     }
 }
@@ -185,8 +221,7 @@ pub struct ByHost;
 
 impl<B> KeyOf<Request<B>> for ByHost {
     fn key_of(&self, req: &Request<B>) -> Option<KeySource> {
-        req.uri().host()?;
-        Some(KeySource::Uri(req.uri().clone()))
+        KeySource::of_uri(req.uri())
     }
 }
 
@@ -229,7 +264,7 @@ mod tests {
         source.with_str(|s| assert_eq!(s, "https://api.example.com:443"));
         assert_eq!(source.to_key(), ServiceKey::from_uri(&uri).unwrap());
         let long = format!("https://{}.example/", "a".repeat(300));
-        let source = KeySource::Uri(long.parse().unwrap());
+        let source = KeySource::of_uri(&long.parse().unwrap()).unwrap();
         source.with_str(|s| assert_eq!(s.len(), "https://".len() + 300 + ".example:443".len()));
         assert!(ByHost.key_of(&Request::get("/path").body(()).unwrap()).is_none());
         let named = |_: &u8| Some(ServiceKey::new("db"));
