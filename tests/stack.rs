@@ -95,3 +95,26 @@ async fn a_short_pause_is_waited_out_by_the_retrying_caller_and_the_others() {
     assert_eq!(requests.load(Ordering::SeqCst), 3);
     assert!(clock.now() - clock.instant_at(t0()) >= Duration::from_secs(2));
 }
+
+/// The design's order: the attempt timeout sits next to the transport, so a request waiting out
+/// a 45 s pause (inside the rate limiter's 60 s) is not mistaken for a hung server.
+#[tokio::test(start_paused = true)]
+async fn waiting_out_a_pause_is_not_a_timeout() {
+    let clock = Clock::starting_at(t0());
+    let (svc, requests) = server(vec![(429, "45")]);
+    let client = ServiceBuilder::new()
+        .layer(RetryLayer::new(RetryConfig::standard().attempt_timeout(None)).unwrap().clock(clock))
+        .layer(RateLimitLayer::new().clock(clock).release_spread(Duration::ZERO))
+        .layer(tower::timeout::TimeoutLayer::new(Duration::from_secs(30)))
+        .service(svc);
+    // The first caller sees the 429 and (45 s being within its 60 s) waits and retries.
+    let first = tokio::spawn(client.clone().oneshot(get()));
+    clock.sleep(Duration::from_secs(1)).await;
+    // The second is held by the pause for 44 s, longer than the 30 s attempt timeout.
+    let start = clock.now();
+    let second = client.oneshot(get()).await.unwrap();
+    assert_eq!(second.status(), 200);
+    assert_eq!(clock.now() - start, Duration::from_secs(44));
+    assert_eq!(first.await.unwrap().unwrap().status(), 200);
+    assert_eq!(requests.load(Ordering::SeqCst), 3);
+}

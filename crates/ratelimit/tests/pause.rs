@@ -224,9 +224,12 @@ async fn a_pause_longer_than_the_caller_may_wait_fails_at_once() {
     let server = Server::new(Duration::ZERO, |_, n| {
         if n == 0 { with(429, "retry-after", "120") } else { status(200) }
     });
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let sink = events.clone();
     let svc = RateLimitLayer::new()
         .clock(clock())
         .max_wait(Duration::from_secs(60))
+        .on_event(move |e| sink.lock().unwrap().push(e.clone()))
         .layer(server.clone());
     svc.clone().oneshot(get("https://a.example/")).await.unwrap();
     let before = clock().now();
@@ -234,6 +237,10 @@ async fn a_pause_longer_than_the_caller_may_wait_fails_at_once() {
     assert_eq!(clock().now(), before, "failed without waiting");
     let paused = err.downcast_ref::<HostPaused>().unwrap();
     assert_eq!(paused.key.as_str(), "https://a.example:443");
+    let rejected = events.lock().unwrap().iter().any(|e| {
+        matches!(e, RateLimitEvent::Rejected { key, until, .. } if key.as_str() == "https://a.example:443" && Some(*until) == at(120))
+    });
+    assert!(rejected, "a Rejected event fired");
     assert_eq!(Some(paused.until), at(120));
     assert_eq!(paused.disposition(), Disposition::RetryAt(at(120).unwrap()));
     assert_eq!(server.arrivals("a.example").len(), 1);

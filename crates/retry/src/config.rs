@@ -98,7 +98,11 @@ impl RetryConfig {
 
     /// Each attempt fails with a timeout after this long; `None` to wait for ever.
     ///
-    /// A server that never answers must become an error, not a hang, so presets set one.
+    /// A server that never answers must become an error, not a hang, so presets set one. The
+    /// timeout wraps everything inside this layer: in a stack where inner layers may wait on
+    /// purpose (a rate-limit pause), set `None` here and put a timeout next to the transport
+    /// instead (`Retry → RateLimit → … → Timeout → transport`), so waiting out a pause is not
+    /// mistaken for a hung server.
     #[must_use]
     pub const fn attempt_timeout(mut self, timeout: Option<Duration>) -> Self {
         self.attempt_timeout = timeout;
