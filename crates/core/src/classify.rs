@@ -21,7 +21,7 @@ use tower_http::classify::{
 };
 
 use crate::headers::{HeaderLimits, server_wait};
-use crate::{Clock, HostPaused};
+use crate::{BreakerOpen, Clock, HostPaused};
 
 /// What kind of failure an outcome was.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -36,6 +36,12 @@ pub enum FailureClass {
         until: Timestamp,
         /// The status code that carried the request, if the outcome was a response.
         status: Option<StatusCode>,
+    },
+    /// The service is known to be down (its circuit breaker is open) until `until`: retrying
+    /// sooner cannot help, and other work should go on.
+    Unavailable {
+        /// When the breaker lets a probe through again.
+        until: Timestamp,
     },
     /// The credential was refused (401): refresh it, then retry.
     AuthExpired,
@@ -74,7 +80,7 @@ impl FailureClass {
     /// The instant before which the server asked not to be called again, if it said.
     pub fn not_before(&self) -> Option<Timestamp> {
         match self {
-            Self::RateLimited { until, .. } => Some(*until),
+            Self::RateLimited { until, .. } | Self::Unavailable { until } => Some(*until),
             _ => None,
         }
     }
@@ -85,7 +91,7 @@ impl FailureClass {
             Self::Transient(TransientCause::Status(status)) => Some(*status),
             Self::RateLimited { status, .. } | Self::Permanent(status) => *status,
             Self::AuthExpired => Some(StatusCode::UNAUTHORIZED),
-            Self::Transient(_) => None,
+            Self::Transient(_) | Self::Unavailable { .. } => None,
         }
     }
 }
@@ -101,6 +107,7 @@ impl fmt::Display for FailureClass {
                 }
                 write!(f, " until {until}")
             }
+            Self::Unavailable { until } => write!(f, "service down (circuit open) until {until}"),
             Self::AuthExpired => f.write_str("credential refused (HTTP 401)"),
             Self::Permanent(Some(status)) => {
                 write!(f, "permanent failure (HTTP {})", status.as_u16())
@@ -152,6 +159,7 @@ pub trait Classifier<Res>: Clone + Send + Sync + 'static {
 ///   connected) is [`TransientCause::Reset`];
 /// - a [`HostPaused`] (a rate-limit pause longer than the caller may wait) is
 ///   [`FailureClass::RateLimited`] until the pause ends;
+/// - a [`BreakerOpen`] is [`FailureClass::Unavailable`] until the breaker lets a probe through;
 /// - anything else is [`TransientCause::Other`]: an unknown transport error is more often a
 ///   network hiccup than a bug, and the retry layer bounds the attempts anyway.
 pub fn classify_error_chain(error: &(dyn StdError + 'static)) -> FailureClass {
@@ -162,6 +170,9 @@ pub fn classify_error_chain(error: &(dyn StdError + 'static)) -> FailureClass {
         }
         if let Some(paused) = err.downcast_ref::<HostPaused>() {
             return FailureClass::RateLimited { until: paused.until, status: None };
+        }
+        if let Some(open) = err.downcast_ref::<BreakerOpen>() {
+            return FailureClass::Unavailable { until: open.retry_at };
         }
         if let Some(io) = err.downcast_ref::<io::Error>() {
             if let Some(cause) = io_cause(io.kind()) {

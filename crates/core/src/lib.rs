@@ -60,7 +60,7 @@ pub use self::clock::Clock;
 pub use self::disposition::{Disposition, HasDisposition};
 pub use self::headers::{HeaderLimits, ServerWait, WaitSource};
 pub use self::key::{ByHost, KeyOf, KeySource, ServiceKey, write_uri_key};
-pub use self::paused::HostPaused;
+pub use self::paused::{BreakerOpen, HostPaused};
 
 /// A type-erased error, as tower uses.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;

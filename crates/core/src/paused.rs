@@ -1,4 +1,4 @@
-//! The error of a request refused because its host is paused.
+//! The errors of requests refused without being sent: a paused host, an open breaker.
 
 use std::error::Error as StdError;
 use std::fmt;
@@ -45,5 +45,45 @@ impl StdError for HostPaused {}
 impl HasDisposition for HostPaused {
     fn disposition(&self) -> Disposition {
         Disposition::RetryAt(self.until)
+    }
+}
+
+/// A request was not sent because the circuit breaker for its service is open: the service has
+/// been failing, and calls to it fail fast until `retry_at`.
+///
+/// Defined here so the shared classifier can read it: a retry layer outside does not retry it
+/// (the breaker already knows the service is down), and the runner skips the work that needs the
+/// service ([`Disposition::Skip`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct BreakerOpen {
+    /// The failing service.
+    pub key: ServiceKey,
+    /// When the breaker lets a probe through again.
+    pub retry_at: Timestamp,
+}
+
+impl BreakerOpen {
+    /// The error for `key`, open until `retry_at`.
+    pub fn new(key: ServiceKey, retry_at: Timestamp) -> Self {
+        Self { key, retry_at }
+    }
+}
+
+impl fmt::Display for BreakerOpen {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "circuit open for {} after repeated failures; retry after {}",
+            self.key, self.retry_at
+        )
+    }
+}
+
+impl StdError for BreakerOpen {}
+
+impl HasDisposition for BreakerOpen {
+    fn disposition(&self) -> Disposition {
+        Disposition::Skip(self.key.clone())
     }
 }

@@ -239,3 +239,21 @@ fn a_paused_host_is_rate_limited_until_the_pause_ends() {
          server asked for fewer requests; retry after 2026-11-28T10:00:00Z"
     );
 }
+
+#[test]
+fn an_open_breaker_is_unavailable_and_not_retryable() {
+    let open = BreakerOpen::new("https://a.example:443".into(), now());
+    let err: Box<dyn StdError + Send + Sync> = Box::new(Wrapper(Box::new(open.clone())));
+    let class = classify_error_chain(&*err);
+    assert_eq!(class, FailureClass::Unavailable { until: now() });
+    assert!(!class.is_retryable());
+    assert_eq!(class.not_before(), Some(now()));
+    assert_eq!(
+        crate::HasDisposition::disposition(&open),
+        crate::Disposition::Skip("https://a.example:443".into())
+    );
+    assert_eq!(
+        open.to_string(),
+        "circuit open for https://a.example:443 after repeated failures; retry after 2026-11-28T10:00:00Z"
+    );
+}
