@@ -105,7 +105,7 @@ fn write_key(
 /// Keyed layers extract one per call; most calls never need the key as a string (no pause, no
 /// open breaker), so the URI's scheme and authority are kept (a reference count, no allocation)
 /// instead of a formatted key.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum KeySource {
     /// The default key of a URI with this scheme and authority (see [`ServiceKey::from_uri`]).

@@ -1,0 +1,217 @@
+//! Every service's breaker, shared by all clones of a layer; and the handle to run them by hand.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use arc_swap::ArcSwap;
+use jiff::Timestamp;
+use tokio::time::Instant;
+use unattended_core::{Clock, KeySource, ServiceKey};
+
+use crate::circuit::{Circuit, RawState, Transition};
+use crate::config::BreakerConfig;
+use crate::event::{BreakerEvent, EventHook};
+
+/// The state of one service's breaker.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BreakerState {
+    /// Calls go through; outcomes are watched.
+    Closed,
+    /// Calls fail fast until `until`.
+    Open {
+        /// When probing starts.
+        until: Timestamp,
+    },
+    /// A few probe calls test the service; the others fail fast.
+    HalfOpen,
+    /// Forced closed by hand: calls go through and failures are not counted.
+    ForcedClosed,
+}
+
+/// An open breaker, as saved and restored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BreakerSnapshot {
+    /// The service.
+    pub key: ServiceKey,
+    /// When probing starts (wall time, so it means the same after a restart).
+    pub until: Timestamp,
+}
+
+/// The breakers of every service a layer has seen, keyed by [`ServiceKey`].
+///
+/// Get it from [`CircuitBreakerLayer::handle`](crate::CircuitBreakerLayer::handle) to read a
+/// service's state, force it open or closed, or reset it (for an admin endpoint), and to save and
+/// restore open breakers across restarts.
+///
+/// # Clone
+///
+/// Clones share the breakers.
+#[derive(Clone)]
+pub struct BreakerHandle {
+    pub(crate) inner: Arc<Registry>,
+}
+
+pub(crate) struct Registry {
+    circuits: ArcSwap<HashMap<ServiceKey, Arc<Circuit>>>,
+    insert: Mutex<()>,
+    pub(crate) settings: Arc<Settings>,
+    origin: Instant,
+}
+
+/// What every breaker of a registry reads: settings, clock, event hook, jitter source.
+pub(crate) struct Settings {
+    pub(crate) config: BreakerConfig,
+    pub(crate) clock: Clock,
+    pub(crate) hook: Option<EventHook>,
+    rng: Option<Mutex<fastrand::Rng>>,
+    /// The window reads the time even for successes (time window), or calls are timed.
+    pub(crate) needs_clock: bool,
+}
+
+impl Registry {
+    pub(crate) fn new(config: BreakerConfig, clock: Clock, hook: Option<EventHook>) -> Self {
+        let rng = config.seed.map(|seed| Mutex::new(fastrand::Rng::with_seed(seed)));
+        let needs_clock = config.slow_call.is_some()
+            || matches!(config.policy, crate::window::FailurePolicy::TimeWindow { .. });
+        Self {
+            circuits: ArcSwap::default(),
+            insert: Mutex::new(()),
+            settings: Arc::new(Settings { config, clock, hook, rng, needs_clock }),
+            origin: clock.now(),
+        }
+    }
+
+    /// The breaker of `key`, made on first use. Lock-free once it exists.
+    pub(crate) fn circuit(&self, key: &KeySource) -> Arc<Circuit> {
+        if let Some(circuit) = key.with_str(|k| self.circuits.load().get(k).cloned()) {
+            return circuit;
+        }
+        self.insert(key.to_key())
+    }
+
+    fn insert(&self, key: ServiceKey) -> Arc<Circuit> {
+        let _guard = self.insert.lock().unwrap_or_else(PoisonError::into_inner);
+        let current = self.circuits.load_full();
+        if let Some(circuit) = current.get(&key) {
+            return circuit.clone();
+        }
+        let circuit = Arc::new(Circuit::new(key.clone(), self.settings.clone(), self.origin));
+        let mut next = HashMap::clone(&current);
+        next.insert(key, circuit.clone());
+        self.circuits.store(Arc::new(next));
+        circuit
+    }
+}
+
+impl Settings {
+    pub(crate) fn unit(&self) -> f64 {
+        match &self.rng {
+            Some(rng) => rng.lock().unwrap_or_else(PoisonError::into_inner).f64(),
+            None => fastrand::f64(),
+        }
+    }
+
+    /// Reports a transition of `circuit`.
+    pub(crate) fn announce(&self, circuit: &Circuit, transition: Transition) {
+        let at = self.clock.wall();
+        let key = circuit.key.clone();
+        let event = match transition {
+            Transition::Opened(until) => {
+                let until = self.clock.wall_at(until);
+                tracing::warn!(key = key.as_str(), %until, "circuit opened: calls fail fast");
+                BreakerEvent::Opened { key, until, at }
+            }
+            Transition::HalfOpened => {
+                tracing::info!(key = key.as_str(), "circuit half-open: probing");
+                BreakerEvent::HalfOpened { key, at }
+            }
+            Transition::Closed => {
+                tracing::info!(key = key.as_str(), "circuit closed: service healthy again");
+                BreakerEvent::Closed { key, at }
+            }
+        };
+        self.emit(&event);
+    }
+
+    pub(crate) fn emit(&self, event: &BreakerEvent) {
+        if let Some(hook) = &self.hook {
+            hook(event);
+        }
+    }
+}
+
+impl BreakerHandle {
+    /// The state of `key`'s breaker, or `None` if no call to it was seen.
+    pub fn state(&self, key: &str) -> Option<BreakerState> {
+        let circuit = self.inner.circuits.load().get(key).cloned()?;
+        Some(match circuit.raw_state() {
+            RawState::Closed => BreakerState::Closed,
+            RawState::Open(until) => {
+                BreakerState::Open { until: self.inner.settings.clock.wall_at(until) }
+            }
+            RawState::HalfOpen => BreakerState::HalfOpen,
+            RawState::ForcedClosed => BreakerState::ForcedClosed,
+        })
+    }
+
+    /// Opens `key`'s breaker until `until` (for example the end of a maintenance window the
+    /// service announced).
+    pub fn force_open(&self, key: impl Into<ServiceKey>, until: Timestamp) {
+        let circuit = self.inner.insert(key.into());
+        let transition = circuit.force_open(self.inner.settings.clock.instant_at(until));
+        self.inner.settings.announce(&circuit, transition);
+    }
+
+    /// Keeps `key`'s breaker closed, whatever its failures, until [`reset`](Self::reset).
+    pub fn force_closed(&self, key: impl Into<ServiceKey>) {
+        self.inner.insert(key.into()).force_closed();
+    }
+
+    /// Closes `key`'s breaker and forgets its history.
+    pub fn reset(&self, key: &str) {
+        if let Some(circuit) = self.inner.circuits.load().get(key) {
+            circuit.reset();
+        }
+    }
+
+    /// The open breakers, sorted by key, for saving.
+    pub fn snapshot(&self) -> Vec<BreakerSnapshot> {
+        let clock = self.inner.settings.clock;
+        let now = clock.now();
+        let mut open: Vec<_> = self
+            .inner
+            .circuits
+            .load()
+            .values()
+            .filter_map(|c| match c.raw_state() {
+                RawState::Open(until) if until > now => {
+                    Some(BreakerSnapshot { key: c.key.clone(), until: clock.wall_at(until) })
+                }
+                _ => None,
+            })
+            .collect();
+        open.sort_by(|a, b| a.key.cmp(&b.key));
+        open
+    }
+
+    /// Opens again the breakers of a snapshot whose time is not over; returns how many.
+    pub fn restore(&self, snapshot: impl IntoIterator<Item = BreakerSnapshot>) -> usize {
+        let now = self.inner.settings.clock.wall();
+        snapshot
+            .into_iter()
+            .filter(|s| s.until > now)
+            .map(|s| self.force_open(s.key, s.until))
+            .count()
+    }
+}
+
+impl fmt::Debug for BreakerHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BreakerHandle")
+            .field("services", &self.inner.circuits.load().len())
+            .field("config", &self.inner.settings.config)
+            .finish_non_exhaustive()
+    }
+}
