@@ -116,6 +116,8 @@ pub struct BreakerWindow {
     kind: Kind,
 }
 
+// One per service, made once: the size of the time window's buckets does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 enum Kind {
     Consecutive {
