@@ -92,12 +92,12 @@ where
     }
 
     fn call(&mut self, req: Req) -> Self::Future {
-        let Some(key) = self.shared.key.key_of(&req) else {
-            return ResponseFuture::called(self.inner.call(req), None);
-        };
         let circuit = match &self.last {
-            Some((last, circuit)) if *last == key => circuit.clone(),
+            Some((last, circuit)) if self.shared.key.is_key(&req, last) => circuit.clone(),
             _ => {
+                let Some(key) = self.shared.key.key_of(&req) else {
+                    return ResponseFuture::called(self.inner.call(req), None);
+                };
                 let circuit = self.shared.registry.circuit(&key);
                 self.last = Some((key, circuit.clone()));
                 circuit

@@ -213,6 +213,12 @@ impl fmt::Write for KeyBuf {
 pub trait KeyOf<Req>: Clone + Send + Sync + 'static {
     /// The key of `req`. Called on every request: keep it cheap.
     fn key_of(&self, req: &Req) -> Option<KeySource>;
+
+    /// True if the key of `req` is `key`. Layers that remember the last key they saw use it to
+    /// skip extracting; implementations can compare without copying anything.
+    fn is_key(&self, req: &Req, key: &KeySource) -> bool {
+        self.key_of(req).as_ref() == Some(key)
+    }
 }
 
 /// Keys HTTP requests by their URI's scheme, host and port.
@@ -222,6 +228,15 @@ pub struct ByHost;
 impl<B> KeyOf<Request<B>> for ByHost {
     fn key_of(&self, req: &Request<B>) -> Option<KeySource> {
         KeySource::of_uri(req.uri())
+    }
+
+    fn is_key(&self, req: &Request<B>, key: &KeySource) -> bool {
+        match key {
+            KeySource::Host { scheme, authority } => {
+                req.uri().authority() == Some(authority) && req.uri().scheme() == scheme.as_ref()
+            }
+            KeySource::Named(_) => false,
+        }
     }
 }
 
@@ -267,6 +282,17 @@ mod tests {
         let source = KeySource::of_uri(&long.parse().unwrap()).unwrap();
         source.with_str(|s| assert_eq!(s.len(), "https://".len() + 300 + ".example:443".len()));
         assert!(ByHost.key_of(&Request::get("/path").body(()).unwrap()).is_none());
+        let other = Request::get("https://API.example.com:443/y").body(()).unwrap();
+        let source =
+            ByHost.key_of(&Request::get("https://api.example.com/x").body(()).unwrap()).unwrap();
+        assert!(
+            ByHost.is_key(&Request::get("https://api.example.com/z").body(()).unwrap(), &source)
+        );
+        assert!(
+            !ByHost.is_key(&Request::get("http://api.example.com/z").body(()).unwrap(), &source)
+        );
+        // Same key, different spelling: not recognised by the quick test (the slow path finds it).
+        assert!(!ByHost.is_key(&other, &source));
         let named = |_: &u8| Some(ServiceKey::new("db"));
         named.key_of(&0).unwrap().with_str(|s| assert_eq!(s, "db"));
     }
