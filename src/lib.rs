@@ -7,11 +7,15 @@
 //! - [`retry`]: [`RetryLayer`], jittered exponential retry with a shared budget, an overall
 //!   deadline, per-attempt timeouts and respect for `Retry-After`;
 //! - [`ratelimit`]: [`RateLimitLayer`], one pause per host shared by every caller, set by `429`,
-//!   `Retry-After` and rate-limit headers.
+//!   `Retry-After` and rate-limit headers;
+//! - [`breaker`]: [`CircuitBreakerLayer`], one circuit breaker per host with sliding windows and
+//!   bounded half-open probes.
 //!
-//! Each layer crate can also be used alone, in any tower stack. Together, retry goes outside
-//! the rate limit (`Retry → RateLimit → …`): every attempt waits for the host's pause, and a pause
-//! longer than the caller may wait ends the retries at once with a time to come back.
+//! Each layer crate can also be used alone, in any tower stack. Together they go in this order,
+//! outermost first: `Retry → RateLimit → CircuitBreaker → … → attempt Timeout → transport`. Every
+//! attempt waits for the host's pause and is counted by the breaker; a pause longer than the caller
+//! may wait ends the retries at once with a time to come back, and an open breaker is not retried
+//! at all (the runner skips the work that needs that service).
 //!
 //! # Example
 //!
@@ -33,6 +37,8 @@
 //! # }
 //! ```
 
+pub use unattended_breaker as breaker;
+pub use unattended_breaker::{BreakerOpen, CircuitBreakerLayer};
 pub use unattended_core as core;
 pub use unattended_core::{
     BoxError, Classifier, Clock, Disposition, FailureClass, HasDisposition, HttpClassifier,

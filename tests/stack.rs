@@ -118,3 +118,32 @@ async fn waiting_out_a_pause_is_not_a_timeout() {
     assert_eq!(first.await.unwrap().unwrap().status(), 200);
     assert_eq!(requests.load(Ordering::SeqCst), 3);
 }
+
+/// The breaker inside the retry layer counts every attempt, and its refusal is not retried.
+#[tokio::test(start_paused = true)]
+async fn an_open_breaker_stops_the_retries_at_once() {
+    use unattended::breaker::{BreakerConfig, FailurePolicy};
+
+    let clock = Clock::starting_at(t0());
+    let (svc, requests) = server(vec![(503, ""); 10]);
+    let breaker = unattended::CircuitBreakerLayer::new(
+        BreakerConfig::standard().policy(FailurePolicy::consecutive(3)),
+    )
+    .unwrap()
+    .clock(clock);
+    let client = ServiceBuilder::new()
+        .layer(RetryLayer::new(RetryConfig::standard().max_attempts(10)).unwrap().clock(clock))
+        .layer(RateLimitLayer::new().clock(clock))
+        .layer(breaker)
+        .service(svc);
+    let err = client.clone().oneshot(get()).await.unwrap_err();
+    // Three attempts reach the server and open the breaker; the fourth is refused and ends it.
+    assert_eq!(requests.load(Ordering::SeqCst), 3);
+    let open =
+        err.downcast_ref::<unattended::BreakerOpen>().expect("the breaker's error, not retried");
+    assert_eq!(open.disposition(), Disposition::Skip("https://api.example.com:443".into()));
+    // The next caller fails fast without a single request.
+    let err = client.oneshot(get()).await.unwrap_err();
+    assert!(err.is::<unattended::BreakerOpen>());
+    assert_eq!(requests.load(Ordering::SeqCst), 3);
+}
