@@ -290,3 +290,48 @@ async fn the_handle_forces_resets_and_saves() {
     assert!(restarted.handle().snapshot().is_empty());
     assert_eq!(restarted.handle().restore(saved), 0);
 }
+
+/// Around a service that is not HTTP: a database client keyed by name, whose own error type
+/// says when it is down.
+#[tokio::test(start_paused = true)]
+async fn guards_a_service_that_is_not_http() {
+    use unattended_core::{Classifier, FailureClass, ServiceKey, TransientCause};
+
+    #[derive(Clone)]
+    struct DbOutcomes;
+    impl Classifier<Result<u32, &'static str>> for DbOutcomes {
+        fn classify_response(
+            &self,
+            res: &Result<u32, &'static str>,
+            _: &Clock,
+        ) -> Result<(), FailureClass> {
+            match res {
+                Err("connection lost") => Err(FailureClass::Transient(TransientCause::Reset)),
+                _ => Ok(()),
+            }
+        }
+    }
+    let calls = Arc::new(AtomicUsize::new(0));
+    let seen = calls.clone();
+    let db = tower::service_fn(move |query: &'static str| {
+        seen.fetch_add(1, Ordering::SeqCst);
+        let answer = if query == "select 1" { Ok(1) } else { Err("connection lost") };
+        async move { Ok::<_, BoxError>(answer) }
+    });
+    let layer =
+        CircuitBreakerLayer::new(BreakerConfig::standard().policy(FailurePolicy::consecutive(2)))
+            .unwrap()
+            .clock(clock())
+            .key(|_: &&'static str| Some(ServiceKey::new("orders-db")))
+            .classifier(DbOutcomes);
+    let handle = layer.handle();
+    let mut svc = layer.layer(db);
+    assert_eq!(svc.ready().await.unwrap().call("select 1").await.unwrap(), Ok(1));
+    for _ in 0..2 {
+        assert!(svc.ready().await.unwrap().call("select 2").await.unwrap().is_err());
+    }
+    let err = svc.ready().await.unwrap().call("select 1").await.unwrap_err();
+    assert_eq!(err.downcast_ref::<BreakerOpen>().unwrap().key.as_str(), "orders-db");
+    assert!(matches!(handle.state("orders-db"), Some(BreakerState::Open { .. })));
+    assert_eq!(calls.load(Ordering::SeqCst), 3);
+}
