@@ -1,0 +1,3 @@
+//! Time-window gate.
+mod calendar;
+pub use calendar::{CalendarError, CalendarSpec, WindowCalendar};
