@@ -210,17 +210,21 @@ impl WindowCalendar {
     }
 
     fn parse_closed(&mut self, part: &str) -> Result<(), CalendarError> {
-        let err = |reason: &str| CalendarError::Closed { part: part.to_owned(), reason: reason.to_owned() };
+        let err = |reason: &str| CalendarError::Closed {
+            part: part.to_owned(),
+            reason: reason.to_owned(),
+        };
         let entry = part.trim();
         if let Some((from, to)) = entry.split_once('/') {
             let parse = |s: &str| {
-                s.trim()
-                    .parse::<DateTime>()
-                    .map_err(|_| err("a span is two local date-times, like 2026-12-24T18:00/2026-12-26T08:00"))
+                s.trim().parse::<DateTime>().map_err(|_| {
+                    err("a span is two local date-times, like 2026-12-24T18:00/2026-12-26T08:00")
+                })
             };
             let (from, to) = (parse(from)?, parse(to)?);
-            let instant =
-                |dt: DateTime| self.tz.to_ambiguous_timestamp(dt).compatible().map_err(|_| err("out of range"));
+            let instant = |dt: DateTime| {
+                self.tz.to_ambiguous_timestamp(dt).compatible().map_err(|_| err("out of range"))
+            };
             let (from, to) = (instant(from)?, instant(to)?);
             if to <= from {
                 return Err(err("the span ends before it starts"));
@@ -239,17 +243,20 @@ impl WindowCalendar {
 const HORIZONS: [i64; 3] = [8, 64, 800];
 
 fn parse_window(part: &str) -> Result<WeeklyWindow, CalendarError> {
-    let err = |reason: &str| CalendarError::Open { part: part.to_owned(), reason: reason.to_owned() };
+    let err =
+        |reason: &str| CalendarError::Open { part: part.to_owned(), reason: reason.to_owned() };
     let entry = part.trim().to_ascii_lowercase();
     let (days, hours) = entry
         .split_once(char::is_whitespace)
         .ok_or_else(|| err("expected \"<days> <HH:MM>-<HH:MM>\", like \"mon-fri 09:00-17:00\""))?;
-    let days = parse_days(days).ok_or_else(|| err("days are mon..sun, ranges like mon-fri, lists like mon,wed, or daily"))?;
-    let (start, end) = hours
-        .trim()
-        .split_once('-')
-        .ok_or_else(|| err("hours are a range like 09:00-17:00"))?;
-    let start = parse_time(start).filter(|m| *m < DAY_MINUTES).ok_or_else(|| err("the start is not a time from 00:00 to 23:59"))?;
+    let days = parse_days(days).ok_or_else(|| {
+        err("days are mon..sun, ranges like mon-fri, lists like mon,wed, or daily")
+    })?;
+    let (start, end) =
+        hours.trim().split_once('-').ok_or_else(|| err("hours are a range like 09:00-17:00"))?;
+    let start = parse_time(start)
+        .filter(|m| *m < DAY_MINUTES)
+        .ok_or_else(|| err("the start is not a time from 00:00 to 23:59"))?;
     let end = parse_time(end).ok_or_else(|| err("the end is not a time from 00:00 to 24:00"))?;
     if end == start {
         return Err(err("the window is empty (for a whole day write 00:00-24:00)"));

@@ -8,8 +8,12 @@ fn ts(s: &str) -> Timestamp {
 }
 
 fn la() -> WindowCalendar {
-    WindowCalendar::new("America/Los_Angeles", &["mon-fri 09:00-22:00", "sat 10:00-14:00"], &["2026-12-25"])
-        .unwrap()
+    WindowCalendar::new(
+        "America/Los_Angeles",
+        &["mon-fri 09:00-22:00", "sat 10:00-14:00"],
+        &["2026-12-25"],
+    )
+    .unwrap()
 }
 
 #[test]
@@ -20,7 +24,10 @@ fn weekly_hours_open_and_close() {
     assert!(c.is_open(ts("2026-11-27T21:59:59-08:00")));
     assert!(!c.is_open(ts("2026-11-27T22:00:00-08:00")));
     assert!(!c.is_open(ts("2026-11-27T08:59:59-08:00")));
-    assert_eq!(c.next_close(ts("2026-11-27T12:00:00-08:00")), Some(ts("2026-11-27T22:00:00-08:00")));
+    assert_eq!(
+        c.next_close(ts("2026-11-27T12:00:00-08:00")),
+        Some(ts("2026-11-27T22:00:00-08:00"))
+    );
     assert_eq!(c.next_open(ts("2026-11-27T23:00:00-08:00")), Some(ts("2026-11-28T10:00:00-08:00")));
     // Saturday 14:00 → Monday 09:00.
     assert_eq!(c.next_open(ts("2026-11-28T14:00:00-08:00")), Some(ts("2026-11-30T09:00:00-08:00")));
@@ -37,9 +44,16 @@ fn holidays_and_closed_spans() {
     // Friday 2026-12-25 is closed; the next opening is Saturday 10:00.
     assert!(!c.is_open(ts("2026-12-25T12:00:00-08:00")));
     assert_eq!(c.next_open(ts("2026-12-24T23:00:00-08:00")), Some(ts("2026-12-26T10:00:00-08:00")));
-    let c = WindowCalendar::new("Europe/Berlin", &["daily 00:00-24:00"], &["2026-12-24T18:00/2026-12-26T08:00"])
-        .unwrap();
-    assert_eq!(c.next_close(ts("2026-12-24T12:00:00+01:00")), Some(ts("2026-12-24T18:00:00+01:00")));
+    let c = WindowCalendar::new(
+        "Europe/Berlin",
+        &["daily 00:00-24:00"],
+        &["2026-12-24T18:00/2026-12-26T08:00"],
+    )
+    .unwrap();
+    assert_eq!(
+        c.next_close(ts("2026-12-24T12:00:00+01:00")),
+        Some(ts("2026-12-24T18:00:00+01:00"))
+    );
     assert_eq!(c.next_open(ts("2026-12-25T12:00:00+01:00")), Some(ts("2026-12-26T08:00:00+01:00")));
 }
 
@@ -75,12 +89,18 @@ fn dst_in_los_angeles() {
     let c = WindowCalendar::new("America/Los_Angeles", &["sun 02:30-05:00"], &[]).unwrap();
     assert_eq!(c.next_open(ts("2026-03-08T00:00:00-08:00")), Some(ts("2026-03-08T03:30:00-07:00")));
     // The window is 1.5 h that day instead of 2.5 h.
-    assert_eq!(c.next_close(ts("2026-03-08T03:30:00-07:00")), Some(ts("2026-03-08T05:00:00-07:00")));
+    assert_eq!(
+        c.next_close(ts("2026-03-08T03:30:00-07:00")),
+        Some(ts("2026-03-08T05:00:00-07:00"))
+    );
     // An edge in the fold: 01:30 happens twice; the window opens at the first.
     let c = WindowCalendar::new("America/Los_Angeles", &["sun 01:30-04:00"], &[]).unwrap();
     assert_eq!(c.next_open(ts("2026-11-01T00:00:00-07:00")), Some(ts("2026-11-01T01:30:00-07:00")));
     // ... and stays open through the repeated hour: 3.5 h that day.
-    assert_eq!(c.next_close(ts("2026-11-01T01:30:00-07:00")), Some(ts("2026-11-01T04:00:00-08:00")));
+    assert_eq!(
+        c.next_close(ts("2026-11-01T01:30:00-07:00")),
+        Some(ts("2026-11-01T04:00:00-08:00"))
+    );
     // Ordinary business hours keep their local meaning on both sides of the change.
     let c = la();
     assert_eq!(c.next_open(ts("2026-03-06T23:00:00-08:00")), Some(ts("2026-03-07T10:00:00-08:00")));
@@ -95,17 +115,24 @@ fn dst_in_berlin() {
     assert_eq!(c.next_open(ts("2026-10-25T00:00:00+02:00")), Some(ts("2026-10-25T02:30:00+02:00")));
     // A window ending in the fold ends at its first occurrence.
     let c = WindowCalendar::new("Europe/Berlin", &["sun 00:00-02:30"], &[]).unwrap();
-    assert_eq!(c.next_close(ts("2026-10-25T01:00:00+02:00")), Some(ts("2026-10-25T02:30:00+02:00")));
+    assert_eq!(
+        c.next_close(ts("2026-10-25T01:00:00+02:00")),
+        Some(ts("2026-10-25T02:30:00+02:00"))
+    );
 }
 
 #[test]
 fn parse_errors_say_which_part_is_wrong() {
-    let err = |open: &[&str], closed: &[&str]| WindowCalendar::new("UTC", open, closed).unwrap_err().to_string();
+    let err = |open: &[&str], closed: &[&str]| {
+        WindowCalendar::new("UTC", open, closed).unwrap_err().to_string()
+    };
     assert_eq!(
         WindowCalendar::new("Mars/Olympus", &[], &[]).unwrap_err().to_string(),
         "unknown time zone \"Mars/Olympus\": use an IANA name such as \"Europe/Berlin\" or \"UTC\""
     );
-    assert!(err(&["mon-fri 9-17"], &[]).starts_with("open window \"mon-fri 9-17\": the start is not"));
+    assert!(
+        err(&["mon-fri 9-17"], &[]).starts_with("open window \"mon-fri 9-17\": the start is not")
+    );
     assert!(err(&["weekdays 09:00-17:00"], &[]).contains("days are mon..sun"));
     assert!(err(&["mon 09:00"], &[]).contains("hours are a range"));
     assert!(err(&["mon 09:00-25:00"], &[]).contains("the end is not a time"));
@@ -119,7 +146,8 @@ fn parse_errors_say_which_part_is_wrong() {
 
 #[test]
 fn day_lists_ranges_and_names() {
-    let c = WindowCalendar::new("UTC", &["Monday,wed,FRI 08:00-09:00", "sat-sun 10:00-11:00"], &[]).unwrap();
+    let c = WindowCalendar::new("UTC", &["Monday,wed,FRI 08:00-09:00", "sat-sun 10:00-11:00"], &[])
+        .unwrap();
     let open_on = |day: &str, hour: &str| c.is_open(ts(&format!("{day}T{hour}:30:00Z")));
     assert!(open_on("2026-11-23", "08")); // Monday
     assert!(!open_on("2026-11-24", "08")); // Tuesday
@@ -144,21 +172,37 @@ fn specs_parse_from_toml() {
 
 fn calendars() -> impl Strategy<Value = WindowCalendar> {
     let window = (1u8..128, 0u16..96, 1u16..96).prop_map(|(days, start, len)| {
-        let days: Vec<&str> = (0..7).filter(|d| days & (1 << d) != 0).map(|d| DAY_NAMES[d]).collect();
+        let days: Vec<&str> =
+            (0..7).filter(|d| days & (1 << d) != 0).map(|d| DAY_NAMES[d]).collect();
         let (start, end) = (start * 15, (start * 15 + len * 15) % DAY_MINUTES);
         let end = if end == start { (end + 15) % DAY_MINUTES } else { end };
-        format!("{} {:02}:{:02}-{:02}:{:02}", days.join(","), start / 60, start % 60, end / 60, end % 60)
+        format!(
+            "{} {:02}:{:02}-{:02}:{:02}",
+            days.join(","),
+            start / 60,
+            start % 60,
+            end / 60,
+            end % 60
+        )
     });
-    let zone = prop_oneof![Just("UTC"), Just("America/Los_Angeles"), Just("Europe/Berlin"), Just("Asia/Kolkata")];
-    (zone, proptest::collection::vec(window, 0..4), proptest::collection::vec(0u32..60, 0..3)).prop_map(
-        |(tz, open, closed)| {
-            let closed: Vec<String> =
-                closed.iter().map(|d| Date::constant(2026, 12, 1).checked_add((*d as i64).days()).unwrap().to_string()).collect();
+    let zone = prop_oneof![
+        Just("UTC"),
+        Just("America/Los_Angeles"),
+        Just("Europe/Berlin"),
+        Just("Asia/Kolkata")
+    ];
+    (zone, proptest::collection::vec(window, 0..4), proptest::collection::vec(0u32..60, 0..3))
+        .prop_map(|(tz, open, closed)| {
+            let closed: Vec<String> = closed
+                .iter()
+                .map(|d| {
+                    Date::constant(2026, 12, 1).checked_add((*d as i64).days()).unwrap().to_string()
+                })
+                .collect();
             let open: Vec<&str> = open.iter().map(String::as_str).collect();
             let closed: Vec<&str> = closed.iter().map(String::as_str).collect();
             WindowCalendar::new(tz, &open, &closed).unwrap()
-        },
-    )
+        })
 }
 
 proptest! {
