@@ -188,7 +188,7 @@ impl WindowCalendar {
             }
         }
         closed.extend(self.closed_spans.iter().copied());
-        subtract(merge(open), merge(closed)).into_iter().filter(|(_, end)| *end > t).collect()
+        subtract(merge(open), &merge(closed)).into_iter().filter(|(_, end)| *end > t).collect()
     }
 
     fn date_of(&self, t: Timestamp) -> Date {
@@ -315,11 +315,11 @@ fn merge(mut spans: Vec<(Timestamp, Timestamp)>) -> Vec<(Timestamp, Timestamp)> 
 /// `open` minus `closed`; both sorted and merged.
 fn subtract(
     open: Vec<(Timestamp, Timestamp)>,
-    closed: Vec<(Timestamp, Timestamp)>,
+    closed: &[(Timestamp, Timestamp)],
 ) -> Vec<(Timestamp, Timestamp)> {
     let mut result = Vec::with_capacity(open.len());
     for (mut start, end) in open {
-        for &(cs, ce) in &closed {
+        for &(cs, ce) in closed {
             if ce <= start || cs >= end {
                 continue;
             }
