@@ -196,7 +196,10 @@ fn calendars() -> impl Strategy<Value = WindowCalendar> {
             let closed: Vec<String> = closed
                 .iter()
                 .map(|d| {
-                    Date::constant(2026, 12, 1).checked_add((*d as i64).days()).unwrap().to_string()
+                    Date::constant(2026, 12, 1)
+                        .checked_add(i64::from(*d).days())
+                        .unwrap()
+                        .to_string()
                 })
                 .collect();
             let open: Vec<&str> = open.iter().map(String::as_str).collect();
