@@ -9,10 +9,12 @@
 //! - [`ratelimit`]: [`RateLimitLayer`], one pause per host shared by every caller, set by `429`,
 //!   `Retry-After` and rate-limit headers;
 //! - [`breaker`]: [`CircuitBreakerLayer`], one circuit breaker per host with sliding windows and
-//!   bounded half-open probes.
+//!   bounded half-open probes;
+//! - [`gate`]: [`GateLayer`], time windows per action class (publish only 09:00–22:00 in a time
+//!   zone), correct across daylight-saving changes.
 //!
 //! Each layer crate can also be used alone, in any tower stack. Together they go in this order,
-//! outermost first: `Retry → RateLimit → CircuitBreaker → … → attempt Timeout → transport`. Every
+//! outermost first: `Gate → Retry → RateLimit → CircuitBreaker → … → attempt Timeout → transport`. Every
 //! attempt waits for the host's pause and is counted by the breaker; a pause longer than the caller
 //! may wait ends the retries at once with a time to come back, and an open breaker is not retried
 //! at all (the runner skips the work that needs that service).
@@ -44,6 +46,8 @@ pub use unattended_core::{
     BoxError, Classifier, Clock, Disposition, FailureClass, HasDisposition, HttpClassifier,
     ServiceKey,
 };
+pub use unattended_gate as gate;
+pub use unattended_gate::{GateLayer, OutsideWindow, WindowCalendar};
 pub use unattended_ratelimit as ratelimit;
 pub use unattended_ratelimit::{HostPaused, RateLimitLayer};
 pub use unattended_retry as retry;
