@@ -224,38 +224,3 @@ fn quota_fields_alone_ignore_retry_after() {
     assert!(!has_quota_fields(&HeaderMap::new()));
     assert!(has_quota_fields(&headers(&[("x-ratelimit-remaining", "10")])));
 }
-
-/// Capping and ignoring are logged at WARN, so an operator can see a misbehaving server.
-#[test]
-fn implausible_and_malformed_values_are_logged() {
-    use std::sync::{Arc, Mutex};
-
-    #[derive(Clone, Default)]
-    struct Buffer(Arc<Mutex<Vec<u8>>>);
-    impl std::io::Write for Buffer {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let buffer = Buffer::default();
-    let writer = buffer.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .without_time()
-        .finish();
-    tracing::subscriber::with_default(subscriber, || {
-        wait(&[("retry-after", "315360000")]);
-        wait(&[("retry-after", "tomorrow-ish")]);
-        wait(&[("retry-after", "30")]);
-    });
-    let logged = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
-    let lines: Vec<_> = logged.lines().collect();
-    assert_eq!(lines.len(), 2, "{logged}");
-    assert!(lines[0].contains("WARN") && lines[0].contains("capping"), "{logged}");
-    assert!(lines[1].contains("WARN") && lines[1].contains("malformed Retry-After"), "{logged}");
-}
