@@ -71,12 +71,14 @@ async fn scripted_server(script: Vec<Reply>) -> (SocketAddr, Arc<AtomicUsize>) {
     (addr, seen)
 }
 
-fn layer() -> RetryLayer {
+/// Short backoff; `attempt_timeout` generous enough that a loaded machine never times out a
+/// healthy loopback answer.
+fn layer(attempt_timeout: Duration) -> RetryLayer {
     let config = RetryConfig::standard()
         .jitter(Jitter::None)
         .backoff(Duration::from_millis(10), 2.0, Duration::from_millis(50))
-        .attempt_timeout(Some(Duration::from_millis(300)))
-        .deadline(Some(Duration::from_secs(5)));
+        .attempt_timeout(Some(attempt_timeout))
+        .deadline(Some(Duration::from_secs(30)));
     RetryLayer::new(config).unwrap()
 }
 
@@ -87,7 +89,7 @@ fn client() -> Client<hyper_util::client::legacy::connect::HttpConnector, Full<B
 #[tokio::test]
 async fn a_503_then_a_reset_then_200() {
     let (addr, seen) = scripted_server(vec![Reply::Status(503), Reply::Reset]).await;
-    let svc = layer().layer(client());
+    let svc = layer(Duration::from_secs(10)).layer(client());
     let req = Request::get(format!("http://{addr}/v")).body(Full::new(Bytes::new())).unwrap();
     let res = svc.oneshot(req).await.unwrap();
     assert_eq!(res.status(), 200);
@@ -97,7 +99,7 @@ async fn a_503_then_a_reset_then_200() {
 #[tokio::test]
 async fn a_response_that_never_comes_becomes_a_retry() {
     let (addr, seen) = scripted_server(vec![Reply::Hang]).await;
-    let svc = layer().layer(client());
+    let svc = layer(Duration::from_secs(1)).layer(client());
     let req = Request::get(format!("http://{addr}/v")).body(Full::new(Bytes::new())).unwrap();
     let res = svc.oneshot(req).await.unwrap();
     assert_eq!(res.status(), 200);
@@ -123,7 +125,7 @@ async fn wiremock_503_burst_then_200() {
         .with_priority(2)
         .mount(&server)
         .await;
-    let svc = layer().layer(client());
+    let svc = layer(Duration::from_secs(10)).layer(client());
     let req =
         Request::get(format!("{}/items", server.uri())).body(Full::new(Bytes::new())).unwrap();
     let res = svc.oneshot(req).await.unwrap();
