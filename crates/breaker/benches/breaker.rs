@@ -4,28 +4,14 @@
 //! on two, inside it for every case. The inner service answers at once, and futures are polled
 //! by hand with a no-op waker.
 
-use std::future::{Future, Ready, ready};
-use std::hint::black_box;
-use std::pin::pin;
-use std::task::{Context, Poll, Waker};
-use std::time::Duration;
+use std::future::{Ready, ready};
 
 use bytes::Bytes;
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use http::{Request, Response};
-use tower::{Layer, Service, service_fn};
+use tower::{Layer, service_fn};
 use unattended_breaker::{BreakerConfig, CircuitBreakerLayer, FailurePolicy};
-use unattended_core::Clock;
-
-fn call_once<S: Service<R>, R>(svc: &mut S, req: R) -> S::Response {
-    let mut cx = Context::from_waker(Waker::noop());
-    assert!(matches!(svc.poll_ready(&mut cx), Poll::Ready(Ok(()))), "not ready");
-    let mut fut = pin!(svc.call(req));
-    match fut.as_mut().poll(&mut cx) {
-        Poll::Ready(Ok(res)) => res,
-        _ => panic!("the happy path must complete at once"),
-    }
-}
+use unattended_testkit::drive::{call_once, two_threads};
 
 fn ok(_: Request<Bytes>) -> Ready<Result<Response<()>, std::io::Error>> {
     ready(Ok(Response::new(())))
@@ -33,25 +19,6 @@ fn ok(_: Request<Bytes>) -> Ready<Result<Response<()>, std::io::Error>> {
 
 fn request() -> Request<Bytes> {
     Request::get("https://api.example.com/v1/items").body(Bytes::new()).unwrap()
-}
-
-fn two_threads<S>(svc: &S, iters: u64) -> Duration
-where
-    S: Service<Request<Bytes>> + Clone + Send,
-{
-    let clock = Clock::system();
-    let start = clock.now();
-    std::thread::scope(|scope| {
-        for _ in 0..2 {
-            let mut svc = svc.clone();
-            scope.spawn(move || {
-                for _ in 0..iters {
-                    black_box(call_once(&mut svc, request()));
-                }
-            });
-        }
-    });
-    clock.now() - start
 }
 
 fn bench(c: &mut Criterion) {
@@ -85,15 +52,16 @@ fn bench(c: &mut Criterion) {
     });
 
     let bare = service_fn(ok);
-    group
-        .bench_function("2 threads: bare service_fn", |b| b.iter_custom(|n| two_threads(&bare, n)));
+    group.bench_function("2 threads: bare service_fn", |b| {
+        b.iter_custom(|n| two_threads(&bare, n, request))
+    });
     let svc = consecutive().layer(service_fn(ok));
     group.bench_function("2 threads: breaker, consecutive failures", |b| {
-        b.iter_custom(|n| two_threads(&svc, n))
+        b.iter_custom(|n| two_threads(&svc, n, request))
     });
     let svc = count().layer(service_fn(ok));
     group.bench_function("2 threads: breaker, count window (100)", |b| {
-        b.iter_custom(|n| two_threads(&svc, n))
+        b.iter_custom(|n| two_threads(&svc, n, request))
     });
     group.finish();
 }

@@ -1,23 +1,15 @@
 //! Heap allocations per call in the closed state, counted with dhat's testing mode.
 
-use std::future::{Future, Ready, ready};
-use std::pin::pin;
-use std::task::{Context, Poll, Waker};
+use std::future::{Ready, ready};
 
 use bytes::Bytes;
 use http::{Request, Response};
-use tower::{Layer, Service, service_fn};
+use tower::{Layer, service_fn};
 use unattended_breaker::CircuitBreakerLayer;
+use unattended_testkit::drive::call_once;
 
 #[global_allocator]
 static ALLOC: dhat::Alloc = dhat::Alloc;
-
-fn call_once<S: Service<R>, R>(svc: &mut S, req: R) {
-    let mut cx = Context::from_waker(Waker::noop());
-    assert!(matches!(svc.poll_ready(&mut cx), Poll::Ready(Ok(()))));
-    let mut fut = pin!(svc.call(req));
-    assert!(matches!(fut.as_mut().poll(&mut cx), Poll::Ready(Ok(_))));
-}
 
 fn ok(_: Request<Bytes>) -> Ready<Result<Response<()>, std::io::Error>> {
     ready(Ok(Response::new(())))

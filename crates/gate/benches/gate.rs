@@ -3,25 +3,14 @@
 //! `cargo bench -p unattended-gate`. The gate remembers when the current open span ends, so an
 //! open call reads the clock and compares two instants.
 
-use std::future::{Future, Ready, ready};
-use std::pin::pin;
-use std::task::{Context, Poll, Waker};
+use std::future::{Ready, ready};
 
 use bytes::Bytes;
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use http::{Request, Response};
-use tower::{Layer, Service, service_fn};
+use tower::{Layer, service_fn};
 use unattended_gate::{GateLayer, WhenClosed, WindowCalendar};
-
-fn call_once<S: Service<R>, R>(svc: &mut S, req: R) -> S::Response {
-    let mut cx = Context::from_waker(Waker::noop());
-    assert!(matches!(svc.poll_ready(&mut cx), Poll::Ready(Ok(()))), "not ready");
-    let mut fut = pin!(svc.call(req));
-    match fut.as_mut().poll(&mut cx) {
-        Poll::Ready(Ok(res)) => res,
-        _ => panic!("the open path must complete at once"),
-    }
-}
+use unattended_testkit::drive::call_once;
 
 fn ok(_: Request<Bytes>) -> Ready<Result<Response<()>, std::io::Error>> {
     ready(Ok(Response::new(())))

@@ -4,28 +4,16 @@
 //! loop; on two, inside it for both cases. The inner service answers at once, and futures are
 //! polled by hand with a no-op waker.
 
-use std::future::{Future, Ready, ready};
-use std::hint::black_box;
-use std::pin::pin;
-use std::task::{Context, Poll, Waker};
+use std::future::{Ready, ready};
 use std::time::Duration;
 
 use bytes::Bytes;
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use http::{Request, Response};
-use tower::{Layer, Service, service_fn};
+use tower::{Layer, service_fn};
 use unattended_core::{Clock, ServiceKey};
 use unattended_ratelimit::RateLimitLayer;
-
-fn call_once<S: Service<R>, R>(svc: &mut S, req: R) -> S::Response {
-    let mut cx = Context::from_waker(Waker::noop());
-    assert!(matches!(svc.poll_ready(&mut cx), Poll::Ready(Ok(()))), "not ready");
-    let mut fut = pin!(svc.call(req));
-    match fut.as_mut().poll(&mut cx) {
-        Poll::Ready(Ok(res)) => res,
-        _ => panic!("the happy path must complete at once"),
-    }
-}
+use unattended_testkit::drive::{call_once, two_threads};
 
 fn ok(_: Request<Bytes>) -> Ready<Result<Response<()>, std::io::Error>> {
     ready(Ok(Response::new(())))
@@ -33,28 +21,6 @@ fn ok(_: Request<Bytes>) -> Ready<Result<Response<()>, std::io::Error>> {
 
 fn request() -> Request<Bytes> {
     Request::get("https://api.example.com/v1/items").body(Bytes::new()).unwrap()
-}
-
-/// Runs `iters` calls on each of two threads at once and returns the elapsed time. Each thread
-/// builds its requests as it goes (the same work with and without the layer), so the difference
-/// between two cases is the layer's cost under two threads.
-fn two_threads<S>(svc: &S, iters: u64) -> Duration
-where
-    S: Service<Request<Bytes>> + Clone + Send,
-{
-    let clock = Clock::system();
-    let start = clock.now();
-    std::thread::scope(|scope| {
-        for _ in 0..2 {
-            let mut svc = svc.clone();
-            scope.spawn(move || {
-                for _ in 0..iters {
-                    black_box(call_once(&mut svc, request()));
-                }
-            });
-        }
-    });
-    clock.now() - start
 }
 
 fn bench(c: &mut Criterion) {
@@ -77,11 +43,12 @@ fn bench(c: &mut Criterion) {
     });
 
     let bare = service_fn(ok);
-    group
-        .bench_function("2 threads: bare service_fn", |b| b.iter_custom(|n| two_threads(&bare, n)));
+    group.bench_function("2 threads: bare service_fn", |b| {
+        b.iter_custom(|n| two_threads(&bare, n, request))
+    });
     let limited = RateLimitLayer::new().layer(service_fn(ok));
     group.bench_function("2 threads: ratelimit, nothing paused", |b| {
-        b.iter_custom(|n| two_threads(&limited, n))
+        b.iter_custom(|n| two_threads(&limited, n, request))
     });
     group.finish();
 }
