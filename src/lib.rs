@@ -11,7 +11,9 @@
 //! - [`breaker`]: [`CircuitBreakerLayer`], one circuit breaker per host with sliding windows and
 //!   bounded half-open probes;
 //! - [`gate`]: [`GateLayer`], time windows per action class (publish only 09:00–22:00 in a time
-//!   zone), correct across daylight-saving changes.
+//!   zone), correct across daylight-saving changes;
+//! - [`token`]: [`TokenCache`], access tokens refreshed before expiry, one refresh at a time,
+//!   revocation turned into "re-authorize".
 //!
 //! Each layer crate can also be used alone, in any tower stack. Together they go in this order,
 //! outermost first: `Gate → Retry → RateLimit → CircuitBreaker → … → attempt Timeout → transport`. Every
@@ -52,3 +54,5 @@ pub use unattended_ratelimit as ratelimit;
 pub use unattended_ratelimit::{HostPaused, RateLimitLayer};
 pub use unattended_retry as retry;
 pub use unattended_retry::{GaveUp, RetryConfig, RetryLayer};
+pub use unattended_token as token;
+pub use unattended_token::{TokenCache, TokenError};
