@@ -21,7 +21,7 @@ use tower_http::classify::{
 };
 
 use crate::headers::{HeaderLimits, server_wait};
-use crate::{BreakerOpen, Clock, HostPaused};
+use crate::{BreakerOpen, Clock, CredentialRenewed, HostPaused, TokenError};
 
 /// What kind of failure an outcome was.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -37,14 +37,19 @@ pub enum FailureClass {
         /// The status code that carried the request, if the outcome was a response.
         status: Option<StatusCode>,
     },
-    /// The service is known to be down (its circuit breaker is open) until `until`: retrying
-    /// sooner cannot help, and other work should go on.
+    /// The service cannot be used before `until` (its circuit breaker is open, or the credential
+    /// it needs cannot be had sooner): retrying sooner cannot help, and other work should go on.
     Unavailable {
         /// When the breaker lets a probe through again.
         until: Timestamp,
     },
-    /// The credential was refused (401): refresh it, then retry.
+    /// The credential was refused (401). Sending the same request again cannot help until a
+    /// new credential is had; see [`CredentialRenewed`](Self::CredentialRenewed).
     AuthExpired,
+    /// The credential was refused (401) and the token layer has already fetched a new one: the
+    /// request may be sent once more, at once. Not [`is_retryable`](Self::is_retryable): the retry
+    /// layer replays it once by its own rule, and the breaker does not count it.
+    CredentialRenewed,
     /// Retrying the same request cannot help (other 4xx, 501, …).
     Permanent(Option<StatusCode>),
 }
@@ -90,7 +95,7 @@ impl FailureClass {
         match self {
             Self::Transient(TransientCause::Status(status)) => Some(*status),
             Self::RateLimited { status, .. } | Self::Permanent(status) => *status,
-            Self::AuthExpired => Some(StatusCode::UNAUTHORIZED),
+            Self::AuthExpired | Self::CredentialRenewed => Some(StatusCode::UNAUTHORIZED),
             Self::Transient(_) | Self::Unavailable { .. } => None,
         }
     }
@@ -109,6 +114,9 @@ impl fmt::Display for FailureClass {
             }
             Self::Unavailable { until } => write!(f, "service down (circuit open) until {until}"),
             Self::AuthExpired => f.write_str("credential refused (HTTP 401)"),
+            Self::CredentialRenewed => {
+                f.write_str("credential refused (HTTP 401) and renewed; send once more")
+            }
             Self::Permanent(Some(status)) => {
                 write!(f, "permanent failure (HTTP {})", status.as_u16())
             }
@@ -160,6 +168,9 @@ pub trait Classifier<Res>: Clone + Send + Sync + 'static {
 /// - a [`HostPaused`] (a rate-limit pause longer than the caller may wait) is
 ///   [`FailureClass::RateLimited`] until the pause ends;
 /// - a [`BreakerOpen`] is [`FailureClass::Unavailable`] until the breaker lets a probe through;
+/// - a [`TokenError`]: a revoked grant is [`FailureClass::AuthExpired`], a token that could not be
+///   refreshed is [`FailureClass::Unavailable`] until the next refresh, a refused token already
+///   renewed is [`FailureClass::CredentialRenewed`];
 /// - anything else is [`TransientCause::Other`]: an unknown transport error is more often a
 ///   network hiccup than a bug, and the retry layer bounds the attempts anyway.
 pub fn classify_error_chain(error: &(dyn StdError + 'static)) -> FailureClass {
@@ -173,6 +184,15 @@ pub fn classify_error_chain(error: &(dyn StdError + 'static)) -> FailureClass {
         }
         if let Some(open) = err.downcast_ref::<BreakerOpen>() {
             return FailureClass::Unavailable { until: open.retry_at };
+        }
+        if let Some(token) = err.downcast_ref::<TokenError>() {
+            return match token {
+                TokenError::Reauthorize { .. } => FailureClass::AuthExpired,
+                TokenError::RefreshFailed { retry_at, .. } => {
+                    FailureClass::Unavailable { until: *retry_at }
+                }
+                TokenError::NotReplayed { .. } => FailureClass::CredentialRenewed,
+            };
         }
         if let Some(io) = err.downcast_ref::<io::Error>() {
             if let Some(cause) = io_cause(io.kind()) {
@@ -211,7 +231,7 @@ fn io_cause(kind: io::ErrorKind) -> Option<TransientCause> {
 /// | status | class |
 /// |---|---|
 /// | 1xx, 2xx, 3xx | success |
-/// | 401 | [`AuthExpired`](FailureClass::AuthExpired) |
+/// | 401 | [`AuthExpired`](FailureClass::AuthExpired), or [`CredentialRenewed`](FailureClass::CredentialRenewed) when the response carries the [`CredentialRenewed`] extension |
 /// | 429, 503 with `Retry-After` or rate-limit fields | [`RateLimited`](FailureClass::RateLimited) |
 /// | 408, 425, 429, 500, 502, 503, 504 | [`Transient`](FailureClass::Transient) |
 /// | 520–524 (a CDN could not reach the origin) | [`Transient`](FailureClass::Transient) |
@@ -289,7 +309,13 @@ impl HttpClassifier {
 
 impl<B> Classifier<Response<B>> for HttpClassifier {
     fn classify_response(&self, response: &Response<B>, clock: &Clock) -> Result<(), FailureClass> {
-        self.classify(response.status(), response.headers(), || clock.wall())
+        let class = self.classify(response.status(), response.headers(), || clock.wall());
+        if class == Err(FailureClass::AuthExpired)
+            && response.extensions().get::<CredentialRenewed>().is_some()
+        {
+            return Err(FailureClass::CredentialRenewed);
+        }
+        class
     }
 }
 

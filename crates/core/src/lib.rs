@@ -47,20 +47,24 @@
 
 pub mod classify;
 pub mod clock;
+mod credential;
 mod disposition;
 pub mod headers;
 mod key;
 mod paused;
+mod replay;
 
 pub use self::classify::{
     Classifier, ClockedClassifier, FailureClass, HttpClassifier, TransientCause,
     classify_error_chain,
 };
 pub use self::clock::Clock;
+pub use self::credential::{CredentialRenewed, TokenError};
 pub use self::disposition::{Disposition, HasDisposition};
 pub use self::headers::{HeaderLimits, ServerWait, WaitSource};
 pub use self::key::{ByHost, KeyOf, KeySource, ServiceKey, write_uri_key};
 pub use self::paused::{BreakerOpen, HostPaused};
+pub use self::replay::{ReplayBody, copy_request};
 
 /// A type-erased error, as tower uses.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;

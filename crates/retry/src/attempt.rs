@@ -33,6 +33,8 @@ pub(crate) struct AttemptMeta {
     /// The delay before the last retry (the base delay before the first).
     pub(crate) previous: Duration,
     pub(crate) idempotent: bool,
+    /// Set once the request was sent again after the token layer renewed its credential.
+    pub(crate) renewed: bool,
     /// Set when the request could not be kept, so errors can still name the service.
     pub(crate) key: Option<ServiceKey>,
 }

@@ -124,6 +124,35 @@ impl<C, P> RetryPolicy<C, P> {
         Decision::Retry(delay)
     }
 
+    /// The token layer inside refused to guess and renewed the credential: send the copy once
+    /// more, at once. A 401 proves the server did nothing, so idempotency does not matter, and no
+    /// budget is spent (the server is not failing). Only once per request: a second renewal is
+    /// passed through as it is.
+    fn send_with_renewed_credential<Req>(
+        &self,
+        req: &mut Attempt<Req>,
+        key: Option<ServiceKey>,
+        class: FailureClass,
+    ) -> Sleep {
+        let shared = &*self.shared;
+        let attempt = req.meta.attempts;
+        tracing::debug!(
+            key = key.as_ref().map(ServiceKey::as_str),
+            attempt,
+            "sending again with a renewed credential"
+        );
+        self.emit(&RetryEvent::Retrying {
+            key,
+            attempt,
+            delay: Duration::ZERO,
+            reason: class,
+            at: shared.clock.wall(),
+        });
+        req.meta.renewed = true;
+        req.meta.attempts += 1;
+        shared.clock.sleep(Duration::ZERO)
+    }
+
     fn emit(&self, event: &RetryEvent) {
         if let Some(hook) = &self.shared.hook {
             hook(event);
@@ -148,6 +177,13 @@ where
             Ok(response) => shared.classifier.classify_response(response, &shared.clock).err()?,
             Err(error) => shared.classifier.classify_error(&**error, &shared.clock),
         };
+        if class == FailureClass::CredentialRenewed {
+            if req.meta.renewed || req.req.is_none() {
+                return None;
+            }
+            let key = req.req.as_ref().and_then(|r| shared.replay.key(r));
+            return Some(self.send_with_renewed_credential(req, key, class));
+        }
         if !class.is_retryable() {
             return None;
         }

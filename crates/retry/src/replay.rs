@@ -1,8 +1,8 @@
 //! Which requests may be sent again, and how to copy them.
 
-use bytes::Bytes;
 use http::{Method, Request};
-use unattended_core::ServiceKey;
+pub use unattended_core::ReplayBody;
+use unattended_core::{ServiceKey, copy_request};
 
 /// Tells the retry layer how to copy a request and whether sending it twice is safe.
 ///
@@ -38,14 +38,7 @@ pub struct HttpReplay;
 
 impl<B: ReplayBody> Replay<Request<B>> for HttpReplay {
     fn replay(&self, req: &Request<B>) -> Option<Request<B>> {
-        let body = req.body().try_replay()?;
-        let mut copy = Request::new(body);
-        *copy.method_mut() = req.method().clone();
-        *copy.uri_mut() = req.uri().clone();
-        *copy.version_mut() = req.version();
-        *copy.headers_mut() = req.headers().clone();
-        *copy.extensions_mut() = req.extensions().clone();
-        Some(copy)
+        copy_request(req)
     }
 
     fn is_idempotent(&self, req: &Request<B>) -> bool {
@@ -99,54 +92,9 @@ impl<Req: Clone> Replay<Req> for CloneReplay {
     }
 }
 
-/// A request body that may be sendable again.
-///
-/// Buffered bodies ([`Bytes`], `String`, `Vec<u8>`, `Full`, `Empty`, `()`) replay; boxed
-/// streaming bodies do not, and a failed request with one is reported as not retried, with the
-/// reason, rather than silently returned.
-pub trait ReplayBody: Sized {
-    /// A copy of the body, or `None` if it is a stream that was (or will be) consumed.
-    fn try_replay(&self) -> Option<Self>;
-}
-
-macro_rules! replay_by_clone {
-    ($($ty:ty),* $(,)?) => {
-        $(impl ReplayBody for $ty {
-            fn try_replay(&self) -> Option<Self> {
-                Some(self.clone())
-            }
-        })*
-    };
-}
-
-replay_by_clone!(Bytes, String, Vec<u8>, &'static str, &'static [u8], ());
-
-impl<D: Clone> ReplayBody for http_body_util::Full<D> {
-    fn try_replay(&self) -> Option<Self> {
-        Some(self.clone())
-    }
-}
-
-impl<D> ReplayBody for http_body_util::Empty<D> {
-    fn try_replay(&self) -> Option<Self> {
-        Some(Self::new())
-    }
-}
-
-impl<D, E> ReplayBody for http_body_util::combinators::BoxBody<D, E> {
-    fn try_replay(&self) -> Option<Self> {
-        None
-    }
-}
-
-impl<D, E> ReplayBody for http_body_util::combinators::UnsyncBoxBody<D, E> {
-    fn try_replay(&self) -> Option<Self> {
-        None
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use bytes::Bytes;
     use http_body_util::BodyExt;
 
     use super::*;

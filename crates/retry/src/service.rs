@@ -88,6 +88,7 @@ where
             attempts: 1,
             previous: shared.config.base_delay,
             idempotent: shared.replay.is_idempotent(&req),
+            renewed: false,
             key: None,
         };
         ResponseFuture { inner: self.inner.call(Attempt { req: Some(req), meta }) }

@@ -202,6 +202,39 @@ async fn failures_no_retry_can_fix_come_back_as_they_were() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_renewed_credential_is_sent_once_more_at_once_whatever_the_method() {
+    let script = Script::new(clock(), [Answer::Renewed]);
+    let start = clock().now();
+    // A POST without a key: a 401 proves the server did nothing, so sending again is safe.
+    let res =
+        layer(plain()).layer(script.clone()).oneshot(post("https://a.example/")).await.unwrap();
+    assert_eq!((res.status().as_u16(), script.count()), (200, 2));
+    assert_eq!(clock().now(), start, "no backoff before the replay");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_second_renewal_is_passed_through_not_looped() {
+    let script = Script::always(clock(), Answer::Renewed);
+    let res =
+        layer(plain()).layer(script.clone()).oneshot(get("https://a.example/")).await.unwrap();
+    assert_eq!((res.status().as_u16(), script.count()), (401, 2));
+    // A plain 401 (no token layer inside) is never sent again.
+    let script = Script::always(clock(), Answer::Status(401));
+    layer(plain()).layer(script.clone()).oneshot(get("https://a.example/")).await.unwrap();
+    assert_eq!(script.count(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_renewal_spends_no_budget() {
+    // A budget with nothing in it: no ordinary retry is allowed.
+    let config = plain().budget(Some(BudgetConfig::new().min_per_sec(0).ratio(0.0)));
+    let script = Script::new(clock(), [Answer::Renewed, Answer::Status(503)]);
+    let res = layer(config).layer(script.clone()).oneshot(get("https://a.example/")).await;
+    assert_eq!(script.count(), 2, "the renewal replay went through, the 503 retry did not");
+    assert_eq!(gave_up(&res.unwrap_err()).reason(), GiveUpReason::Budget);
+}
+
+#[tokio::test(start_paused = true)]
 async fn running_out_of_attempts_reports_the_attempts_made() {
     let script = Script::new(clock(), vec![Answer::Status(503); 10]);
     let err =

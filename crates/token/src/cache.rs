@@ -6,10 +6,9 @@ use std::time::Duration;
 
 use arc_swap::ArcSwapOption;
 use tokio::time::Instant;
-use unattended_core::Clock;
 use unattended_core::clock::duration_between;
+use unattended_core::{Clock, TokenError};
 
-use crate::error::TokenError;
 use crate::token::{AccessToken, FetchError, TokenSource};
 
 /// When to refresh, and how often to try again after a failure.

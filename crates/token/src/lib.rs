@@ -22,9 +22,8 @@
 //! ```
 
 mod cache;
-mod error;
 mod token;
 
 pub use self::cache::{CacheConfig, TokenCache};
-pub use self::error::TokenError;
 pub use self::token::{AccessToken, FetchError, FetchFuture, StaticToken, TokenSource};
+pub use unattended_core::TokenError;

@@ -6,6 +6,7 @@ use http::{HeaderMap, Response, StatusCode};
 use jiff::Timestamp;
 
 use super::*;
+use crate::HasDisposition;
 
 fn now() -> Timestamp {
     "2026-11-28T10:00:00Z".parse().unwrap()
@@ -255,5 +256,39 @@ fn an_open_breaker_is_unavailable_and_not_retryable() {
     assert_eq!(
         open.to_string(),
         "circuit open for https://a.example:443 after repeated failures; retry after 2026-11-28T10:00:00Z"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_401_is_renewed_only_when_the_token_layer_says_so() {
+    let clock = Clock::starting_at(now());
+    let classifier = HttpClassifier::new();
+    let refused = Response::builder().status(401).body(()).unwrap();
+    assert_eq!(classifier.classify_response(&refused, &clock), Err(FailureClass::AuthExpired));
+    let mut renewed = Response::builder().status(401).body(()).unwrap();
+    renewed.extensions_mut().insert(CredentialRenewed);
+    let class = classifier.classify_response(&renewed, &clock).unwrap_err();
+    assert_eq!(class, FailureClass::CredentialRenewed);
+    assert!(!class.is_retryable(), "the retry layer replays it by its own rule, once");
+    assert_eq!(class.status(), Some(StatusCode::UNAUTHORIZED));
+    // The mark means nothing on another status.
+    let mut ok = Response::builder().status(200).body(()).unwrap();
+    ok.extensions_mut().insert(CredentialRenewed);
+    assert_eq!(classifier.classify_response(&ok, &clock), Ok(()));
+}
+
+#[test]
+fn token_errors_are_classed_for_what_they_mean() {
+    let revoked = TokenError::Reauthorize { reason: "invalid_grant".into() };
+    assert_eq!(classify_error_chain(&Wrapper(Box::new(revoked))), FailureClass::AuthExpired);
+    let retry_at: Timestamp = "2026-11-28T10:00:30Z".parse().unwrap();
+    let down = TokenError::RefreshFailed { retry_at, source: None };
+    assert_eq!(classify_error_chain(&down), FailureClass::Unavailable { until: retry_at });
+    assert_eq!(down.disposition(), crate::Disposition::RetryAt(retry_at));
+    let streaming = TokenError::NotReplayed { retry_at };
+    assert_eq!(classify_error_chain(&streaming), FailureClass::CredentialRenewed);
+    assert_eq!(
+        TokenError::Reauthorize { reason: "x".into() }.disposition(),
+        crate::Disposition::Reauthorize
     );
 }

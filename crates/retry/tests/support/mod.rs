@@ -31,6 +31,8 @@ pub enum Answer {
     Status(u16),
     StatusWith(u16, Vec<(&'static str, String)>),
     Error(io::ErrorKind),
+    /// A 401 whose credential a token layer inside has already renewed.
+    Renewed,
     /// Never answers.
     Hang,
 }
@@ -93,6 +95,11 @@ fn answer(answer: Answer) -> AnswerFuture {
                 res = res.header(k, v);
             }
             Box::pin(std::future::ready(Ok(res.body(()).unwrap())))
+        }
+        Answer::Renewed => {
+            let mut res = Response::builder().status(401).body(()).unwrap();
+            res.extensions_mut().insert(unattended_core::CredentialRenewed);
+            Box::pin(std::future::ready(Ok(res)))
         }
         Answer::Error(kind) => Box::pin(std::future::ready(Err(io::Error::from(kind).into()))),
         Answer::Hang => Box::pin(std::future::pending()),
