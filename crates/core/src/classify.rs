@@ -170,7 +170,8 @@ pub trait Classifier<Res>: Clone + Send + Sync + 'static {
 /// - a [`BreakerOpen`] is [`FailureClass::Unavailable`] until the breaker lets a probe through;
 /// - a [`TokenError`]: a revoked grant is [`FailureClass::AuthExpired`], a token that could not be
 ///   refreshed is [`FailureClass::Unavailable`] until the next refresh, a refused token already
-///   renewed is [`FailureClass::CredentialRenewed`];
+///   renewed is [`FailureClass::CredentialRenewed`], an unusable token is
+///   [`FailureClass::Permanent`];
 /// - anything else is [`TransientCause::Other`]: an unknown transport error is more often a
 ///   network hiccup than a bug, and the retry layer bounds the attempts anyway.
 pub fn classify_error_chain(error: &(dyn StdError + 'static)) -> FailureClass {
@@ -192,6 +193,7 @@ pub fn classify_error_chain(error: &(dyn StdError + 'static)) -> FailureClass {
                     FailureClass::Unavailable { until: *retry_at }
                 }
                 TokenError::NotReplayed { .. } => FailureClass::CredentialRenewed,
+                TokenError::Unusable { .. } => FailureClass::Permanent(None),
             };
         }
         if let Some(io) = err.downcast_ref::<io::Error>() {

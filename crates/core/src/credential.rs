@@ -39,6 +39,13 @@ pub enum TokenError {
         /// When the request may be sent again: at once.
         retry_at: Timestamp,
     },
+    /// The token source gave a token that cannot be put on a request (it holds characters an
+    /// HTTP header or query cannot carry). A bug in the source or its configuration.
+    #[error("the token source gave a token that cannot be put on a request ({what})")]
+    Unusable {
+        /// What is wrong with it, without the token.
+        what: &'static str,
+    },
 }
 
 impl HasDisposition for TokenError {
@@ -48,6 +55,7 @@ impl HasDisposition for TokenError {
             Self::RefreshFailed { retry_at, .. } | Self::NotReplayed { retry_at } => {
                 Disposition::RetryAt(*retry_at)
             }
+            Self::Unusable { .. } => Disposition::Stop,
         }
     }
 }

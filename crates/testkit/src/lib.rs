@@ -2,9 +2,13 @@
 //!
 //! - [`drive`]: call a service by hand, without a runtime's scheduler, for benchmarks and
 //!   allocation counts of the happy path;
-//! - [`capture`]: collect what `tracing` logs during a closure or a test.
+//! - [`capture`]: collect what `tracing` logs during a closure or a test;
+//! - [`oauth`]: a Google OAuth token endpoint and an API that checks its tokens, on the
+//!   [`Clock`](unattended_core::Clock), with injectable faults.
 //!
-//! Mock services with fault injection (YouTube, OAuth, DEV, Gmail, a website) are to come here.
+//! Each mock is a plain tower `Service<http::Request<B>>`, so it can be a client's transport
+//! under a paused clock.
 
 pub mod capture;
 pub mod drive;
+pub mod oauth;

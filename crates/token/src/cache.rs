@@ -1,10 +1,12 @@
 //! The token cache: refresh before expiry, one refresh at a time, the old token while it lasts.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
 use arc_swap::ArcSwapOption;
+use http::HeaderValue;
+use tokio::sync::Notify;
 use tokio::time::Instant;
 use unattended_core::clock::duration_between;
 use unattended_core::{Clock, TokenError};
@@ -60,12 +62,33 @@ impl Default for CacheConfig {
     }
 }
 
-/// A token and when to replace it, in monotonic time.
+/// The background refresh task of a [`TokenCache`]; dropping it stops the task.
 #[derive(Debug)]
-struct Cached {
-    token: Arc<AccessToken>,
+pub struct BackgroundRefresh {
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for BackgroundRefresh {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// A token, when to replace it (in monotonic time), and what the token layer learnt of it.
+#[derive(Debug)]
+pub(crate) struct Cached {
+    pub(crate) token: Arc<AccessToken>,
+    /// Numbers the tokens of this cache, so a response can name the one it was sent with.
+    generation: u64,
     refresh_at: Option<Instant>,
     expires_at: Option<Instant>,
+    /// Fetched because the server refused the token before it.
+    pub(crate) after_refusal: bool,
+    /// A server has accepted it at least once.
+    accepted: AtomicBool,
+    /// The header values the token layer puts on requests, made once per token.
+    pub(crate) bearer: OnceLock<HeaderValue>,
+    pub(crate) raw: OnceLock<HeaderValue>,
 }
 
 impl Cached {
@@ -75,6 +98,39 @@ impl Cached {
 
     fn is_valid(&self, now: Instant) -> bool {
         self.expires_at.is_none_or(|at| now < at)
+    }
+
+    /// True if a refusal of this token proves the credentials themselves are refused: it was
+    /// fetched because its predecessor was refused, and no server has accepted it since.
+    pub(crate) fn refusal_is_final(&self) -> bool {
+        self.after_refusal && !self.accepted.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn mark_accepted(&self) {
+        // Read first: after the first acceptance this is a shared read, not a write per call.
+        if self.after_refusal && !self.accepted.load(Ordering::Relaxed) {
+            self.accepted.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// What a response needs to know of the token its request carried.
+    pub(crate) fn ticket(&self) -> Ticket {
+        Ticket { generation: self.generation, unproven: self.refusal_is_final() }
+    }
+}
+
+/// Names the token a request was sent with, without holding it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Ticket {
+    generation: u64,
+    /// Fetched after a refusal and not accepted yet, when the request was sent.
+    unproven: bool,
+}
+
+impl Ticket {
+    /// True if a refusal of this token proves the credentials themselves are refused.
+    pub(crate) fn refusal_is_final(self) -> bool {
+        self.unproven
     }
 }
 
@@ -101,7 +157,13 @@ pub struct TokenCache<S> {
     current: ArcSwapOption<Cached>,
     revoked: AtomicBool,
     revoked_reason: Mutex<Option<String>>,
+    /// The cached token was dropped because a server refused it.
+    refused: AtomicBool,
+    generation: AtomicU64,
+    /// Held by the one caller fetching; holds the time of the last failed fetch.
     refresh: tokio::sync::Mutex<Option<Instant>>,
+    /// Wakes the background refresher when the token is dropped or the credentials replaced.
+    changed: Notify,
 }
 
 impl<S: TokenSource> TokenCache<S> {
@@ -119,7 +181,10 @@ impl<S: TokenSource> TokenCache<S> {
             current: ArcSwapOption::empty(),
             revoked: AtomicBool::new(false),
             revoked_reason: Mutex::new(None),
+            refused: AtomicBool::new(false),
+            generation: AtomicU64::new(0),
             refresh: tokio::sync::Mutex::new(None),
+            changed: Notify::new(),
         }
     }
 
@@ -131,22 +196,82 @@ impl<S: TokenSource> TokenCache<S> {
     /// [`TokenError::RefreshFailed`] when the token has expired and the source cannot give a new
     /// one now.
     pub async fn get(&self) -> Result<Arc<AccessToken>, TokenError> {
+        Ok(self.entry().await?.token.clone())
+    }
+
+    /// The cached entry if it needs no refresh: the token layer's path without an `await`.
+    pub(crate) fn fresh_entry(&self) -> Option<Arc<Cached>> {
         let now = self.clock.now();
-        if !self.revoked.load(Ordering::Acquire)
-            && let Some(cached) = &*self.current.load()
-            && cached.is_fresh(now)
-        {
-            return Ok(cached.token.clone());
+        if self.revoked.load(Ordering::Acquire) {
+            return None;
         }
-        self.refresh(now).await
+        self.current.load_full().filter(|cached| cached.is_fresh(now))
+    }
+
+    /// Runs `f` with the cached entry and `input` if the entry needs no refresh, without touching
+    /// its reference count; gives `input` back otherwise.
+    pub(crate) fn with_fresh<T, R>(
+        &self,
+        input: T,
+        f: impl FnOnce(&Cached, T) -> R,
+    ) -> Result<R, T> {
+        if self.revoked.load(Ordering::Acquire) {
+            return Err(input);
+        }
+        let now = self.clock.now();
+        match &*self.current.load() {
+            Some(cached) if cached.is_fresh(now) => Ok(f(cached, input)),
+            _ => Err(input),
+        }
+    }
+
+    /// The server accepted the token of `ticket`: a later refusal of it is no longer final.
+    pub(crate) fn accepted(&self, ticket: Ticket) {
+        if ticket.unproven
+            && let Some(cached) = &*self.current.load()
+            && cached.generation == ticket.generation
+        {
+            cached.mark_accepted();
+        }
+    }
+
+    /// The server refused the token of `ticket`: drop it if it is still the cached one.
+    pub(crate) fn refused(&self, ticket: Ticket) {
+        let current = self.current.load_full();
+        if let Some(cached) = &current
+            && cached.generation == ticket.generation
+        {
+            self.drop_refused(&current);
+        }
+    }
+
+    /// A valid entry, refreshed first if needed.
+    pub(crate) async fn entry(&self) -> Result<Arc<Cached>, TokenError> {
+        match self.fresh_entry() {
+            Some(cached) => Ok(cached),
+            None => self.refresh(self.clock.now()).await,
+        }
     }
 
     /// Forgets `used` if it is still the cached token (the server refused it with a 401), so the
     /// next [`get`](Self::get) fetches a new one.
     pub fn invalidate(&self, used: &Arc<AccessToken>) {
         let current = self.current.load_full();
-        if current.as_ref().is_some_and(|c| Arc::ptr_eq(&c.token, used)) {
-            self.current.compare_and_swap(&current, None);
+        if current.as_ref().is_some_and(|cached| Arc::ptr_eq(&cached.token, used)) {
+            self.drop_refused(&current);
+        }
+    }
+
+    fn drop_refused(&self, current: &Option<Arc<Cached>>) {
+        self.refused.store(true, Ordering::Release);
+        let previous = self.current.compare_and_swap(current, None);
+        let swapped = match (&*previous, current) {
+            (Some(previous), Some(current)) => Arc::ptr_eq(previous, current),
+            _ => false,
+        };
+        if swapped {
+            tracing::info!("the server refused the access token; fetching a new one");
+            self.changed.notify_one();
         }
     }
 
@@ -154,16 +279,79 @@ impl<S: TokenSource> TokenCache<S> {
     pub fn reset_credentials(&self) {
         *self.revoked_reason.lock().unwrap_or_else(PoisonError::into_inner) = None;
         self.revoked.store(false, Ordering::Release);
+        self.changed.notify_one();
     }
 
-    async fn refresh(&self, now: Instant) -> Result<Arc<AccessToken>, TokenError> {
+    /// True once the credentials were refused for good, until
+    /// [`reset_credentials`](Self::reset_credentials).
+    pub fn is_revoked(&self) -> bool {
+        self.revoked.load(Ordering::Acquire)
+    }
+
+    /// The clock this cache reads.
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    /// Starts a task that refreshes the token when it is due (and fetches the first one at once),
+    /// so that callers never wait for a fetch. After a failure it tries again every retry
+    /// spacing; once the credentials are revoked it waits for
+    /// [`reset_credentials`](Self::reset_credentials). The task stops when the returned handle is
+    /// dropped.
+    ///
+    /// Callers still refresh by themselves if the task falls behind (a suspended machine), so the
+    /// task is an optimisation, never a dependency.
+    ///
+    /// # Panics
+    ///
+    /// Outside a tokio runtime.
+    #[must_use = "the refresher stops when its handle is dropped"]
+    pub fn spawn_refresher(self: &Arc<Self>) -> BackgroundRefresh {
+        let cache = self.clone();
+        BackgroundRefresh { task: tokio::spawn(async move { cache.refresh_in_background().await }) }
+    }
+
+    async fn refresh_in_background(&self) {
+        loop {
+            match self.refresh_due() {
+                Some(due) => tokio::select! {
+                    () = self.clock.sleep_until(due) => {}
+                    () = self.changed.notified() => continue,
+                },
+                None => {
+                    self.changed.notified().await;
+                    continue;
+                }
+            }
+            let refreshed = self.refresh(self.clock.now()).await.is_ok();
+            if !refreshed || self.fresh_entry().is_none() {
+                tokio::select! {
+                    () = self.clock.sleep(self.config.retry_spacing) => {}
+                    () = self.changed.notified() => {}
+                }
+            }
+        }
+    }
+
+    /// When the background task should fetch next: `None` for never (until woken).
+    fn refresh_due(&self) -> Option<Instant> {
+        if self.revoked.load(Ordering::Acquire) {
+            return None;
+        }
+        match &*self.current.load() {
+            Some(cached) => cached.refresh_at,
+            None => Some(self.clock.now()),
+        }
+    }
+
+    async fn refresh(&self, now: Instant) -> Result<Arc<Cached>, TokenError> {
         let old = self.current.load_full().filter(|c| c.is_valid(now));
         let mut last_failure = match self.refresh.try_lock() {
             Ok(guard) => guard,
             // Someone is refreshing: use the old token while it lasts, else wait for theirs.
             Err(_) => match &old {
                 Some(cached) if !self.revoked.load(Ordering::Acquire) => {
-                    return Ok(cached.token.clone());
+                    return Ok(cached.clone());
                 }
                 _ => self.refresh.lock().await,
             },
@@ -176,14 +364,14 @@ impl<S: TokenSource> TokenCache<S> {
         if let Some(cached) = &*self.current.load()
             && cached.is_fresh(now)
         {
-            return Ok(cached.token.clone()); // refreshed while this caller waited
+            return Ok(cached.clone()); // refreshed while this caller waited
         }
         let old = self.current.load_full().filter(|c| c.is_valid(now));
         if let Some(next_try) = last_failure.map(|failed| failed + self.config.retry_spacing)
             && now < next_try
         {
             return match old {
-                Some(cached) => Ok(cached.token.clone()),
+                Some(cached) => Ok(cached),
                 None => Err(TokenError::RefreshFailed {
                     retry_at: self.clock.wall_at(next_try),
                     source: None,
@@ -193,9 +381,10 @@ impl<S: TokenSource> TokenCache<S> {
         match self.source.fetch().await {
             Ok(token) => {
                 *last_failure = None;
-                let token = Arc::new(token);
-                self.current.store(Some(Arc::new(self.schedule(token.clone()))));
-                Ok(token)
+                let after_refusal = self.refused.swap(false, Ordering::AcqRel);
+                let cached = Arc::new(self.schedule(Arc::new(token), after_refusal));
+                self.current.store(Some(cached.clone()));
+                Ok(cached)
             }
             Err(FetchError::Revoked { reason }) => {
                 tracing::error!(%reason, "credentials refused: a human must re-authorize");
@@ -211,7 +400,7 @@ impl<S: TokenSource> TokenCache<S> {
                 let retry_at = self.clock.wall_at(now + self.config.retry_spacing);
                 tracing::warn!(error = %source, %retry_at, still_valid = old.is_some(), "token refresh failed");
                 match old {
-                    Some(cached) => Ok(cached.token.clone()),
+                    Some(cached) => Ok(cached),
                     None => Err(TokenError::RefreshFailed { retry_at, source: Some(source) }),
                 }
             }
@@ -220,15 +409,27 @@ impl<S: TokenSource> TokenCache<S> {
 
     /// When to refresh `token`: its lifetime times the fraction, at most the maximum skew, less up
     /// to a fifth at random.
-    fn schedule(&self, token: Arc<AccessToken>) -> Cached {
-        let Some(expires) = token.expires_at() else {
-            return Cached { token, refresh_at: None, expires_at: None };
+    fn schedule(&self, token: Arc<AccessToken>, after_refusal: bool) -> Cached {
+        let expires = token.expires_at();
+        let generation = self.generation.fetch_add(1, Ordering::Relaxed);
+        let cached = |refresh_at, expires_at| Cached {
+            token,
+            generation,
+            refresh_at,
+            expires_at,
+            after_refusal,
+            accepted: AtomicBool::new(false),
+            bearer: OnceLock::new(),
+            raw: OnceLock::new(),
+        };
+        let Some(expires) = expires else {
+            return cached(None, None);
         };
         let lifetime = duration_between(self.clock.wall(), expires);
         let skew = lifetime.mul_f64(self.config.skew_fraction).min(self.config.max_skew);
         let skew = skew.mul_f64(1.0 - fastrand::f64() * 0.2);
         let expires_at = self.clock.instant_at(expires);
         let refresh_at = expires_at.checked_sub(skew).unwrap_or(expires_at);
-        Cached { token, refresh_at: Some(refresh_at), expires_at: Some(expires_at) }
+        cached(Some(refresh_at), Some(expires_at))
     }
 }

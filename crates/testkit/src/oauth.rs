@@ -1,0 +1,386 @@
+//! A Google OAuth 2.0 token endpoint, and an API that accepts only the tokens it issued.
+//!
+//! Facts followed (Google's token endpoint, refresh grant): `POST /token` with a form body;
+//! `200 {"access_token", "expires_in": 3599, "scope", "token_type": "Bearer"}`, with no new
+//! `refresh_token` unless rotation is on; a revoked or unknown refresh token gets
+//! `400 {"error": "invalid_grant", "error_description": "Token has been expired or revoked."}`;
+//! a wrong client gets `401 {"error": "invalid_client"}`; an unknown grant type gets
+//! `400 {"error": "unsupported_grant_type"}`. The client-credentials grant is accepted too. The API answers a missing, unknown or
+//! expired token with `401`, `WWW-Authenticate: Bearer realm="https://accounts.google.com/",
+//! error="invalid_token"` and Google's `UNAUTHENTICATED` body.
+//!
+//! Issued tokens expire on the [`Clock`], so a paused test controls them.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Request, Response, StatusCode};
+use http_body::Body;
+use http_body_util::{BodyExt, Full};
+use tokio::time::Instant;
+use tower_service::Service;
+use unattended_core::Clock;
+
+/// The body of Google's 401 for a bad access token.
+pub const UNAUTHENTICATED_BODY: &str = r#"{"error":{"code":401,"message":"Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other valid authentication credential. See https://developers.google.com/identity/sign-in/web/devconsole-project.","errors":[{"message":"Invalid Credentials","domain":"global","reason":"authError","location":"Authorization","locationType":"header"}],"status":"UNAUTHENTICATED"}}"#;
+
+/// The client id the endpoint accepts.
+pub const CLIENT_ID: &str = "test-client.apps.googleusercontent.com";
+/// The client secret the endpoint accepts.
+pub const CLIENT_SECRET: &str = "test-client-secret";
+
+/// A fault the token endpoint injects instead of its normal answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TokenFault {
+    /// `503` with an HTML page, as a load balancer gives.
+    Unavailable,
+    /// `429` with `Retry-After: 30`.
+    RateLimited,
+    /// `200` with a body that is not JSON.
+    MalformedJson,
+}
+
+/// One request the mock received.
+#[derive(Clone, Debug)]
+pub struct Seen {
+    /// When it arrived.
+    pub at: Instant,
+    /// The access token it carried (API) or the grant type (token endpoint).
+    pub credential: Option<String>,
+    /// The status answered.
+    pub status: StatusCode,
+    /// Whether an injected fault answered it.
+    pub fault: bool,
+}
+
+#[derive(Debug)]
+struct State {
+    refresh_tokens: HashSet<String>,
+    access_tokens: HashMap<String, Instant>,
+    lifetime: Duration,
+    latency: Duration,
+    rotate: bool,
+    issued: u64,
+    faults: VecDeque<TokenFault>,
+    fail_while: Option<TokenFault>,
+    token_calls: Vec<Seen>,
+    api_calls: Vec<Seen>,
+}
+
+/// The mock: a token endpoint ([`token_endpoint`](Self::token_endpoint)) and an API
+/// ([`api`](Self::api)) sharing one state. Clones share it too.
+#[derive(Clone, Debug)]
+pub struct GoogleOAuth {
+    state: Arc<Mutex<State>>,
+    clock: Clock,
+}
+
+impl GoogleOAuth {
+    /// A mock issuing one-hour tokens (`expires_in: 3599`), answering at once.
+    pub fn new(clock: Clock) -> Self {
+        let state = State {
+            refresh_tokens: HashSet::new(),
+            access_tokens: HashMap::new(),
+            lifetime: Duration::from_secs(3599),
+            latency: Duration::ZERO,
+            rotate: false,
+            issued: 0,
+            faults: VecDeque::new(),
+            fail_while: None,
+            token_calls: Vec::new(),
+            api_calls: Vec::new(),
+        };
+        Self { state: Arc::new(Mutex::new(state)), clock }
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A new valid refresh token, as a user's consent gives.
+    pub fn grant(&self) -> String {
+        let mut state = self.state();
+        state.issued += 1;
+        let token = format!("1//refresh-{}", state.issued);
+        state.refresh_tokens.insert(token.clone());
+        token
+    }
+
+    /// Sets the lifetime of the access tokens issued from now on.
+    pub fn token_lifetime(&self, lifetime: Duration) -> &Self {
+        self.state().lifetime = lifetime;
+        self
+    }
+
+    /// Makes each token answer take `latency` on the clock.
+    pub fn latency(&self, latency: Duration) -> &Self {
+        self.state().latency = latency;
+        self
+    }
+
+    /// Turns refresh-token rotation on: each refresh returns a new refresh token and retires the
+    /// old one.
+    pub fn rotate_refresh_tokens(&self, rotate: bool) -> &Self {
+        self.state().rotate = rotate;
+        self
+    }
+
+    /// Revokes every refresh token (the user removed the app's access).
+    pub fn revoke_all(&self) {
+        self.state().refresh_tokens.clear();
+    }
+
+    /// Invalidates every access token on the server's side, before its expiry.
+    pub fn invalidate_access_tokens(&self) {
+        self.state().access_tokens.clear();
+    }
+
+    /// Answers the next token requests with `faults`, in order.
+    pub fn fail_next(&self, faults: impl IntoIterator<Item = TokenFault>) {
+        self.state().faults.extend(faults);
+    }
+
+    /// Answers every token request with `fault` until called with `None`.
+    pub fn fail_while(&self, fault: Option<TokenFault>) {
+        self.state().fail_while = fault;
+    }
+
+    /// The token endpoint's requests so far.
+    pub fn token_calls(&self) -> Vec<Seen> {
+        self.state().token_calls.clone()
+    }
+
+    /// The API's requests so far.
+    pub fn api_calls(&self) -> Vec<Seen> {
+        self.state().api_calls.clone()
+    }
+
+    /// The token endpoint, a `Service<Request<B>>` answering `POST` form bodies.
+    pub fn token_endpoint(&self) -> TokenEndpoint {
+        TokenEndpoint { mock: self.clone() }
+    }
+
+    /// The API, a `Service<Request<B>>` answering `200 {"ok":true}` to a valid bearer token.
+    pub fn api(&self) -> Api {
+        Api { mock: self.clone() }
+    }
+
+    fn answer_token(&self, form: &HashMap<String, String>) -> (Response<Full<Bytes>>, Seen) {
+        let at = self.clock.now();
+        let mut state = self.state();
+        let grant = form.get("grant_type").cloned();
+        let seen = |status, fault| Seen { at, credential: grant.clone(), status, fault };
+        if let Some(fault) = state.faults.pop_front().or_else(|| state.fail_while.clone()) {
+            let res = fault_response(&fault);
+            let status = res.status();
+            return (res, seen(status, true));
+        }
+        if form.get("client_id").map(String::as_str) != Some(CLIENT_ID)
+            || form.get("client_secret").map(String::as_str) != Some(CLIENT_SECRET)
+        {
+            let body = r#"{"error":"invalid_client","error_description":"The OAuth client was not found."}"#;
+            return (json(StatusCode::UNAUTHORIZED, body), seen(StatusCode::UNAUTHORIZED, false));
+        }
+        let refresh = form.get("refresh_token");
+        let valid = match grant.as_deref() {
+            Some("refresh_token") => refresh.is_some_and(|r| state.refresh_tokens.contains(r)),
+            Some("client_credentials") => true,
+            _ => {
+                let body = r#"{"error":"unsupported_grant_type","error_description":"Invalid grant_type."}"#;
+                return (json(StatusCode::BAD_REQUEST, body), seen(StatusCode::BAD_REQUEST, false));
+            }
+        };
+        if !valid {
+            let body = r#"{"error":"invalid_grant","error_description":"Token has been expired or revoked."}"#;
+            return (json(StatusCode::BAD_REQUEST, body), seen(StatusCode::BAD_REQUEST, false));
+        }
+        state.issued += 1;
+        let access = format!("ya29.access-{}", state.issued);
+        let lifetime = state.lifetime;
+        state.access_tokens.insert(access.clone(), at + lifetime);
+        let mut body = format!(
+            r#"{{"access_token":"{access}","expires_in":{},"scope":"https://www.googleapis.com/auth/youtube.upload","token_type":"Bearer""#,
+            lifetime.as_secs()
+        );
+        if state.rotate
+            && let Some(old) = refresh
+        {
+            state.refresh_tokens.remove(old);
+            let new = format!("1//refresh-{}", state.issued);
+            state.refresh_tokens.insert(new.clone());
+            body.push_str(&format!(r#","refresh_token":"{new}""#));
+        }
+        body.push('}');
+        (json(StatusCode::OK, &body), seen(StatusCode::OK, false))
+    }
+
+    fn answer_api<B>(&self, req: &Request<B>) -> Response<Full<Bytes>> {
+        let at = self.clock.now();
+        let token = req
+            .headers()
+            .get(http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::to_owned);
+        let mut state = self.state();
+        let valid = token
+            .as_ref()
+            .and_then(|t| state.access_tokens.get(t))
+            .is_some_and(|expires| at < *expires);
+        let res = if valid {
+            json(StatusCode::OK, r#"{"ok":true}"#)
+        } else {
+            let mut res = json(StatusCode::UNAUTHORIZED, UNAUTHENTICATED_BODY);
+            let challenge = if token.is_some() {
+                r#"Bearer realm="https://accounts.google.com/", error="invalid_token""#
+            } else {
+                r#"Bearer realm="https://accounts.google.com/""#
+            };
+            res.headers_mut()
+                .insert(http::header::WWW_AUTHENTICATE, http::HeaderValue::from_static(challenge));
+            res
+        };
+        state.api_calls.push(Seen { at, credential: token, status: res.status(), fault: false });
+        res
+    }
+}
+
+fn json(status: StatusCode, body: &str) -> Response<Full<Bytes>> {
+    let mut res = Response::new(Full::new(Bytes::from(body.to_owned())));
+    *res.status_mut() = status;
+    res.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json; charset=utf-8"),
+    );
+    res
+}
+
+fn fault_response(fault: &TokenFault) -> Response<Full<Bytes>> {
+    match fault {
+        TokenFault::Unavailable => {
+            let mut res = Response::new(Full::new(Bytes::from_static(
+                b"<html><body>503 Service Unavailable</body></html>",
+            )));
+            *res.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+            res
+        }
+        TokenFault::RateLimited => {
+            let mut res = json(StatusCode::TOO_MANY_REQUESTS, r#"{"error":"rate_limit_exceeded"}"#);
+            res.headers_mut()
+                .insert(http::header::RETRY_AFTER, http::HeaderValue::from_static("30"));
+            res
+        }
+        TokenFault::MalformedJson => json(StatusCode::OK, r#"{"access_token": "#),
+    }
+}
+
+/// Decodes an `application/x-www-form-urlencoded` body.
+fn parse_form(body: &[u8]) -> HashMap<String, String> {
+    let text = String::from_utf8_lossy(body);
+    text.split('&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            (percent_decode(k), percent_decode(v))
+        })
+        .collect()
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => {
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok();
+                match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                    Some(byte) => {
+                        out.push(byte);
+                        i += 2;
+                    }
+                    None => out.push(b'%'),
+                }
+            }
+            byte => out.push(byte),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+type Answer = Pin<Box<dyn Future<Output = Result<Response<Full<Bytes>>, Infallible>> + Send>>;
+
+/// The token endpoint of a [`GoogleOAuth`] mock.
+#[derive(Clone, Debug)]
+pub struct TokenEndpoint {
+    mock: GoogleOAuth,
+}
+
+impl<B> Service<Request<B>> for TokenEndpoint
+where
+    B: Body + Send + 'static,
+    B::Data: Send,
+{
+    type Response = Response<Full<Bytes>>;
+    type Error = Infallible;
+    type Future = Answer;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request<B>) -> Self::Future {
+        let mock = self.mock.clone();
+        Box::pin(async move {
+            let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+            let form = parse_form(&body);
+            let latency = mock.state().latency;
+            mock.clock.sleep(latency).await;
+            let (res, seen) = mock.answer_token(&form);
+            mock.state().token_calls.push(seen);
+            Ok(res)
+        })
+    }
+}
+
+/// The API of a [`GoogleOAuth`] mock.
+#[derive(Clone, Debug)]
+pub struct Api {
+    mock: GoogleOAuth,
+}
+
+impl<B> Service<Request<B>> for Api {
+    type Response = Response<Full<Bytes>>;
+    type Error = Infallible;
+    type Future = std::future::Ready<Result<Response<Full<Bytes>>, Infallible>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request<B>) -> Self::Future {
+        std::future::ready(Ok(self.mock.answer_api(&req)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forms_decode() {
+        let form = parse_form(b"grant_type=refresh_token&refresh_token=1%2F%2Fabc&x=a+b&bad=%zz");
+        assert_eq!(form["refresh_token"], "1//abc");
+        assert_eq!(form["x"], "a b");
+        assert_eq!(form["bad"], "%zz");
+    }
+}
