@@ -12,11 +12,13 @@
 //!   bounded half-open probes;
 //! - [`gate`]: [`GateLayer`], time windows per action class (publish only 09:00–22:00 in a time
 //!   zone), correct across daylight-saving changes;
-//! - [`token`]: [`TokenCache`], access tokens refreshed before expiry, one refresh at a time,
-//!   revocation turned into "re-authorize".
+//! - [`token`]: [`TokenLayer`] and [`TokenCache`], access tokens refreshed before expiry, one
+//!   refresh at a time, renewed and replayed once on a `401`, OAuth2 grants, revocation turned
+//!   into "re-authorize".
 //!
 //! Each layer crate can also be used alone, in any tower stack. Together they go in this order,
-//! outermost first: `Gate → Retry → RateLimit → CircuitBreaker → … → attempt Timeout → transport`. Every
+//! outermost first: `Gate → Retry → RateLimit → CircuitBreaker → Token → attempt Timeout →
+//! transport`. Every
 //! attempt waits for the host's pause and is counted by the breaker; a pause longer than the caller
 //! may wait ends the retries at once with a time to come back, and an open breaker is not retried
 //! at all (the runner skips the work that needs that service).
@@ -55,4 +57,4 @@ pub use unattended_ratelimit::{HostPaused, RateLimitLayer};
 pub use unattended_retry as retry;
 pub use unattended_retry::{GaveUp, RetryConfig, RetryLayer};
 pub use unattended_token as token;
-pub use unattended_token::{TokenCache, TokenError};
+pub use unattended_token::{TokenCache, TokenError, TokenLayer};

@@ -11,6 +11,7 @@ use tower::{ServiceBuilder, ServiceExt, service_fn};
 use unattended::retry::GiveUpReason;
 use unattended::{
     BoxError, Clock, Disposition, GaveUp, HasDisposition, RateLimitLayer, RetryConfig, RetryLayer,
+    TokenCache, TokenLayer,
 };
 
 fn t0() -> Timestamp {
@@ -146,4 +147,37 @@ async fn an_open_breaker_stops_the_retries_at_once() {
     let err = client.oneshot(get()).await.unwrap_err();
     assert!(err.is::<unattended::BreakerOpen>());
     assert_eq!(requests.load(Ordering::SeqCst), 3);
+}
+
+/// The token layer inside the breaker: a refused token is renewed and the retry layer sends its
+/// copy once more; the breaker does not count the 401 as the service failing.
+#[tokio::test(start_paused = true)]
+async fn a_refused_token_is_renewed_without_tripping_the_breaker() {
+    use unattended::breaker::{BreakerConfig, FailurePolicy};
+    use unattended::token::StaticToken;
+
+    let clock = Clock::starting_at(t0());
+    // Every other request is refused: the server drops tokens as fast as we bring them.
+    let (svc, requests) = server(vec![(401, ""), (200, ""), (401, ""), (200, ""), (401, "")]);
+    let breaker = unattended::CircuitBreakerLayer::new(
+        BreakerConfig::standard().policy(FailurePolicy::consecutive(2)),
+    )
+    .unwrap()
+    .clock(clock);
+    let cache = Arc::new(TokenCache::new(StaticToken::new("key"), clock));
+    let client = ServiceBuilder::new()
+        .layer(RetryLayer::new(RetryConfig::standard()).unwrap().clock(clock))
+        .layer(RateLimitLayer::new().clock(clock))
+        .layer(breaker.clone())
+        .layer(TokenLayer::new(cache).replay_refused(false))
+        .service(svc);
+    let start = clock.now();
+    for _ in 0..3 {
+        let res = client.clone().oneshot(get()).await.unwrap();
+        assert_eq!(res.status(), 200);
+    }
+    assert_eq!(requests.load(Ordering::SeqCst), 6, "each 401 cost exactly one more request");
+    assert_eq!(clock.now(), start, "renewals are sent again at once, without backoff");
+    let state = breaker.handle().state("https://api.example.com:443");
+    assert_eq!(state, Some(unattended::breaker::BreakerState::Closed), "401s are not outages");
 }
