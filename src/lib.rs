@@ -16,6 +16,9 @@
 //!   refresh at a time, renewed and replayed once on a `401`, OAuth2 grants, revocation turned
 //!   into "re-authorize".
 //!
+//! - [`store`]: [`Store`], embedded state in one SQLite file: checkpoints, runs, task states,
+//!   open breakers and pauses that outlive the process, refresh tokens.
+//!
 //! Each layer crate can also be used alone, in any tower stack. Together they go in this order,
 //! outermost first: `Gate → Retry → RateLimit → CircuitBreaker → Token → attempt Timeout →
 //! transport`. Every
@@ -56,5 +59,7 @@ pub use unattended_ratelimit as ratelimit;
 pub use unattended_ratelimit::{HostPaused, RateLimitLayer};
 pub use unattended_retry as retry;
 pub use unattended_retry::{GaveUp, RetryConfig, RetryLayer};
+pub use unattended_store as store;
+pub use unattended_store::{StateStore, Store};
 pub use unattended_token as token;
 pub use unattended_token::{TokenCache, TokenError, TokenLayer};

@@ -1,0 +1,537 @@
+//! The database itself, blocking: one SQLite connection in WAL mode.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use jiff::Timestamp;
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::error::StoreError;
+use crate::records::{
+    Checkpoint, Expect, HeldService, RunEnd, RunId, RunRecord, TaskState, TaskStatus,
+};
+use crate::schema::{LATEST, MIGRATIONS};
+
+/// How hard a commit tries to reach the disk.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Durability {
+    /// `synchronous=NORMAL` in WAL mode: a commit survives the process being killed; the last
+    /// commits before a power cut may be lost (the database stays consistent). Credentials are
+    /// always written with `FULL`.
+    #[default]
+    Normal,
+    /// `synchronous=FULL`: every commit is on disk before it returns.
+    Full,
+}
+
+/// How the database is opened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StoreConfig {
+    pub(crate) busy_timeout: Duration,
+    pub(crate) max_bytes: Option<u64>,
+    pub(crate) durability: Durability,
+    pub(crate) inline: bool,
+}
+
+impl StoreConfig {
+    /// Wait up to 5 s for another process's lock, no size limit, [`Durability::Normal`],
+    /// blocking work on tokio's blocking pool.
+    pub const fn new() -> Self {
+        Self {
+            busy_timeout: Duration::from_secs(5),
+            max_bytes: None,
+            durability: Durability::Normal,
+            inline: false,
+        }
+    }
+
+    /// How long a write waits for another process's lock before failing with
+    /// [`StoreError::Busy`].
+    #[must_use]
+    pub const fn busy_timeout(mut self, timeout: Duration) -> Self {
+        self.busy_timeout = timeout;
+        self
+    }
+
+    /// Caps the database file's size; a write past it fails with [`StoreError::Full`], as on a
+    /// full disk.
+    #[must_use]
+    pub const fn max_bytes(mut self, max: Option<u64>) -> Self {
+        self.max_bytes = max;
+        self
+    }
+
+    /// How hard a commit tries to reach the disk.
+    #[must_use]
+    pub const fn durability(mut self, durability: Durability) -> Self {
+        self.durability = durability;
+        self
+    }
+
+    /// Runs database work on the calling task instead of tokio's blocking pool: for tests under
+    /// a paused clock (which would otherwise jump ahead while a write runs) and for small
+    /// current-thread programs. Writes are short, but they do block the task.
+    #[must_use]
+    pub const fn inline(mut self, inline: bool) -> Self {
+        self.inline = inline;
+        self
+    }
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The state database, with blocking calls. [`Store`](crate::Store) is the async face.
+#[derive(Debug)]
+pub struct StateDb {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl StateDb {
+    /// Opens (creating if needed, mode `0600` on Unix) the database at `path`, checks it and
+    /// brings its schema up to date.
+    ///
+    /// # Errors
+    ///
+    /// The file cannot be opened or created, is not a database or is damaged, is read-only, or
+    /// was written by a newer version of this program.
+    pub fn open(path: impl AsRef<Path>, config: &StoreConfig) -> Result<Self, StoreError> {
+        let path = path.as_ref().to_path_buf();
+        create_private(&path)
+            .map_err(|source| StoreError::Open { path: path.clone(), source: source.into() })?;
+        let conn = Connection::open(&path).map_err(|e| StoreError::sqlite(&path, e))?;
+        let mut db = Self { conn, path };
+        db.configure(config)?;
+        db.migrate_to(LATEST)?;
+        Ok(db)
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn err(&self) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
+        |e| StoreError::sqlite(&self.path, e)
+    }
+
+    fn configure(&mut self, config: &StoreConfig) -> Result<(), StoreError> {
+        let err = |e| StoreError::sqlite(&self.path, e);
+        self.conn.busy_timeout(config.busy_timeout).map_err(err)?;
+        let mode: String =
+            self.conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0)).map_err(err)?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            tracing::warn!(path = %self.path.display(), %mode, "the state database is not in WAL mode");
+        }
+        let sync = match config.durability {
+            Durability::Normal => "NORMAL",
+            Durability::Full => "FULL",
+        };
+        self.conn.execute_batch(&format!("PRAGMA synchronous = {sync}")).map_err(err)?;
+        if let Some(max) = config.max_bytes {
+            let page: i64 =
+                self.conn.query_row("PRAGMA page_size", [], |r| r.get(0)).map_err(err)?;
+            let pages = (max / page.max(512).unsigned_abs()).max(1);
+            self.conn
+                .query_row(&format!("PRAGMA max_page_count = {pages}"), [], |_| Ok(()))
+                .map_err(err)?;
+        }
+        let check: String =
+            self.conn.query_row("PRAGMA quick_check(1)", [], |r| r.get(0)).map_err(err)?;
+        if check != "ok" {
+            return Err(StoreError::Corrupt { path: self.path.clone(), detail: check });
+        }
+        Ok(())
+    }
+
+    /// Applies the migrations up to `target`, one transaction each.
+    pub(crate) fn migrate_to(&mut self, target: i64) -> Result<(), StoreError> {
+        let path = self.path.clone();
+        let err = |e| StoreError::sqlite(&path, e);
+        let found: i64 =
+            self.conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(err)?;
+        if found > LATEST {
+            return Err(StoreError::TooNew { path, found, supported: LATEST });
+        }
+        for version in found..target {
+            let tx =
+                self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(err)?;
+            let step = usize::try_from(version).unwrap_or(usize::MAX);
+            tx.execute_batch(MIGRATIONS.get(step).copied().unwrap_or_default()).map_err(err)?;
+            tx.execute_batch(&format!("PRAGMA user_version = {}", version + 1)).map_err(err)?;
+            tx.commit().map_err(err)?;
+            tracing::info!(path = %path.display(), version = version + 1, "state database migrated");
+        }
+        Ok(())
+    }
+
+    /// The schema version of the file.
+    ///
+    /// # Errors
+    ///
+    /// SQLite could not answer.
+    pub fn schema_version(&self) -> Result<i64, StoreError> {
+        self.conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(self.err())
+    }
+
+    fn write(&mut self) -> Result<Transaction<'_>, StoreError> {
+        let path = &self.path;
+        self.conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| StoreError::sqlite(path, e))
+    }
+
+    /// Saves `task`'s checkpoint (JSON text) in one transaction; returns its new version.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Conflict`] if `expect` does not hold; a full disk or another SQLite
+    /// failure, with the old checkpoint intact.
+    pub fn save_checkpoint(
+        &mut self,
+        task: &str,
+        json: &str,
+        expect: Expect,
+        now: Timestamp,
+    ) -> Result<u64, StoreError> {
+        let path = self.path.clone();
+        let err = |e| StoreError::sqlite(&path, e);
+        let tx = self.write()?;
+        let found: Option<i64> = tx
+            .query_row("SELECT version FROM checkpoints WHERE task = ?1", [task], |r| r.get(0))
+            .optional()
+            .map_err(err)?;
+        let found = found.map_or(0, i64::unsigned_abs);
+        let expected = match expect {
+            Expect::Any => found,
+            Expect::Absent => 0,
+            Expect::Version(v) => v,
+        };
+        if found != expected {
+            return Err(StoreError::Conflict { task: task.to_owned(), expected, found });
+        }
+        let version = found + 1;
+        tx.execute(
+            "INSERT INTO checkpoints (task, value, version, updated_at) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (task) DO UPDATE SET value = ?2, version = ?3, updated_at = ?4",
+            params![task, json, version.cast_signed(), now.to_string()],
+        )
+        .map_err(err)?;
+        tx.commit().map_err(err)?;
+        Ok(version)
+    }
+
+    /// `task`'s checkpoint as JSON text, if any.
+    ///
+    /// # Errors
+    ///
+    /// A SQLite failure, or a damaged row.
+    pub fn load_checkpoint(&self, task: &str) -> Result<Option<Checkpoint<String>>, StoreError> {
+        let row = self
+            .conn
+            .query_row(
+                "SELECT value, version, updated_at FROM checkpoints WHERE task = ?1",
+                [task],
+                |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, String>(2)?)),
+            )
+            .optional()
+            .map_err(self.err())?;
+        row.map(|(value, version, at)| {
+            Ok(Checkpoint { value, version: version.unsigned_abs(), updated_at: self.time(&at)? })
+        })
+        .transpose()
+    }
+
+    /// Removes `task`'s checkpoint; returns whether there was one.
+    ///
+    /// # Errors
+    ///
+    /// A SQLite failure.
+    pub fn delete_checkpoint(&mut self, task: &str) -> Result<bool, StoreError> {
+        let n = self
+            .conn
+            .execute("DELETE FROM checkpoints WHERE task = ?1", [task])
+            .map_err(self.err())?;
+        Ok(n > 0)
+    }
+
+    /// Records the start of a run of `task`.
+    ///
+    /// # Errors
+    ///
+    /// A SQLite failure.
+    pub fn start_run(&mut self, task: &str, at: Timestamp) -> Result<RunId, StoreError> {
+        self.conn
+            .execute(
+                "INSERT INTO runs (task, started_at) VALUES (?1, ?2)",
+                params![task, at.to_string()],
+            )
+            .map_err(self.err())?;
+        Ok(RunId(self.conn.last_insert_rowid()))
+    }
+
+    /// Records how run `id` ended.
+    ///
+    /// # Errors
+    ///
+    /// A SQLite failure.
+    pub fn finish_run(&mut self, id: RunId, end: &RunEnd) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "UPDATE runs SET finished_at = ?2, outcome = ?3, disposition = ?4, error = ?5,
+                 attempts = ?6 WHERE id = ?1",
+                params![
+                    id.0,
+                    end.finished_at.to_string(),
+                    end.outcome.as_str(),
+                    end.disposition,
+                    end.error,
+                    end.attempts
+                ],
+            )
+            .map_err(self.err())?;
+        Ok(())
+    }
+
+    /// Marks every unfinished run as [`RunOutcome::Abandoned`](crate::RunOutcome::Abandoned) at `at` (call at start: they were
+    /// cut short by the previous process's end); returns how many.
+    ///
+    /// # Errors
+    ///
+    /// A SQLite failure.
+    pub fn abandon_unfinished_runs(&mut self, at: Timestamp) -> Result<usize, StoreError> {
+        self.conn
+            .execute(
+                "UPDATE runs SET finished_at = ?1, outcome = 'abandoned',
+                 error = 'the process stopped during the run' WHERE finished_at IS NULL",
+                [at.to_string()],
+            )
+            .map_err(self.err())
+    }
+
+    /// The last `limit` runs of `task`, newest first.
+    ///
+    /// # Errors
+    ///
+    /// A SQLite failure, or a damaged row.
+    pub fn runs(&self, task: &str, limit: usize) -> Result<Vec<RunRecord>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT id, task, started_at, finished_at, outcome, disposition, error, attempts
+                 FROM runs WHERE task = ?1 ORDER BY id DESC LIMIT ?2",
+            )
+            .map_err(self.err())?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = stmt
+            .query_map(params![task, limit], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, Option<String>>(3)?,
+                    r.get::<_, Option<String>>(4)?,
+                    r.get::<_, Option<String>>(5)?,
+                    r.get::<_, Option<String>>(6)?,
+                    r.get::<_, i64>(7)?,
+                ))
+            })
+            .map_err(self.err())?;
+        let mut runs = Vec::new();
+        for row in rows {
+            let (id, task, started, finished, outcome, disposition, error, attempts) =
+                row.map_err(self.err())?;
+            let end = match (finished, outcome) {
+                (Some(finished), Some(outcome)) => Some(RunEnd {
+                    finished_at: self.time(&finished)?,
+                    outcome: outcome.parse().map_err(|e| self.corrupt(e))?,
+                    disposition,
+                    error,
+                    attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
+                }),
+                _ => None,
+            };
+            runs.push(RunRecord { id: RunId(id), task, started_at: self.time(&started)?, end });
+        }
+        Ok(runs)
+    }
+
+    /// Sets `task`'s state.
+    ///
+    /// # Errors
+    ///
+    /// A SQLite failure.
+    pub fn set_task_state(
+        &mut self,
+        task: &str,
+        status: &TaskStatus,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "INSERT INTO task_states (task, state, since, next_run, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (task) DO UPDATE SET state = ?2, since = ?3, next_run = ?4,
+                 updated_at = ?5",
+                params![
+                    task,
+                    status.state.as_str(),
+                    status.since.to_string(),
+                    status.next_run.map(|t| t.to_string()),
+                    now.to_string()
+                ],
+            )
+            .map_err(self.err())?;
+        Ok(())
+    }
+
+    /// Every task's state, by task name.
+    ///
+    /// # Errors
+    ///
+    /// A SQLite failure, or a damaged row.
+    pub fn task_states(&self) -> Result<Vec<(String, TaskStatus)>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT task, state, since, next_run FROM task_states ORDER BY task")
+            .map_err(self.err())?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, Option<String>>(3)?,
+                ))
+            })
+            .map_err(self.err())?;
+        let mut states = Vec::new();
+        for row in rows {
+            let (task, state, since, next) = row.map_err(self.err())?;
+            let status = TaskStatus {
+                state: state.parse::<TaskState>().map_err(|e| self.corrupt(e))?,
+                since: self.time(&since)?,
+                next_run: next.map(|n| self.time(&n)).transpose()?,
+            };
+            states.push((task, status));
+        }
+        Ok(states)
+    }
+
+    /// Replaces the held services of `kind` (open breakers, pauses) in one transaction.
+    ///
+    /// # Errors
+    ///
+    /// A SQLite failure; the old rows stay.
+    pub fn replace_held(&mut self, kind: &str, held: &[HeldService]) -> Result<(), StoreError> {
+        let path = self.path.clone();
+        let err = |e| StoreError::sqlite(&path, e);
+        let tx = self.write()?;
+        tx.execute("DELETE FROM snapshots WHERE kind = ?1", [kind]).map_err(err)?;
+        {
+            let mut insert = tx
+                .prepare("INSERT INTO snapshots (kind, key, until) VALUES (?1, ?2, ?3)")
+                .map_err(err)?;
+            for h in held {
+                insert.execute(params![kind, h.key, h.until.to_string()]).map_err(err)?;
+            }
+        }
+        tx.commit().map_err(err)
+    }
+
+    /// The held services of `kind`, by key.
+    ///
+    /// # Errors
+    ///
+    /// A SQLite failure, or a damaged row.
+    pub fn held(&self, kind: &str) -> Result<Vec<HeldService>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT key, until FROM snapshots WHERE kind = ?1 ORDER BY key")
+            .map_err(self.err())?;
+        let rows = stmt
+            .query_map([kind], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+            .map_err(self.err())?;
+        let mut held = Vec::new();
+        for row in rows {
+            let (key, until) = row.map_err(self.err())?;
+            held.push(HeldService { key, until: self.time(&until)? });
+        }
+        Ok(held)
+    }
+
+    /// Saves the secret `name` (a refresh token), committed with `synchronous=FULL` whatever the
+    /// configured durability: losing a rotated refresh token means asking a human.
+    ///
+    /// # Errors
+    ///
+    /// A full disk or another SQLite failure; the old secret stays.
+    pub fn save_credential(
+        &mut self,
+        name: &str,
+        secret: &SecretString,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        let path = self.path.clone();
+        let err = |e| StoreError::sqlite(&path, e);
+        let previous: String = self
+            .conn
+            .query_row("PRAGMA synchronous", [], |r| r.get::<_, i64>(0))
+            .map(|v| v.to_string())
+            .map_err(err)?;
+        self.conn.execute_batch("PRAGMA synchronous = FULL").map_err(err)?;
+        let result = self.conn.execute(
+            "INSERT INTO credentials (name, secret, updated_at) VALUES (?1, ?2, ?3)
+             ON CONFLICT (name) DO UPDATE SET secret = ?2, updated_at = ?3",
+            params![name, secret.expose_secret(), now.to_string()],
+        );
+        self.conn.execute_batch(&format!("PRAGMA synchronous = {previous}")).map_err(err)?;
+        result.map(drop).map_err(err)
+    }
+
+    /// The secret `name`, if saved.
+    ///
+    /// # Errors
+    ///
+    /// A SQLite failure.
+    pub fn credential(&self, name: &str) -> Result<Option<SecretString>, StoreError> {
+        self.conn
+            .query_row("SELECT secret FROM credentials WHERE name = ?1", [name], |r| {
+                r.get::<_, String>(0)
+            })
+            .optional()
+            .map(|s| s.map(SecretString::from))
+            .map_err(self.err())
+    }
+
+    fn time(&self, text: &str) -> Result<Timestamp, StoreError> {
+        text.parse().map_err(|e: jiff::Error| self.corrupt(e))
+    }
+
+    fn corrupt(&self, detail: impl std::fmt::Display) -> StoreError {
+        StoreError::Corrupt { path: self.path.clone(), detail: detail.to_string() }
+    }
+}
+
+/// Creates the file readable by its owner only, if it does not exist yet (SQLite gives its WAL
+/// and shared-memory files the same mode).
+#[cfg(unix)]
+fn create_private(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+#[cfg(not(unix))]
+fn create_private(_: &Path) -> std::io::Result<()> {
+    Ok(())
+}

@@ -1,0 +1,37 @@
+//! Embedded state for unattended jobs, in one SQLite file.
+//!
+//! Automation restarts: a deploy, a crash, a reboot, a process per run. What only memory held is
+//! then lost, and a restarted job hammers an API that is still down, re-uploads from byte 0 or
+//! forgets what it already published. This crate keeps, in one file (WAL mode, `0600`):
+//!
+//! - **checkpoints**: each task's last good state as JSON, saved atomically with a version that
+//!   catches a second writer ([`Expect`]);
+//! - **runs**: when each run started and ended, how, with what error and disposition;
+//! - **task states**: idle, running, succeeded, failed, cooldown, with times;
+//! - **open breakers and rate-limit pauses**, restored at start and saved after each change
+//!   ([`StateSaver`]), so a job started during an outage still knows the host is down;
+//! - **refresh tokens** ([`Store::credential`], a token
+//!   [`CredentialStore`](unattended_token::CredentialStore)), written with `synchronous=FULL`.
+//!
+//! Failure is loud: a full disk, a read-only or damaged file gives a [`StoreError`] whose
+//! disposition is `Stop`, never a silent loss and never a half-written checkpoint. The schema is
+//! versioned and migrated on open.
+//!
+//! [`Store`] is the async face (blocking work on tokio's blocking pool); [`StateDb`] is the same
+//! database with blocking calls; [`StateStore`] is the trait another backend would implement.
+
+mod db;
+mod error;
+mod persist;
+mod records;
+mod schema;
+mod store;
+
+pub use self::db::{Durability, StateDb, StoreConfig};
+pub use self::error::StoreError;
+pub use self::persist::{Restored, SqliteCredentialStore, StateSaver, StateSaverBuilder};
+pub use self::records::{
+    Checkpoint, Expect, HeldService, RunEnd, RunId, RunOutcome, RunRecord, TaskState, TaskStatus,
+    UnknownName,
+};
+pub use self::store::{StateStore, Store};

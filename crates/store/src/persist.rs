@@ -1,0 +1,291 @@
+//! What the layers keep in memory, kept in the store too: open breakers, pauses, refresh tokens.
+
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+
+use secrecy::SecretString;
+use tokio::sync::Notify;
+use unattended_breaker::{BreakerHandle, BreakerSnapshot};
+use unattended_core::ServiceKey;
+use unattended_ratelimit::{PauseRegistry, PauseSnapshot};
+use unattended_token::{CredentialStore, CredentialStoreError};
+
+use crate::error::StoreError;
+use crate::records::HeldService;
+use crate::store::{StateStore, Store};
+
+fn breaker_kind(name: &str) -> String {
+    format!("breaker:{name}")
+}
+
+fn pause_kind(name: &str) -> String {
+    format!("pause:{name}")
+}
+
+impl Store {
+    /// Saves the open breakers of `handle` under `name`, replacing what was saved before.
+    ///
+    /// # Errors
+    ///
+    /// The store could not write them; the earlier snapshot stays.
+    pub async fn save_breakers(
+        &self,
+        name: &str,
+        handle: &BreakerHandle,
+    ) -> Result<(), StoreError> {
+        let held = handle
+            .snapshot()
+            .into_iter()
+            .map(|s| HeldService { key: s.key.as_str().to_owned(), until: s.until })
+            .collect();
+        self.replace_held(&breaker_kind(name), held).await
+    }
+
+    /// Opens again the breakers saved under `name` whose time is not over; returns how many.
+    ///
+    /// # Errors
+    ///
+    /// The store could not read them.
+    pub async fn restore_breakers(
+        &self,
+        name: &str,
+        handle: &BreakerHandle,
+    ) -> Result<usize, StoreError> {
+        let held = self.held(&breaker_kind(name)).await?;
+        Ok(handle.restore(
+            held.into_iter()
+                .map(|h| BreakerSnapshot { key: ServiceKey::new(h.key), until: h.until }),
+        ))
+    }
+
+    /// Saves the pauses of `registry` under `name`, replacing what was saved before.
+    ///
+    /// # Errors
+    ///
+    /// The store could not write them; the earlier snapshot stays.
+    pub async fn save_pauses(&self, name: &str, registry: PauseRegistry) -> Result<(), StoreError> {
+        let held = registry
+            .snapshot(self.clock().wall())
+            .into_iter()
+            .map(|p| HeldService { key: p.key.as_str().to_owned(), until: p.until })
+            .collect();
+        self.replace_held(&pause_kind(name), held).await
+    }
+
+    /// Takes back the pauses saved under `name` that are not over; returns how many.
+    ///
+    /// # Errors
+    ///
+    /// The store could not read them.
+    pub async fn restore_pauses(
+        &self,
+        name: &str,
+        registry: PauseRegistry,
+    ) -> Result<usize, StoreError> {
+        let held = self.held(&pause_kind(name)).await?;
+        let now = self.clock().wall();
+        Ok(registry.restore(
+            held.into_iter().map(|h| PauseSnapshot { key: ServiceKey::new(h.key), until: h.until }),
+            now,
+        ))
+    }
+
+    /// A [`CredentialStore`] for the refresh token `name`, kept in this database.
+    pub fn credential(&self, name: impl Into<String>) -> SqliteCredentialStore {
+        SqliteCredentialStore { store: self.clone(), name: name.into() }
+    }
+}
+
+/// A refresh token kept in the state database (written with `synchronous=FULL`; the file is
+/// `0600`). Get one from [`Store::credential`].
+#[derive(Clone, Debug)]
+pub struct SqliteCredentialStore {
+    store: Store,
+    name: String,
+}
+
+impl SqliteCredentialStore {
+    fn error(&self, action: &'static str) -> impl FnOnce(StoreError) -> CredentialStoreError + '_ {
+        move |e| CredentialStoreError::new(action, self.store.path(), io::Error::other(e))
+    }
+}
+
+impl CredentialStore for SqliteCredentialStore {
+    fn load(&self) -> Result<Option<SecretString>, CredentialStoreError> {
+        self.store
+            .blocking(|db| db.credential(&self.name))
+            .map_err(self.error("read the refresh token"))
+    }
+
+    fn save(&self, refresh_token: &SecretString) -> Result<(), CredentialStoreError> {
+        let now = self.store.clock().wall();
+        self.store
+            .blocking(|db| db.save_credential(&self.name, refresh_token, now))
+            .map_err(self.error("save the refresh token"))
+    }
+}
+
+/// What a [`StateSaver`] watches.
+#[derive(Debug)]
+enum Watched {
+    Breakers(String, BreakerHandle),
+    Pauses(String, PauseRegistry),
+}
+
+/// Keeps the store's copy of open breakers and pauses current: restored at start, saved a moment
+/// after each change (changes within the moment are saved together), and saved once more when
+/// dropped is not possible, so call [`save_now`](Self::save_now) before a clean exit.
+///
+/// Tell it of changes with [`changed`](Self::changed), or hand [`notifier`](Self::notifier) to
+/// the layers' `on_event` hooks.
+#[derive(Debug)]
+pub struct StateSaver {
+    shared: Arc<SaverShared>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+#[derive(Debug)]
+struct SaverShared {
+    store: Store,
+    watched: Vec<Watched>,
+    signal: Notify,
+    debounce: Duration,
+}
+
+/// How many services a [`StateSaver`] found held back at start.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Restored {
+    /// Breakers opened again.
+    pub breakers: usize,
+    /// Pauses taken back.
+    pub pauses: usize,
+}
+
+/// Builds a [`StateSaver`].
+#[derive(Debug)]
+pub struct StateSaverBuilder {
+    store: Store,
+    watched: Vec<Watched>,
+    debounce: Duration,
+}
+
+impl StateSaver {
+    /// A saver writing to `store`, saving 1 s after a change.
+    pub fn builder(store: Store) -> StateSaverBuilder {
+        StateSaverBuilder { store, watched: Vec::new(), debounce: Duration::from_secs(1) }
+    }
+
+    /// Something changed: save soon.
+    pub fn changed(&self) {
+        self.shared.signal.notify_one();
+    }
+
+    /// A closure for a layer's `on_event` hook that calls [`changed`](Self::changed).
+    pub fn notifier<E>(&self) -> impl Fn(&E) + Clone + Send + Sync + 'static {
+        let shared = Arc::downgrade(&self.shared);
+        move |_: &E| {
+            if let Some(shared) = shared.upgrade() {
+                shared.signal.notify_one();
+            }
+        }
+    }
+
+    /// Saves everything now.
+    ///
+    /// # Errors
+    ///
+    /// The first write that failed.
+    pub async fn save_now(&self) -> Result<(), StoreError> {
+        self.shared.save_all().await
+    }
+}
+
+impl Drop for StateSaver {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl StateSaverBuilder {
+    /// Watches the breakers of `handle`, saved under `name`.
+    #[must_use]
+    pub fn breakers(mut self, name: impl Into<String>, handle: BreakerHandle) -> Self {
+        self.watched.push(Watched::Breakers(name.into(), handle));
+        self
+    }
+
+    /// Watches the pauses of `registry`, saved under `name`.
+    #[must_use]
+    pub fn pauses(mut self, name: impl Into<String>, registry: PauseRegistry) -> Self {
+        self.watched.push(Watched::Pauses(name.into(), registry));
+        self
+    }
+
+    /// How long after a change to save (changes in between are saved together).
+    #[must_use]
+    pub fn debounce(mut self, debounce: Duration) -> Self {
+        self.debounce = debounce;
+        self
+    }
+
+    /// Restores what was saved, then starts saving changes.
+    ///
+    /// # Errors
+    ///
+    /// The saved state could not be read.
+    pub async fn start(self) -> Result<(StateSaver, Restored), StoreError> {
+        let mut restored = Restored::default();
+        for watched in &self.watched {
+            match watched {
+                Watched::Breakers(name, handle) => {
+                    restored.breakers += self.store.restore_breakers(name, handle).await?;
+                }
+                Watched::Pauses(name, registry) => {
+                    restored.pauses += self.store.restore_pauses(name, *registry).await?;
+                }
+            }
+        }
+        if restored != Restored::default() {
+            tracing::info!(
+                breakers = restored.breakers,
+                pauses = restored.pauses,
+                "services still held back after the restart"
+            );
+        }
+        let shared = Arc::new(SaverShared {
+            store: self.store,
+            watched: self.watched,
+            signal: Notify::new(),
+            debounce: self.debounce,
+        });
+        let task = tokio::spawn(run(Arc::downgrade(&shared)));
+        Ok((StateSaver { shared, task }, restored))
+    }
+}
+
+async fn run(shared: std::sync::Weak<SaverShared>) {
+    loop {
+        let Some(strong) = shared.upgrade() else { return };
+        let wait = async {
+            strong.signal.notified().await;
+            strong.store.clock().sleep(strong.debounce).await;
+        };
+        wait.await;
+        if let Err(error) = strong.save_all().await {
+            tracing::error!(%error, "could not save breaker and pause state; will try at the next change");
+        }
+    }
+}
+
+impl SaverShared {
+    async fn save_all(&self) -> Result<(), StoreError> {
+        for watched in &self.watched {
+            match watched {
+                Watched::Breakers(name, handle) => self.store.save_breakers(name, handle).await?,
+                Watched::Pauses(name, registry) => self.store.save_pauses(name, *registry).await?,
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,176 @@
+//! The records the store keeps.
+
+use std::fmt;
+use std::str::FromStr;
+
+use jiff::Timestamp;
+
+/// A task's last good state, as saved.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Checkpoint<T> {
+    /// The value saved.
+    pub value: T,
+    /// Counts the saves of this task's checkpoint, from 1.
+    pub version: u64,
+    /// When it was saved.
+    pub updated_at: Timestamp,
+}
+
+/// What a checkpoint save expects to replace, to detect two writers of one task.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Expect {
+    /// Replace whatever is there (last writer wins).
+    #[default]
+    Any,
+    /// There must be no checkpoint yet.
+    Absent,
+    /// The stored checkpoint must be at this version (the one the caller loaded).
+    Version(u64),
+}
+
+/// Where a task is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum TaskState {
+    /// Waiting for its next run.
+    Idle,
+    /// Running now.
+    Running,
+    /// Its last run succeeded.
+    Succeeded,
+    /// Its last run failed and needs a human.
+    Failed,
+    /// Its last run failed; it waits until its next run time before trying again.
+    Cooldown,
+}
+
+impl TaskState {
+    /// The name stored in the database.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Idle => "idle",
+            Self::Running => "running",
+            Self::Succeeded => "succeeded",
+            Self::Failed => "failed",
+            Self::Cooldown => "cooldown",
+        }
+    }
+}
+
+impl fmt::Display for TaskState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A name that is not a [`TaskState`] or [`RunOutcome`].
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("unknown state name {0:?}")]
+pub struct UnknownName(pub String);
+
+impl FromStr for TaskState {
+    type Err = UnknownName;
+
+    fn from_str(s: &str) -> Result<Self, UnknownName> {
+        Ok(match s {
+            "idle" => Self::Idle,
+            "running" => Self::Running,
+            "succeeded" => Self::Succeeded,
+            "failed" => Self::Failed,
+            "cooldown" => Self::Cooldown,
+            other => return Err(UnknownName(other.to_owned())),
+        })
+    }
+}
+
+/// A task's state with its times.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TaskStatus {
+    /// The state.
+    pub state: TaskState,
+    /// Since when.
+    pub since: Timestamp,
+    /// When it runs next, if scheduled.
+    pub next_run: Option<Timestamp>,
+}
+
+/// Identifies a run in the store.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RunId(pub i64);
+
+/// How a run ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum RunOutcome {
+    /// It did its work.
+    Succeeded,
+    /// It failed; the disposition says what next.
+    Failed,
+    /// It did not run its work (outside its window, a needed service down).
+    Skipped,
+    /// It was still running when the process stopped; found so at the next start.
+    Abandoned,
+}
+
+impl RunOutcome {
+    /// The name stored in the database.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Succeeded => "succeeded",
+            Self::Failed => "failed",
+            Self::Skipped => "skipped",
+            Self::Abandoned => "abandoned",
+        }
+    }
+}
+
+impl FromStr for RunOutcome {
+    type Err = UnknownName;
+
+    fn from_str(s: &str) -> Result<Self, UnknownName> {
+        Ok(match s {
+            "succeeded" => Self::Succeeded,
+            "failed" => Self::Failed,
+            "skipped" => Self::Skipped,
+            "abandoned" => Self::Abandoned,
+            other => return Err(UnknownName(other.to_owned())),
+        })
+    }
+}
+
+/// How a run ended, to record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunEnd {
+    /// When it ended.
+    pub finished_at: Timestamp,
+    /// How.
+    pub outcome: RunOutcome,
+    /// The runner's instruction, as text (`"retry at …"`, `"stop"`), if it failed.
+    pub disposition: Option<String>,
+    /// The error, as text, if it failed. Never a secret: the workspace's errors carry none.
+    pub error: Option<String>,
+    /// Attempts made.
+    pub attempts: u32,
+}
+
+/// A run as recorded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunRecord {
+    /// Its id.
+    pub id: RunId,
+    /// The task.
+    pub task: String,
+    /// When it started.
+    pub started_at: Timestamp,
+    /// How it ended, once it has.
+    pub end: Option<RunEnd>,
+}
+
+/// One service held back until a time: an open breaker or a rate-limit pause.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HeldService {
+    /// The service key.
+    pub key: String,
+    /// Until when (wall time).
+    pub until: Timestamp,
+}

@@ -1,0 +1,46 @@
+//! The schema, as numbered migrations kept in `PRAGMA user_version`.
+
+/// Each entry takes the schema from version `i` to `i + 1`. Never edit one that has shipped: add
+/// a new one.
+pub(crate) const MIGRATIONS: &[&str] = &[
+    // 1: checkpoints, runs, task states.
+    "CREATE TABLE checkpoints (
+        task        TEXT PRIMARY KEY,
+        value       TEXT NOT NULL,
+        version     INTEGER NOT NULL,
+        updated_at  TEXT NOT NULL
+    ) STRICT;
+    CREATE TABLE runs (
+        id           INTEGER PRIMARY KEY AUTOINCREMENT,
+        task         TEXT NOT NULL,
+        started_at   TEXT NOT NULL,
+        finished_at  TEXT,
+        outcome      TEXT,
+        disposition  TEXT,
+        error        TEXT,
+        attempts     INTEGER NOT NULL DEFAULT 0
+    ) STRICT;
+    CREATE INDEX runs_by_task ON runs (task, id);
+    CREATE TABLE task_states (
+        task        TEXT PRIMARY KEY,
+        state       TEXT NOT NULL,
+        since       TEXT NOT NULL,
+        next_run    TEXT,
+        updated_at  TEXT NOT NULL
+    ) STRICT;",
+    // 2: breaker and pause snapshots, credentials.
+    "CREATE TABLE snapshots (
+        kind        TEXT NOT NULL,
+        key         TEXT NOT NULL,
+        until       TEXT NOT NULL,
+        PRIMARY KEY (kind, key)
+    ) STRICT;
+    CREATE TABLE credentials (
+        name        TEXT PRIMARY KEY,
+        secret      TEXT NOT NULL,
+        updated_at  TEXT NOT NULL
+    ) STRICT;",
+];
+
+/// The schema version this program writes.
+pub(crate) const LATEST: i64 = MIGRATIONS.len() as i64;
