@@ -4,7 +4,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use jiff::Timestamp;
-use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+use rusqlite::{
+    Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior, params,
+};
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::error::StoreError;
@@ -33,6 +35,7 @@ pub struct StoreConfig {
     pub(crate) max_bytes: Option<u64>,
     pub(crate) durability: Durability,
     pub(crate) inline: bool,
+    pub(crate) read_only: bool,
 }
 
 impl StoreConfig {
@@ -44,7 +47,16 @@ impl StoreConfig {
             max_bytes: None,
             durability: Durability::Normal,
             inline: false,
+            read_only: false,
         }
+    }
+
+    /// Opens the database for reading only (for a status command next to a running job): no
+    /// file is created, no migration runs, and every write fails with [`StoreError::ReadOnly`].
+    #[must_use]
+    pub const fn read_only(mut self, read_only: bool) -> Self {
+        self.read_only = read_only;
+        self
     }
 
     /// How long a write waits for another process's lock before failing with
@@ -103,6 +115,13 @@ impl StateDb {
     /// was written by a newer version of this program.
     pub fn open(path: impl AsRef<Path>, config: &StoreConfig) -> Result<Self, StoreError> {
         let path = path.as_ref().to_path_buf();
+        if config.read_only {
+            let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+            let conn = Connection::open_with_flags(&path, flags)
+                .map_err(|e| StoreError::sqlite(&path, e))?;
+            conn.busy_timeout(config.busy_timeout).map_err(|e| StoreError::sqlite(&path, e))?;
+            return Ok(Self { conn, path });
+        }
         create_private(&path)
             .map_err(|source| StoreError::Open { path: path.clone(), source: source.into() })?;
         let conn = Connection::open(&path).map_err(|e| StoreError::sqlite(&path, e))?;

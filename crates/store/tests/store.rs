@@ -180,6 +180,14 @@ async fn a_read_only_file_is_a_typed_error() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("ro.db");
     open(&path).await.save("t", &1, Expect::Any).await.unwrap();
+    // Opened for reading only: reads work, writes are refused with a typed error.
+    let reader = Store::open(&path, StoreConfig::new().inline(true).read_only(true), clock()).await;
+    let reader = reader.unwrap();
+    assert_eq!(reader.load::<i32>("t").await.unwrap().unwrap().value, 1);
+    let err = reader.save("t", &2, Expect::Any).await.unwrap_err();
+    assert!(matches!(err, StoreError::ReadOnly { .. }), "{err:?}");
+    assert_eq!(err.disposition(), Disposition::Stop);
+    // A file the process may not write (permissions bind unless running as root).
     let mut perms = std::fs::metadata(&path).unwrap().permissions();
     perms.set_readonly(true);
     std::fs::set_permissions(&path, perms).unwrap();
