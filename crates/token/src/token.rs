@@ -73,6 +73,18 @@ pub trait TokenSource: Send + Sync + 'static {
     fn fetch(&self) -> FetchFuture<'_>;
 }
 
+impl<T: TokenSource + ?Sized> TokenSource for Box<T> {
+    fn fetch(&self) -> FetchFuture<'_> {
+        (**self).fetch()
+    }
+}
+
+impl<T: TokenSource + ?Sized> TokenSource for std::sync::Arc<T> {
+    fn fetch(&self) -> FetchFuture<'_> {
+        (**self).fetch()
+    }
+}
+
 /// A token that never changes: an API key or a long-lived bearer token.
 #[derive(Clone, Debug)]
 pub struct StaticToken(AccessToken);

@@ -1,0 +1,138 @@
+//! What the layers cost per call, and the client's loopback throughput next to bare hyper-util.
+//!
+//! `cargo bench -p unattended-client`.
+//! - `stack/*`: the five layers (gate, retry with budget, rate limit, breaker, token) composed
+//!   with `ServiceBuilder` around a no-op transport, polled by hand: valid token, open gate,
+//!   closed breaker. `client/*` adds what the `Client` adds (tracing, redirects, decompression,
+//!   `User-Agent`, attempt timeout, one boxed service).
+//! - `loopback/*`: 32 concurrent GETs against a local hyper server, for the client and for a
+//!   bare hyper-util client; report the ratio of the two.
+
+use std::convert::Infallible;
+use std::future::{Ready, ready};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use http::{Request, Response};
+use http_body_util::{BodyExt, Full};
+use hyper::server::conn::http1;
+use hyper_util::client::legacy::Client as HyperClient;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tower::{ServiceBuilder, service_fn};
+use unattended_breaker::CircuitBreakerLayer;
+use unattended_client::{Client, ServiceConfig};
+use unattended_core::Clock;
+use unattended_gate::{GateLayer, WhenClosed, WindowCalendar};
+use unattended_ratelimit::RateLimitLayer;
+use unattended_retry::RetryLayer;
+use unattended_testkit::drive::call_once;
+use unattended_token::{StaticToken, TokenCache, TokenLayer};
+
+fn ok(_: Request<Full<Bytes>>) -> Ready<Result<Response<Full<Bytes>>, Infallible>> {
+    ready(Ok(Response::new(Full::default())))
+}
+
+fn request() -> Request<Full<Bytes>> {
+    Request::get("https://api.example.com/v1/items")
+        .header("accept", "application/json")
+        .body(Full::default())
+        .unwrap()
+}
+
+fn per_call(c: &mut Criterion) {
+    let mut group = c.benchmark_group("stack");
+    let mut bare = service_fn(ok);
+    group.bench_function("bare service_fn", |b| {
+        b.iter_batched(request, |req| call_once(&mut bare, req), BatchSize::SmallInput)
+    });
+    let clock = Clock::system();
+    let always = WindowCalendar::always();
+    let cache = Arc::new(TokenCache::new(StaticToken::new("token"), clock));
+    let mut five = ServiceBuilder::new()
+        .layer(GateLayer::new().class("write", always, WhenClosed::Reject).clock(clock))
+        .layer(
+            RetryLayer::new(unattended_retry::RetryConfig::standard().attempt_timeout(None))
+                .unwrap()
+                .clock(clock),
+        )
+        .layer(RateLimitLayer::new().clock(clock))
+        .layer(CircuitBreakerLayer::standard().clock(clock))
+        .layer(TokenLayer::new(cache).replay_refused(false))
+        .service(service_fn(ok));
+    group.bench_function("five layers", |b| {
+        b.iter_batched(request, |req| call_once(&mut five, req), BatchSize::SmallInput)
+    });
+    group.finish();
+}
+
+fn loopback(c: &mut Criterion) {
+    let rt =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let addr = rt.block_on(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((conn, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let svc = hyper::service::service_fn(|_req| async {
+                        Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(
+                            b"{\"ok\":true}",
+                        ))))
+                    });
+                    let _ = http1::Builder::new().serve_connection(TokioIo::new(conn), svc).await;
+                });
+            }
+        });
+        addr
+    });
+    let url = format!("http://{addr}/v1/items");
+    const CONCURRENCY: u64 = 32;
+    let mut group = c.benchmark_group("loopback");
+    group.throughput(Throughput::Elements(CONCURRENCY));
+    group.measurement_time(Duration::from_secs(5));
+
+    let bare: HyperClient<_, Full<Bytes>> = HyperClient::builder(TokioExecutor::new()).build_http();
+    group.bench_function("bare hyper-util, 32 concurrent", |b| {
+        b.iter(|| {
+            rt.block_on(async {
+                let calls = (0..CONCURRENCY).map(|_| {
+                    let bare = bare.clone();
+                    let req = Request::get(url.as_str()).body(Full::default()).unwrap();
+                    tokio::spawn(async move {
+                        let res = bare.request(req).await.unwrap();
+                        res.into_body().collect().await.unwrap();
+                    })
+                });
+                for call in calls.collect::<Vec<_>>() {
+                    call.await.unwrap();
+                }
+            })
+        })
+    });
+
+    let text = format!("base_url = \"http://{addr}\"");
+    let client = rt.block_on(async {
+        Client::builder(ServiceConfig::from_toml(&text).unwrap()).build().unwrap()
+    });
+    group.bench_function("unattended client, 32 concurrent", |b| {
+        b.iter(|| {
+            rt.block_on(async {
+                let calls = (0..CONCURRENCY).map(|_| {
+                    let client = client.clone();
+                    tokio::spawn(async move {
+                        let _: serde_json::Value = client.get_json("/v1/items").await.unwrap();
+                    })
+                });
+                for call in calls.collect::<Vec<_>>() {
+                    call.await.unwrap();
+                }
+            })
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, per_call, loopback);
+criterion_main!(benches);

@@ -1,0 +1,414 @@
+//! The client, and how it is built.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use http::uri::{Parts, PathAndQuery};
+use http::{HeaderValue, Method, Request, Response, Uri};
+use http_body_util::{BodyExt, Full};
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::Client as HyperClient;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tower::ServiceExt;
+use unattended_breaker::{
+    BreakerConfig, BreakerHandle, CircuitBreakerLayer, FailurePolicy, OpenDuration,
+};
+use unattended_core::{Classifier, Clock, HttpClassifier, ServiceKey};
+use unattended_gate::{GateLayer, WhenClosed, WindowCalendar};
+use unattended_ratelimit::{PauseRegistry, RateLimitLayer};
+use unattended_retry::{BudgetConfig, RetryConfig, RetryLayer};
+use unattended_token::{Placement, StaticToken, TokenCache, TokenLayer, TokenSource};
+
+use crate::config::{AuthSettings, ConfigError, ServiceConfig};
+use crate::error::Error;
+use crate::stack::{AnySource, Body, Layers, RequestBody, SharedCache, Stack};
+
+/// The transport [`ClientBuilder::build`] uses: hyper-util's pooled client over rustls (system
+/// roots), HTTP/1.1 and HTTP/2, plain HTTP allowed.
+pub type HttpsTransport = HyperClient<HttpsConnector<HttpConnector>, RequestBody>;
+
+/// Builds the default transport with a connect timeout.
+///
+/// # Errors
+///
+/// The system's root certificates could not be loaded.
+pub fn https_transport(connect_timeout: Duration) -> Result<HttpsTransport, ConfigError> {
+    let mut http = HttpConnector::new();
+    http.enforce_http(false);
+    http.set_connect_timeout(Some(connect_timeout));
+    http.set_nodelay(true);
+    let https = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_native_roots()
+        .map_err(|e| ConfigError::invalid("tls", format!("no root certificates: {e}")))?
+        .https_or_http()
+        .enable_http1()
+        .enable_http2()
+        .wrap_connector(http);
+    Ok(HyperClient::builder(TokioExecutor::new()).build(https))
+}
+
+/// A resilient HTTP client for one service.
+///
+/// Each call passes, outermost first: trace → time-window gate → retry (with a budget and an
+/// overall deadline) → the host's rate-limit pause → circuit breaker → token → attempt timeout →
+/// redirects, decompression, `User-Agent` → the transport. Clones share breakers, pauses,
+/// budget and token cache; two clients built separately keep theirs apart.
+///
+/// # Example
+///
+/// ```no_run
+/// use unattended_client::{Client, ServiceConfig};
+///
+/// # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let config = ServiceConfig::from_toml(r#"base_url = "https://api.example.com""#)?;
+/// let client = Client::builder(config).build()?;
+/// let items: serde_json::Value = client.get_json("/v1/items").await?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Debug)]
+pub struct Client {
+    stack: Stack,
+    base: Option<Uri>,
+    clock: Clock,
+    max_response_bytes: usize,
+    pauses: PauseRegistry,
+    breakers: Option<BreakerHandle>,
+    token: Option<SharedCache>,
+}
+
+impl Client {
+    /// A builder from `config`.
+    pub fn builder(config: ServiceConfig) -> ClientBuilder {
+        ClientBuilder::new(config)
+    }
+
+    /// Sends `req` through the stack. Relative URIs (a path) are joined to the base URL.
+    ///
+    /// Responses are returned whatever their status once the layers are done with them (a
+    /// `404` is a response); failures the layers could not get past are an [`Error`].
+    ///
+    /// # Errors
+    ///
+    /// See [`Error`].
+    pub async fn send(
+        &self,
+        req: Request<impl Into<RequestBody>>,
+    ) -> Result<Response<Body>, Error> {
+        let (mut parts, body) = req.into_parts();
+        parts.uri = self.resolve(parts.uri)?;
+        let key = ServiceKey::from_uri(&parts.uri);
+        let req = Request::from_parts(parts, body.into());
+        self.stack
+            .clone()
+            .oneshot(req)
+            .await
+            .map_err(|e| Error::from_stack(e, key, self.clock.wall()))
+    }
+
+    /// `GET path`, its `2xx` JSON body read as a `T`.
+    ///
+    /// # Errors
+    ///
+    /// See [`Error`]; a non-`2xx` status is an error too.
+    pub async fn get_json<T: DeserializeOwned>(&self, path: &str) -> Result<T, Error> {
+        let req = Request::get(path).body(Full::default()).map_err(Error::request)?;
+        self.json(req).await
+    }
+
+    /// `POST path` with `body` as JSON, the `2xx` JSON answer read as an `R`.
+    ///
+    /// # Errors
+    ///
+    /// See [`Error`]; a non-`2xx` status is an error too.
+    pub async fn post_json<T: Serialize + ?Sized, R: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &T,
+    ) -> Result<R, Error> {
+        let bytes = serde_json::to_vec(body).map_err(|e| Error::json(e, None))?;
+        let req = Request::builder()
+            .method(Method::POST)
+            .uri(path)
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .body(Full::new(Bytes::from(bytes)))
+            .map_err(Error::request)?;
+        self.json(req).await
+    }
+
+    /// Sends `req` and reads its `2xx` JSON answer as a `T`.
+    ///
+    /// # Errors
+    ///
+    /// See [`Error`]; a non-`2xx` status is an error too.
+    pub async fn json<T: DeserializeOwned>(
+        &self,
+        req: Request<impl Into<RequestBody>>,
+    ) -> Result<T, Error> {
+        let key = ServiceKey::from_uri(req.uri());
+        let res = self.send(req).await?;
+        let bytes = self.read(res, key.clone()).await?;
+        serde_json::from_slice(&bytes).map_err(|e| Error::json(e, key))
+    }
+
+    /// Reads a `2xx` response's body, within the size limit (counted after decompression).
+    async fn read(&self, res: Response<Body>, key: Option<ServiceKey>) -> Result<Bytes, Error> {
+        let status = res.status();
+        if !status.is_success() {
+            let class = HttpClassifier::new().classify_response(&res, &self.clock).err();
+            return Err(Error::from_status(status, class, key, self.clock.wall()));
+        }
+        // Read frame by frame rather than with `Limited`, whose error bounds make the future of
+        // every caller lose `Send` (a higher-ranked lifetime the compiler cannot prove).
+        let mut body = res.into_body();
+        let mut bytes = BytesMut::new();
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|e| Error::body(e, key.clone(), self.clock.wall()))?;
+            if let Ok(data) = frame.into_data() {
+                if bytes.len() + data.len() > self.max_response_bytes {
+                    let too_big = format!(
+                        "the response body is over the limit of {} bytes",
+                        self.max_response_bytes
+                    );
+                    return Err(Error::body(too_big.into(), key, self.clock.wall()));
+                }
+                bytes.extend_from_slice(&data);
+            }
+        }
+        Ok(bytes.freeze())
+    }
+
+    fn resolve(&self, uri: Uri) -> Result<Uri, Error> {
+        if uri.scheme().is_some() {
+            return Ok(uri);
+        }
+        let Some(base) = &self.base else {
+            return Err(Error::request(format!(
+                "{uri} has no host and the client has no base URL"
+            )));
+        };
+        let mut parts = Parts::from(base.clone());
+        let prefix = base.path().trim_end_matches('/');
+        let tail = uri.path_and_query().map_or("/", PathAndQuery::as_str);
+        let joined = format!("{prefix}{}{tail}", if tail.starts_with('/') { "" } else { "/" });
+        parts.path_and_query = Some(joined.parse().map_err(Error::request)?);
+        Uri::from_parts(parts).map_err(Error::request)
+    }
+
+    /// The pauses this client's hosts are under.
+    pub fn pauses(&self) -> PauseRegistry {
+        self.pauses
+    }
+
+    /// The breakers of this client's hosts, if the breaker is on.
+    pub fn breakers(&self) -> Option<&BreakerHandle> {
+        self.breakers.as_ref()
+    }
+
+    /// The token cache, if the client puts a credential on requests.
+    pub fn token_cache(&self) -> Option<&Arc<TokenCache<AnySource>>> {
+        self.token.as_ref()
+    }
+}
+
+/// Builds a [`Client`] from a [`ServiceConfig`], a clock, a token source and a transport.
+#[derive(Debug)]
+pub struct ClientBuilder {
+    config: ServiceConfig,
+    clock: Clock,
+    token: Option<(SharedCache, Placement)>,
+    seed: Option<u64>,
+}
+
+impl ClientBuilder {
+    /// A builder from `config`, reading time from the system clock.
+    pub fn new(config: ServiceConfig) -> Self {
+        Self { config, clock: Clock::system(), token: None, seed: None }
+    }
+
+    /// Reads time (and sleeps) through `clock`.
+    #[must_use]
+    pub fn clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Puts tokens from `source` on each request, where `placement` says (overrides the
+    /// config's `auth`). The token cache is made with the builder's clock at
+    /// [`build`](Self::build).
+    #[must_use]
+    pub fn token_source(self, source: impl TokenSource, placement: Placement) -> Self {
+        let cache = Arc::new(TokenCache::new(AnySource::new(source), self.clock));
+        self.token_cache(cache, placement)
+    }
+
+    /// Puts tokens from an existing cache on each request (to share it, or to start its
+    /// background refresher).
+    #[must_use]
+    pub fn token_cache(mut self, cache: SharedCache, placement: Placement) -> Self {
+        self.token = Some((cache, placement));
+        self
+    }
+
+    /// Seeds the jitter of retries and breakers, for reproducible runs.
+    #[must_use]
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = Some(seed);
+        self
+    }
+
+    /// Builds the client on the default HTTPS transport.
+    ///
+    /// # Errors
+    ///
+    /// The config is inconsistent, a credential's environment variable is missing, or the
+    /// system has no root certificates.
+    pub fn build(self) -> Result<Client, ConfigError> {
+        let transport = https_transport(self.config.timeouts.connect)?;
+        self.build_with(transport)
+    }
+
+    /// Builds the client on `transport`: any HTTP service, such as an in-process fake.
+    ///
+    /// # Errors
+    ///
+    /// The config is inconsistent, or a credential's environment variable is missing.
+    pub fn build_with<T, B>(self, transport: T) -> Result<Client, ConfigError>
+    where
+        T: tower::Service<Request<RequestBody>, Response = Response<B>>
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        T::Error: Into<unattended_core::BoxError>,
+        T::Future: Send + 'static,
+        B: http_body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<unattended_core::BoxError> + Send,
+    {
+        let (layers, token) = self.layers()?;
+        let base = match &self.config.base_url {
+            Some(url) => {
+                let uri: Uri = url
+                    .parse()
+                    .map_err(|e| ConfigError::invalid("base_url", format!("{url:?}: {e}")))?;
+                if uri.scheme().is_none() || uri.host().is_none() {
+                    return Err(ConfigError::invalid("base_url", "needs a scheme and a host"));
+                }
+                Some(uri)
+            }
+            None => None,
+        };
+        Ok(Client {
+            stack: layers.wrap(transport),
+            base,
+            clock: self.clock,
+            max_response_bytes: self.config.limits.max_response_bytes,
+            pauses: layers.ratelimit.registry(),
+            breakers: layers.breaker.as_ref().map(CircuitBreakerLayer::handle),
+            token,
+        })
+    }
+
+    fn layers(&self) -> Result<(Layers, Option<SharedCache>), ConfigError> {
+        let c = &self.config;
+        let clock = self.clock;
+        if c.timeouts.attempt.is_zero() || c.timeouts.overall.is_zero() {
+            return Err(ConfigError::invalid("timeouts", "must be more than zero"));
+        }
+        let budget = c.retry.budget.then(BudgetConfig::new);
+        let retry = RetryConfig::standard()
+            .max_attempts(c.retry.max_attempts)
+            .backoff(c.retry.base_delay, 2.0, c.retry.max_delay)
+            .max_server_wait(c.retry.max_server_wait)
+            .deadline(Some(c.timeouts.overall))
+            // The attempt timeout sits next to the transport, so waiting out a pause is not
+            // counted against it.
+            .attempt_timeout(None)
+            .budget(budget)
+            .seed(self.seed);
+        let retry = RetryLayer::new(retry)
+            .map_err(|e| ConfigError::invalid("retry", e.to_string()))?
+            .clock(clock);
+        let ratelimit = RateLimitLayer::new().max_wait(c.ratelimit.max_wait).clock(clock);
+        let ratelimit = match self.seed {
+            Some(seed) => ratelimit.seed(seed),
+            None => ratelimit,
+        };
+        let breaker = if c.breaker.enabled {
+            let b = &c.breaker;
+            let config = BreakerConfig::standard()
+                .policy(FailurePolicy::time_window(b.window, b.failure_rate).min_calls(b.min_calls))
+                .open_duration(OpenDuration::growing(b.open_for, 2.0, b.max_open_for))
+                .seed(self.seed);
+            let layer = CircuitBreakerLayer::new(config)
+                .map_err(|e| ConfigError::invalid("breaker", e.to_string()))?
+                .clock(clock);
+            Some(layer)
+        } else {
+            None
+        };
+        let mut gate = GateLayer::new().clock(clock);
+        for (class, settings) in &c.gate {
+            let open: Vec<&str> = settings.open.iter().map(String::as_str).collect();
+            let closed: Vec<&str> = settings.closed.iter().map(String::as_str).collect();
+            let calendar = WindowCalendar::new(&settings.tz, &open, &closed)
+                .map_err(|e| ConfigError::invalid(format!("gate.{class}"), e.to_string()))?;
+            let when = match settings.wait {
+                Some(max) => WhenClosed::Wait { max },
+                None => WhenClosed::Reject,
+            };
+            gate = gate.class(class, calendar, when);
+        }
+        let token = match &self.token {
+            Some((cache, placement)) => Some((cache.clone(), placement.clone())),
+            None => self.token_from_config()?,
+        };
+        let (token_layer, cache) = match token {
+            Some((cache, placement)) => {
+                // The retry layer outside replays refused requests with its own copy.
+                let layer =
+                    TokenLayer::new(cache.clone()).placement(placement).replay_refused(false);
+                (Some(layer), Some(cache))
+            }
+            None => (None, None),
+        };
+        let agent = c
+            .user_agent
+            .clone()
+            .unwrap_or_else(|| concat!("unattended/", env!("CARGO_PKG_VERSION")).to_owned());
+        let user_agent = HeaderValue::try_from(agent)
+            .map_err(|_| ConfigError::invalid("user_agent", "is not a valid header value"))?;
+        let layers = Layers {
+            clock,
+            gate,
+            retry,
+            ratelimit,
+            breaker,
+            token: token_layer,
+            attempt_timeout: c.timeouts.attempt,
+            user_agent,
+            max_redirects: c.limits.max_redirects,
+        };
+        Ok((layers, cache))
+    }
+
+    fn token_from_config(&self) -> Result<Option<(SharedCache, Placement)>, ConfigError> {
+        let (env, placement) = match &self.config.auth {
+            AuthSettings::None => return Ok(None),
+            AuthSettings::Bearer { token_env } => (token_env, Placement::Bearer),
+            AuthSettings::Header { name, token_env } => {
+                let name = name
+                    .parse()
+                    .map_err(|_| ConfigError::invalid("auth.name", "is not a header name"))?;
+                (token_env, Placement::header(name))
+            }
+            AuthSettings::Query { name, token_env } => (token_env, Placement::query(name.clone())),
+        };
+        let secret = std::env::var(env).map_err(|_| ConfigError::MissingSecret(env.clone()))?;
+        let source = AnySource::new(StaticToken::new(secret));
+        Ok(Some((Arc::new(TokenCache::new(source, self.clock)), placement)))
+    }
+}

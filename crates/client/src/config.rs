@@ -1,0 +1,365 @@
+//! A service's settings, as written in a TOML file. Every field has a default.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// How to reach one service and how hard to try.
+///
+/// ```toml
+/// base_url = "https://dev.to"
+/// user_agent = "my-jobs/1.0"
+///
+/// [timeouts]
+/// attempt = "20s"
+///
+/// [retry]
+/// max_attempts = 5
+///
+/// [gate.write]            # publish only in business hours
+/// tz = "America/New_York"
+/// open = ["mon-fri 09:00-22:00"]
+///
+/// [auth]
+/// kind = "header"         # the key comes from the environment, never from the file
+/// name = "api-key"
+/// token_env = "DEV_API_KEY"
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct ServiceConfig {
+    /// Prefixed to request paths that have no scheme and host (default: none; requests must
+    /// then carry full URLs).
+    pub base_url: Option<String>,
+    /// The `User-Agent` header (default `unattended/<version>`).
+    pub user_agent: Option<String>,
+    /// Timeouts.
+    pub timeouts: Timeouts,
+    /// Retries.
+    pub retry: RetrySettings,
+    /// Server pushback (429, `Retry-After`, rate-limit headers).
+    pub ratelimit: RateLimitSettings,
+    /// The circuit breaker.
+    pub breaker: BreakerSettings,
+    /// Time windows per action class (`read` for GET/HEAD/OPTIONS, `write` for the rest).
+    pub gate: BTreeMap<String, GateSettings>,
+    /// The credential put on each request.
+    pub auth: AuthSettings,
+    /// Size limits.
+    pub limits: Limits,
+}
+
+impl ServiceConfig {
+    /// Reads a config from TOML text.
+    ///
+    /// # Errors
+    ///
+    /// The text is not valid TOML or does not match the fields; the error names the line and
+    /// column.
+    pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
+        toml::from_str(text).map_err(|e| ConfigError::Toml(Box::new(e)))
+    }
+}
+
+/// A config could not be read or used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The TOML text is malformed or has an unknown or mistyped field.
+    #[error("invalid service config: {0}")]
+    Toml(#[source] Box<toml::de::Error>),
+    /// A value is out of range or inconsistent.
+    #[error("invalid service config: `{field}` {problem}")]
+    Invalid {
+        /// The field, as written in the file.
+        field: String,
+        /// What is wrong with it.
+        problem: String,
+    },
+    /// The environment variable named for a credential is not set.
+    #[error("invalid service config: `auth.token_env` names {0}, which is not set")]
+    MissingSecret(String),
+}
+
+impl ConfigError {
+    pub(crate) fn invalid(field: impl Into<String>, problem: impl Into<String>) -> Self {
+        Self::Invalid { field: field.into(), problem: problem.into() }
+    }
+}
+
+impl unattended_core::HasDisposition for ConfigError {
+    fn disposition(&self) -> unattended_core::Disposition {
+        unattended_core::Disposition::Stop
+    }
+}
+
+/// Timeouts. All are on by default: a server that never answers becomes an error, not a hang.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct Timeouts {
+    /// To open a connection (default 10 s).
+    #[serde(with = "duration")]
+    pub connect: Duration,
+    /// For one attempt, from sending to the response head (default 30 s).
+    #[serde(with = "duration")]
+    pub attempt: Duration,
+    /// For a whole call with its retries and waits (default 120 s).
+    #[serde(with = "duration")]
+    pub overall: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self {
+            connect: Duration::from_secs(10),
+            attempt: Duration::from_secs(30),
+            overall: Duration::from_secs(120),
+        }
+    }
+}
+
+/// Retries: jittered exponential backoff with a shared budget.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct RetrySettings {
+    /// Attempts in all, the first included (default 4; 1 turns retries off).
+    pub max_attempts: u32,
+    /// The first backoff (default 250 ms), doubled each time.
+    #[serde(with = "duration")]
+    pub base_delay: Duration,
+    /// The longest backoff (default 30 s).
+    #[serde(with = "duration")]
+    pub max_delay: Duration,
+    /// The longest `Retry-After` waited out in a call (default 60 s); longer ends the call with
+    /// the server's time.
+    #[serde(with = "duration")]
+    pub max_server_wait: Duration,
+    /// Whether retries draw on a budget shared by all calls (default true), so an outage does
+    /// not multiply the load.
+    pub budget: bool,
+}
+
+impl Default for RetrySettings {
+    fn default() -> Self {
+        Self {
+            max_attempts: 4,
+            base_delay: Duration::from_millis(250),
+            max_delay: Duration::from_secs(30),
+            max_server_wait: Duration::from_secs(60),
+            budget: true,
+        }
+    }
+}
+
+/// Server pushback.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct RateLimitSettings {
+    /// The longest a call waits for its host's pause to end (default 60 s); longer fails at once
+    /// with the time the pause ends.
+    #[serde(with = "duration")]
+    pub max_wait: Duration,
+}
+
+impl Default for RateLimitSettings {
+    fn default() -> Self {
+        Self { max_wait: Duration::from_secs(60) }
+    }
+}
+
+/// The circuit breaker: failure rate over a time window.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct BreakerSettings {
+    /// Whether the breaker is on (default true).
+    pub enabled: bool,
+    /// The window failures are counted over (default 60 s).
+    #[serde(with = "duration")]
+    pub window: Duration,
+    /// The share of failed calls that opens the breaker (default 0.5).
+    pub failure_rate: f64,
+    /// Calls needed in the window before the rate counts (default 5).
+    pub min_calls: u32,
+    /// How long it stays open the first time (default 30 s); doubled on each reopening.
+    #[serde(with = "duration")]
+    pub open_for: Duration,
+    /// The longest it stays open (default 10 min).
+    #[serde(with = "duration")]
+    pub max_open_for: Duration,
+}
+
+impl Default for BreakerSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            window: Duration::from_secs(60),
+            failure_rate: 0.5,
+            min_calls: 5,
+            open_for: Duration::from_secs(30),
+            max_open_for: Duration::from_secs(600),
+        }
+    }
+}
+
+/// When an action class may run.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct GateSettings {
+    /// The IANA time zone.
+    pub tz: String,
+    /// Weekly windows, such as `"mon-fri 09:00-22:00"`.
+    pub open: Vec<String>,
+    /// Closed dates and spans, such as `"2026-12-25"`.
+    #[serde(default)]
+    pub closed: Vec<String>,
+    /// Wait up to this long for the window to open instead of failing at once (default: fail).
+    #[serde(default, with = "opt_duration")]
+    pub wait: Option<Duration>,
+}
+
+/// The credential put on each request. Secrets come from the environment, never from the file.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+#[non_exhaustive]
+pub enum AuthSettings {
+    /// No credential (the default).
+    #[default]
+    None,
+    /// `Authorization: Bearer <token>`.
+    Bearer {
+        /// The environment variable holding the token.
+        token_env: String,
+    },
+    /// `<name>: <token>`.
+    Header {
+        /// The header.
+        name: String,
+        /// The environment variable holding the token.
+        token_env: String,
+    },
+    /// `?<name>=<token>`.
+    Query {
+        /// The query parameter.
+        name: String,
+        /// The environment variable holding the token.
+        token_env: String,
+    },
+}
+
+/// Size limits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct Limits {
+    /// The largest response body read by the helpers, after decompression (default 16 MiB).
+    pub max_response_bytes: usize,
+    /// Redirects followed (default 5).
+    pub max_redirects: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self { max_response_bytes: 16 * 1024 * 1024, max_redirects: 5 }
+    }
+}
+
+/// Durations as text: `"250ms"`, `"30s"`, `"10m"`, `"1h 30m"` (or ISO 8601).
+pub(crate) mod duration {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer, de};
+
+    pub(crate) fn parse(text: &str) -> Result<Duration, String> {
+        let signed: jiff::SignedDuration =
+            text.parse().map_err(|e| format!("{text:?} is not a duration like \"30s\": {e}"))?;
+        Duration::try_from(signed).map_err(|_| format!("{text:?} is negative"))
+    }
+
+    pub(crate) fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        let signed = jiff::SignedDuration::try_from(*d).map_err(serde::ser::Error::custom)?;
+        s.serialize_str(&format!("{signed:#}"))
+    }
+
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        parse(&String::deserialize(d)?).map_err(de::Error::custom)
+    }
+}
+
+pub(crate) mod opt_duration {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer, de};
+
+    pub(crate) fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => super::duration::serialize(d, s),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<Duration>, D::Error> {
+        Option::<String>::deserialize(d)?
+            .map(|text| super::duration::parse(&text).map_err(de::Error::custom))
+            .transpose()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_empty_file_gives_the_documented_defaults() {
+        let config = ServiceConfig::from_toml("").unwrap();
+        assert_eq!(config, ServiceConfig::default());
+        assert_eq!(config.timeouts.attempt, Duration::from_secs(30));
+        assert_eq!(config.retry.max_attempts, 4);
+    }
+
+    #[test]
+    fn a_full_file_reads_and_round_trips() {
+        let text = r#"
+            base_url = "https://dev.to"
+            [timeouts]
+            attempt = "20s"
+            overall = "2m"
+            [retry]
+            max_attempts = 5
+            base_delay = "500ms"
+            [gate.write]
+            tz = "America/New_York"
+            open = ["mon-fri 09:00-22:00"]
+            wait = "10m"
+            [auth]
+            kind = "header"
+            name = "api-key"
+            token_env = "DEV_API_KEY"
+        "#;
+        let config = ServiceConfig::from_toml(text).unwrap();
+        assert_eq!(config.timeouts.overall, Duration::from_secs(120));
+        assert_eq!(config.retry.base_delay, Duration::from_millis(500));
+        assert_eq!(config.gate["write"].wait, Some(Duration::from_secs(600)));
+        assert!(matches!(&config.auth, AuthSettings::Header { name, .. } if name == "api-key"));
+        let again = ServiceConfig::from_toml(&toml::to_string(&config).unwrap()).unwrap();
+        assert_eq!(again, config);
+    }
+
+    #[test]
+    fn mistakes_are_reported_with_their_place() {
+        let err = ServiceConfig::from_toml("[retry]\nmax_atempts = 3\n").unwrap_err().to_string();
+        assert!(err.contains("max_atempts") && err.contains("line 2"), "{err}");
+        let err = ServiceConfig::from_toml("[timeouts]\nattempt = \"soon\"\n").unwrap_err();
+        assert!(err.to_string().contains("not a duration"), "{err}");
+        let err = ServiceConfig::from_toml("[timeouts]\nattempt = \"-5s\"\n").unwrap_err();
+        assert!(err.to_string().contains("negative"), "{err}");
+    }
+}

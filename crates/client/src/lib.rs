@@ -1,0 +1,29 @@
+//! A resilient HTTP client for jobs that run unattended.
+//!
+//! [`Client`] assembles the workspace's layers in the design's order on hyper-util's pooled
+//! client with rustls (no OpenSSL), HTTP/1.1 and HTTP/2:
+//!
+//! ```text
+//! Trace → Gate → Retry(+budget, deadline) → RateLimit → CircuitBreaker → Token → attempt Timeout
+//!       → FollowRedirect → Decompression → User-Agent → transport
+//! ```
+//!
+//! It is built from a [`ServiceConfig`] (TOML, every field with a documented default; timeouts
+//! on by default) with [`Client::builder`]; the transport is pluggable, so the same stack runs
+//! over an in-process fake under a paused clock. Request bodies are buffered so any request can
+//! be sent again; responses are read within a size limit (counted after decompression, against
+//! bombs). Failures are one opaque [`Error`] with `is_*()` predicates, a disposition (what the
+//! runner should do), the service key and the attempts made.
+
+mod client;
+mod config;
+mod error;
+mod stack;
+
+pub use self::client::{Client, ClientBuilder, HttpsTransport, https_transport};
+pub use self::config::{
+    AuthSettings, BreakerSettings, ConfigError, GateSettings, Limits, RateLimitSettings,
+    RetrySettings, ServiceConfig, Timeouts,
+};
+pub use self::error::Error;
+pub use self::stack::{AnySource, Body, RequestBody, SharedCache};

@@ -1,0 +1,113 @@
+//! The layers in the design's order, around any transport.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::USER_AGENT;
+use http::{HeaderValue, Request, Response};
+use http_body::Body as HttpBody;
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{BodyExt, Full};
+use tower::util::BoxCloneSyncService;
+use tower::{Service, ServiceBuilder};
+use tower_http::decompression::DecompressionLayer;
+use tower_http::follow_redirect::FollowRedirectLayer;
+use tower_http::follow_redirect::policy::{FilterCredentials, Limited, PolicyExt, clone_body_fn};
+use tower_http::set_header::SetRequestHeaderLayer;
+use tower_http::trace::TraceLayer;
+use unattended_breaker::CircuitBreakerLayer;
+use unattended_core::{BoxError, Clock, ClockedClassifier};
+use unattended_gate::GateLayer;
+use unattended_ratelimit::RateLimitLayer;
+use unattended_retry::RetryLayer;
+use unattended_token::{TokenLayer, TokenSource};
+
+/// The request body the client sends: buffered, so a request can be sent again.
+pub type RequestBody = Full<Bytes>;
+
+/// The response body the client gives back.
+pub type Body = UnsyncBoxBody<Bytes, BoxError>;
+
+/// The assembled stack, its type erased.
+pub(crate) type Stack = BoxCloneSyncService<Request<RequestBody>, Response<Body>, BoxError>;
+
+/// Any token source, so that clients of any source have one type.
+pub struct AnySource(Box<dyn TokenSource>);
+
+impl AnySource {
+    /// Wraps `source`.
+    pub fn new(source: impl TokenSource) -> Self {
+        Self(Box::new(source))
+    }
+}
+
+impl TokenSource for AnySource {
+    fn fetch(&self) -> unattended_token::FetchFuture<'_> {
+        self.0.fetch()
+    }
+}
+
+impl std::fmt::Debug for AnySource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AnySource")
+    }
+}
+
+/// The configured layers, ready to wrap a transport.
+#[derive(Clone, Debug)]
+pub(crate) struct Layers {
+    pub(crate) clock: Clock,
+    pub(crate) gate: GateLayer,
+    pub(crate) retry: RetryLayer,
+    pub(crate) ratelimit: RateLimitLayer,
+    pub(crate) breaker: Option<CircuitBreakerLayer>,
+    pub(crate) token: Option<TokenLayer<AnySource>>,
+    pub(crate) attempt_timeout: Duration,
+    pub(crate) user_agent: HeaderValue,
+    pub(crate) max_redirects: usize,
+}
+
+impl Layers {
+    /// Trace → Gate → Retry → RateLimit → CircuitBreaker → Token → attempt Timeout →
+    /// FollowRedirect → Decompression → User-Agent → `transport`.
+    pub(crate) fn wrap<T, B>(&self, transport: T) -> Stack
+    where
+        T: Service<Request<RequestBody>, Response = Response<B>> + Clone + Send + Sync + 'static,
+        T::Error: Into<BoxError>,
+        T::Future: Send + 'static,
+        B: HttpBody<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError> + Send,
+    {
+        let redirects = Limited::new(self.max_redirects)
+            .and::<_, RequestBody, BoxError>(FilterCredentials::new())
+            .and::<_, RequestBody, BoxError>(clone_body_fn(|body: &RequestBody| {
+                Some(body.clone())
+            }));
+        let service = ServiceBuilder::new()
+            .map_response(|res: Response<_>| res.map(box_body))
+            .layer(TraceLayer::new(ClockedClassifier::new(self.clock)))
+            .layer(self.gate.clone())
+            .layer(self.retry.clone())
+            .layer(self.ratelimit.clone())
+            .option_layer(self.breaker.clone())
+            .option_layer(self.token.clone())
+            .layer(tower::timeout::TimeoutLayer::new(self.attempt_timeout))
+            .layer(FollowRedirectLayer::with_policy(redirects))
+            .layer(DecompressionLayer::new())
+            .layer(SetRequestHeaderLayer::if_not_present(USER_AGENT, self.user_agent.clone()))
+            .service(transport);
+        BoxCloneSyncService::new(service)
+    }
+}
+
+fn box_body<B>(body: B) -> Body
+where
+    B: HttpBody<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    body.map_err(Into::into).boxed_unsync()
+}
+
+/// Shares one token cache between the layer and the client's handle.
+pub type SharedCache = Arc<unattended_token::TokenCache<AnySource>>;
