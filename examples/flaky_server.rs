@@ -10,40 +10,18 @@ use http::Request;
 use http_body_util::Full;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
 use tower::{ServiceBuilder, ServiceExt};
 use unattended::ratelimit::RateLimitEvent;
 use unattended::retry::RetryEvent;
 use unattended::{BoxError, RateLimitLayer, RetryConfig, RetryLayer};
-
-/// Answers its first request with 503, its second with 429 and `Retry-After: 1`, then 200.
-async fn flaky_server() -> std::io::Result<String> {
-    let listener = TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    tokio::spawn(async move {
-        let replies = [
-            "HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
-            "HTTP/1.1 429 Too Many Requests\r\nretry-after: 1\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
-        ];
-        for n in 0.. {
-            let Ok((mut conn, _)) = listener.accept().await else {
-                return;
-            };
-            let mut buf = [0u8; 4096];
-            let _ = conn.read(&mut buf).await;
-            let reply = replies.get(n).copied().unwrap_or(
-                "HTTP/1.1 200 OK\r\ncontent-length: 6\r\nconnection: close\r\n\r\nhello\n",
-            );
-            let _ = conn.write_all(reply.as_bytes()).await;
-        }
-    });
-    Ok(format!("http://{addr}/"))
-}
+use unattended_testkit::socket::{Reply, ScriptedServer};
 
 #[tokio::main]
 async fn main() -> Result<(), BoxError> {
-    let url = flaky_server().await?;
+    // 503, then 429 with `Retry-After: 1`, then 200.
+    let script = vec![Reply::status(503), Reply::with_header(429, "retry-after", "1")];
+    let server = ScriptedServer::start(script, Reply::ok("hello\n")).await?;
+    let url = format!("{}/", server.url());
     let retry = RetryLayer::new(RetryConfig::standard().backoff(
         Duration::from_millis(100),
         2.0,

@@ -10,8 +10,6 @@ use http::Request;
 use http_body_util::Full;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
 use tower::timeout::TimeoutLayer;
 use tower::{ServiceBuilder, ServiceExt};
 use unattended::gate::WhenClosed;
@@ -19,41 +17,14 @@ use unattended::{
     BoxError, CircuitBreakerLayer, GateLayer, HasDisposition, RateLimitLayer, RetryConfig,
     RetryLayer, WindowCalendar,
 };
-
-/// 503, then 429 with `Retry-After: 1`, then a response that never comes, then 200.
-async fn misbehaving_server() -> std::io::Result<String> {
-    let listener = TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    tokio::spawn(async move {
-        for n in 0.. {
-            let Ok((mut conn, _)) = listener.accept().await else { return };
-            tokio::spawn(async move {
-                let mut buf = [0u8; 4096];
-                let _ = conn.read(&mut buf).await;
-                let reply = match n {
-                    0 => {
-                        "HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
-                    }
-                    1 => {
-                        "HTTP/1.1 429 Too Many Requests\r\nretry-after: 1\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
-                    }
-                    2 => {
-                        // Say nothing: the attempt timeout turns this into a retry.
-                        let _ = conn.read(&mut buf).await;
-                        return;
-                    }
-                    _ => "HTTP/1.1 200 OK\r\ncontent-length: 6\r\nconnection: close\r\n\r\nhello\n",
-                };
-                let _ = conn.write_all(reply.as_bytes()).await;
-            });
-        }
-    });
-    Ok(format!("http://{addr}/"))
-}
+use unattended_testkit::socket::{Reply, ScriptedServer};
 
 #[tokio::main]
 async fn main() -> Result<(), BoxError> {
-    let url = misbehaving_server().await?;
+    // 503, then 429 with `Retry-After: 1`, then a response that never comes, then 200.
+    let script = vec![Reply::status(503), Reply::with_header(429, "retry-after", "1"), Reply::Hang];
+    let server = ScriptedServer::start(script, Reply::ok("hello\n")).await?;
+    let url = format!("{}/", server.url());
     let always = WindowCalendar::new("UTC", &["daily 00:00-24:00"], &[])?;
     let client = ServiceBuilder::new()
         .layer(GateLayer::new().class("write", always, WhenClosed::Reject))

@@ -16,6 +16,8 @@
 //!   refresh at a time, renewed and replayed once on a `401`, OAuth2 grants, revocation turned
 //!   into "re-authorize".
 //!
+//! - [`client`]: [`Client`], all of the above assembled on hyper-util, rustls and tower-http,
+//!   built from a TOML [`ServiceConfig`](client::ServiceConfig);
 //! - [`store`]: [`Store`], embedded state in one SQLite file: checkpoints, runs, task states,
 //!   open breakers and pauses that outlive the process, refresh tokens.
 //!
@@ -48,6 +50,8 @@
 
 pub use unattended_breaker as breaker;
 pub use unattended_breaker::{BreakerOpen, CircuitBreakerLayer};
+pub use unattended_client as client;
+pub use unattended_client::Client;
 pub use unattended_core as core;
 pub use unattended_core::{
     BoxError, Classifier, Clock, Disposition, FailureClass, HasDisposition, HttpClassifier,

@@ -5,11 +5,10 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::StatusCode;
 use http_body_util::Full;
-use tokio::io::AsyncReadExt;
-use tokio::net::TcpListener;
 use unattended_client::{Client, ServiceConfig};
 use unattended_core::{Clock, Disposition, HasDisposition};
 use unattended_testkit::oauth::{CLIENT_ID, CLIENT_SECRET, GoogleOAuth, TokenEndpoint};
+use unattended_testkit::socket::{Reply, ScriptedServer};
 use unattended_token::{OAuth2Client, OAuth2Source, Placement};
 use wiremock::matchers::{header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -87,27 +86,11 @@ async fn a_hung_response_hits_the_attempt_timeout() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reset_connection_is_retried() {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        let mut n = 0;
-        while let Ok((mut conn, _)) = listener.accept().await {
-            n += 1;
-            let mut buf = [0u8; 4096];
-            let _ = conn.read(&mut buf).await;
-            if n == 1 {
-                conn.set_zero_linger().unwrap(); // close with a TCP reset
-                drop(conn);
-            } else {
-                use tokio::io::AsyncWriteExt;
-                let res = "HTTP/1.1 200 OK\r\ncontent-length: 11\r\nconnection: close\r\n\r\n{\"ok\":true}";
-                let _ = conn.write_all(res.as_bytes()).await;
-            }
-        }
-    });
-    let got: serde_json::Value =
-        client(&format!("http://{addr}"), "").get_json("/x").await.unwrap();
+    let server =
+        ScriptedServer::start(vec![Reply::Reset], Reply::ok(r#"{"ok":true}"#)).await.unwrap();
+    let got: serde_json::Value = client(&server.url(), "").get_json("/x").await.unwrap();
     assert_eq!(got["ok"], true);
+    assert_eq!(server.connections(), 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
