@@ -24,7 +24,10 @@ fn ok(_: Request<Full<Bytes>>) -> Ready<Result<Response<()>, Infallible>> {
 }
 
 fn request() -> Request<Full<Bytes>> {
-    Request::get("https://api.example.com/v1").header("accept", "*/*").body(Full::default()).unwrap()
+    Request::get("https://api.example.com/v1")
+        .header("accept", "*/*")
+        .body(Full::default())
+        .unwrap()
 }
 
 fn blocks_per_call<S: Service<Request<Full<Bytes>>>>(svc: &mut S) -> f64 {
