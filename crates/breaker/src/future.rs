@@ -53,13 +53,19 @@ impl<C> Tracker<C> {
     where
         C: Classifier<T>,
     {
-        self.done = true;
-        let settings = &*self.circuit.settings;
-        let clock = &settings.clock;
+        let clock = &self.circuit.settings.clock;
         let class = match result {
             Ok(response) => self.classifier.classify_response(response, clock).err(),
             Err(error) => Some(self.classifier.classify_error(&**error, clock)),
         };
+        self.record(class.as_ref());
+    }
+
+    /// Records the outcome of the call, classified.
+    pub(crate) fn record(&mut self, class: Option<&FailureClass>) {
+        self.done = true;
+        let settings = &*self.circuit.settings;
+        let clock = &settings.clock;
         // Only what says the service is unwell counts: not a 404, a 401 or a 429.
         let failed = matches!(class, Some(FailureClass::Transient(_)));
         let probing = matches!(self.permit, Permit::Probe { .. });

@@ -72,6 +72,6 @@ pub use self::config::{BreakerConfig, BreakerConfigError, OpenDuration};
 pub use self::event::BreakerEvent;
 pub use self::future::ResponseFuture;
 pub use self::layer::CircuitBreakerLayer;
-pub use self::registry::{BreakerHandle, BreakerSnapshot, BreakerState};
+pub use self::registry::{BreakerHandle, BreakerSnapshot, BreakerState, CallPermit};
 pub use self::service::CircuitBreaker;
 pub use self::window::{BreakerWindow, FailurePolicy, Outcome};

@@ -7,11 +7,12 @@ use std::sync::{Arc, Mutex, PoisonError};
 use arc_swap::ArcSwap;
 use jiff::Timestamp;
 use tokio::time::Instant;
-use unattended_core::{Clock, KeySource, ServiceKey};
+use unattended_core::{BreakerOpen, Clock, FailureClass, KeySource, ServiceKey};
 
 use crate::circuit::{Circuit, RawState, Transition};
 use crate::config::BreakerConfig;
 use crate::event::{BreakerEvent, EventHook};
+use crate::future::Tracker;
 
 /// The state of one service's breaker.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -37,6 +38,25 @@ pub struct BreakerSnapshot {
     pub key: ServiceKey,
     /// When probing starts (wall time, so it means the same after a restart).
     pub until: Timestamp,
+}
+
+/// Permission for one call, from [`BreakerHandle::try_call`].
+pub struct CallPermit {
+    tracker: Tracker<()>,
+}
+
+impl CallPermit {
+    /// Records how the call ended: `None` for a success, else its [`FailureClass`] (only
+    /// transient failures count against the service).
+    pub fn finish(mut self, class: Option<&FailureClass>) {
+        self.tracker.record(class);
+    }
+}
+
+impl fmt::Debug for CallPermit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CallPermit").finish_non_exhaustive()
+    }
 }
 
 /// The breakers of every service a layer has seen, keyed by [`ServiceKey`].
@@ -174,6 +194,19 @@ impl BreakerHandle {
         if let Some(circuit) = self.inner.circuits.load().get(key) {
             circuit.reset();
         }
+    }
+
+    /// Asks the breaker of `key` whether one call may go through now, for code outside a tower
+    /// stack (a `reqwest-middleware` adapter, a hand-written loop). Record the call's outcome
+    /// with [`CallPermit::finish`]; dropping the permit unfinished gives a probe's slot back.
+    ///
+    /// # Errors
+    ///
+    /// [`BreakerOpen`] while the breaker is open (or its probes are all out).
+    pub fn try_call(&self, key: impl Into<ServiceKey>) -> Result<CallPermit, BreakerOpen> {
+        let circuit = self.inner.circuit(&KeySource::Named(key.into()));
+        let (permit, started) = crate::service::admit(&circuit)?;
+        Ok(CallPermit { tracker: Tracker::new(circuit, permit, started, ()) })
     }
 
     /// The open breakers, sorted by key, for saving.

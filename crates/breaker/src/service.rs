@@ -103,38 +103,48 @@ where
                 circuit
             }
         };
-        let settings = &*circuit.settings;
-        let closed = circuit.is_closed();
-        let now = (!closed || settings.config.slow_call.is_some()).then(|| settings.clock.now());
-        let admit = match now {
-            Some(now) if !closed => {
-                let (admit, transition) = circuit.admit(now, &settings.config);
-                if let Some(transition) = transition {
-                    settings.announce(&circuit, transition);
-                }
-                admit
-            }
-            // The common case: closed, no clock read, no lock.
-            _ => Admit::Allowed(Permit::Call),
-        };
-        match admit {
-            Admit::Allowed(permit) => {
-                let started = settings.config.slow_call.and(now);
+        match admit(&circuit) {
+            Ok((permit, started)) => {
                 let tracker =
                     Tracker::new(circuit, permit, started, self.shared.classifier.clone());
                 ResponseFuture::called(self.inner.call(req), Some(tracker))
             }
-            Admit::Rejected(until) => {
-                let retry_at = settings.clock.wall_at(until);
-                let key = circuit.key.clone();
-                tracing::debug!(key = key.as_str(), %retry_at, "circuit open: failing fast");
-                settings.emit(&BreakerEvent::Rejected {
-                    key: key.clone(),
-                    retry_at,
-                    at: settings.clock.wall(),
-                });
-                ResponseFuture::rejected(BreakerOpen::new(key, retry_at))
+            Err(open) => ResponseFuture::rejected(open),
+        }
+    }
+}
+
+/// Asks `circuit` whether a call may go through now: its permit and start time, or the error of
+/// an open breaker (announced and logged).
+pub(crate) fn admit(
+    circuit: &Arc<Circuit>,
+) -> Result<(Permit, Option<tokio::time::Instant>), BreakerOpen> {
+    let settings = &*circuit.settings;
+    let closed = circuit.is_closed();
+    let now = (!closed || settings.config.slow_call.is_some()).then(|| settings.clock.now());
+    let admit = match now {
+        Some(now) if !closed => {
+            let (admit, transition) = circuit.admit(now, &settings.config);
+            if let Some(transition) = transition {
+                settings.announce(circuit, transition);
             }
+            admit
+        }
+        // The common case: closed, no clock read, no lock.
+        _ => Admit::Allowed(Permit::Call),
+    };
+    match admit {
+        Admit::Allowed(permit) => Ok((permit, settings.config.slow_call.and(now))),
+        Admit::Rejected(until) => {
+            let retry_at = settings.clock.wall_at(until);
+            let key = circuit.key.clone();
+            tracing::debug!(key = key.as_str(), %retry_at, "circuit open: failing fast");
+            settings.emit(&BreakerEvent::Rejected {
+                key: key.clone(),
+                retry_at,
+                at: settings.clock.wall(),
+            });
+            Err(BreakerOpen::new(key, retry_at))
         }
     }
 }
