@@ -132,6 +132,51 @@ fn loopback(c: &mut Criterion) {
         })
     });
 
+    let policy = reqwest_retry::policies::ExponentialBackoff::builder().build_with_max_retries(3);
+    let retrying = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+        .with(reqwest_retry::RetryTransientMiddleware::new_with_policy(policy))
+        .build();
+    group.bench_function("reqwest + reqwest-retry, 32 concurrent", |b| {
+        b.iter(|| {
+            rt.block_on(async {
+                let calls = (0..CONCURRENCY).map(|_| {
+                    let client = retrying.clone();
+                    let url = url.clone();
+                    tokio::spawn(async move {
+                        let _: serde_json::Value =
+                            client.get(url).send().await.unwrap().json().await.unwrap();
+                    })
+                });
+                for call in calls.collect::<Vec<_>>() {
+                    call.await.unwrap();
+                }
+            })
+        })
+    });
+    let ours = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+        .with(
+            unattended_client::ResilienceMiddleware::from_config(&ServiceConfig::default())
+                .unwrap(),
+        )
+        .build();
+    group.bench_function("reqwest + unattended middleware, 32 concurrent", |b| {
+        b.iter(|| {
+            rt.block_on(async {
+                let calls = (0..CONCURRENCY).map(|_| {
+                    let client = ours.clone();
+                    let url = url.clone();
+                    tokio::spawn(async move {
+                        let _: serde_json::Value =
+                            client.get(url).send().await.unwrap().json().await.unwrap();
+                    })
+                });
+                for call in calls.collect::<Vec<_>>() {
+                    call.await.unwrap();
+                }
+            })
+        })
+    });
+
     let text = format!("base_url = \"http://{addr}\"");
     let client = rt.block_on(async {
         Client::builder(ServiceConfig::from_toml(&text).unwrap()).build().unwrap()

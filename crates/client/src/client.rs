@@ -214,6 +214,50 @@ impl Client {
     }
 }
 
+/// The retry settings of `c`, as both the client and the reqwest adapter use them.
+pub(crate) fn retry_config(c: &ServiceConfig, seed: Option<u64>) -> RetryConfig {
+    RetryConfig::standard()
+        .max_attempts(c.retry.max_attempts)
+        .backoff(c.retry.base_delay, 2.0, c.retry.max_delay)
+        .max_server_wait(c.retry.max_server_wait)
+        .deadline(Some(c.timeouts.overall))
+        // The attempt timeout sits next to the transport, so waiting out a pause is not
+        // counted against it.
+        .attempt_timeout(None)
+        .budget(c.retry.budget.then(BudgetConfig::new))
+        .seed(seed)
+}
+
+/// The gate calendars of `c`, by action class.
+pub(crate) fn calendars(
+    c: &ServiceConfig,
+) -> Result<Vec<(String, WindowCalendar, WhenClosed)>, ConfigError> {
+    let mut out = Vec::new();
+    for (class, settings) in &c.gate {
+        let open: Vec<&str> = settings.open.iter().map(String::as_str).collect();
+        let closed: Vec<&str> = settings.closed.iter().map(String::as_str).collect();
+        let calendar = WindowCalendar::new(&settings.tz, &open, &closed)
+            .map_err(|e| ConfigError::invalid(format!("gate.{class}"), e.to_string()))?;
+        let when = match settings.wait {
+            Some(max) => WhenClosed::Wait { max },
+            None => WhenClosed::Reject,
+        };
+        out.push((class.clone(), calendar, when));
+    }
+    Ok(out)
+}
+
+/// The breaker settings of `c`, if the breaker is on.
+pub(crate) fn breaker_config(c: &ServiceConfig, seed: Option<u64>) -> Option<BreakerConfig> {
+    let b = &c.breaker;
+    b.enabled.then(|| {
+        BreakerConfig::standard()
+            .policy(FailurePolicy::time_window(b.window, b.failure_rate).min_calls(b.min_calls))
+            .open_duration(OpenDuration::growing(b.open_for, 2.0, b.max_open_for))
+            .seed(seed)
+    })
+}
+
 /// Builds a [`Client`] from a [`ServiceConfig`], a clock, a token source and a transport.
 #[derive(Debug)]
 pub struct ClientBuilder {
@@ -258,6 +302,19 @@ impl ClientBuilder {
     pub fn seed(mut self, seed: u64) -> Self {
         self.seed = Some(seed);
         self
+    }
+
+    /// The config, clock, seed and credential, for other faces of the same settings.
+    #[cfg(feature = "reqwest")]
+    pub(crate) fn into_parts(
+        self,
+    ) -> Result<(ServiceConfig, Clock, Option<u64>, Option<(SharedCache, Placement)>), ConfigError>
+    {
+        let token = match self.token {
+            Some(token) => Some(token),
+            None => token_from_config(&self.config, self.clock)?,
+        };
+        Ok((self.config, self.clock, self.seed, token))
     }
 
     /// Builds the client on the default HTTPS transport.
@@ -318,17 +375,7 @@ impl ClientBuilder {
         if c.timeouts.attempt.is_zero() || c.timeouts.overall.is_zero() {
             return Err(ConfigError::invalid("timeouts", "must be more than zero"));
         }
-        let budget = c.retry.budget.then(BudgetConfig::new);
-        let retry = RetryConfig::standard()
-            .max_attempts(c.retry.max_attempts)
-            .backoff(c.retry.base_delay, 2.0, c.retry.max_delay)
-            .max_server_wait(c.retry.max_server_wait)
-            .deadline(Some(c.timeouts.overall))
-            // The attempt timeout sits next to the transport, so waiting out a pause is not
-            // counted against it.
-            .attempt_timeout(None)
-            .budget(budget)
-            .seed(self.seed);
+        let retry = retry_config(c, self.seed);
         let retry = RetryLayer::new(retry)
             .map_err(|e| ConfigError::invalid("retry", e.to_string()))?
             .clock(clock);
@@ -337,34 +384,21 @@ impl ClientBuilder {
             Some(seed) => ratelimit.seed(seed),
             None => ratelimit,
         };
-        let breaker = if c.breaker.enabled {
-            let b = &c.breaker;
-            let config = BreakerConfig::standard()
-                .policy(FailurePolicy::time_window(b.window, b.failure_rate).min_calls(b.min_calls))
-                .open_duration(OpenDuration::growing(b.open_for, 2.0, b.max_open_for))
-                .seed(self.seed);
-            let layer = CircuitBreakerLayer::new(config)
-                .map_err(|e| ConfigError::invalid("breaker", e.to_string()))?
-                .clock(clock);
-            Some(layer)
-        } else {
-            None
+        let breaker = match breaker_config(c, self.seed) {
+            Some(config) => Some(
+                CircuitBreakerLayer::new(config)
+                    .map_err(|e| ConfigError::invalid("breaker", e.to_string()))?
+                    .clock(clock),
+            ),
+            None => None,
         };
         let mut gate = GateLayer::new().clock(clock);
-        for (class, settings) in &c.gate {
-            let open: Vec<&str> = settings.open.iter().map(String::as_str).collect();
-            let closed: Vec<&str> = settings.closed.iter().map(String::as_str).collect();
-            let calendar = WindowCalendar::new(&settings.tz, &open, &closed)
-                .map_err(|e| ConfigError::invalid(format!("gate.{class}"), e.to_string()))?;
-            let when = match settings.wait {
-                Some(max) => WhenClosed::Wait { max },
-                None => WhenClosed::Reject,
-            };
-            gate = gate.class(class, calendar, when);
+        for (class, calendar, when) in calendars(c)? {
+            gate = gate.class(&class, calendar, when);
         }
         let token = match &self.token {
             Some((cache, placement)) => Some((cache.clone(), placement.clone())),
-            None => self.token_from_config()?,
+            None => token_from_config(c, clock)?,
         };
         let (token_layer, cache) = match token {
             Some((cache, placement)) => {
@@ -394,21 +428,25 @@ impl ClientBuilder {
         };
         Ok((layers, cache))
     }
+}
 
-    fn token_from_config(&self) -> Result<Option<(SharedCache, Placement)>, ConfigError> {
-        let (env, placement) = match &self.config.auth {
-            AuthSettings::None => return Ok(None),
-            AuthSettings::Bearer { token_env } => (token_env, Placement::Bearer),
-            AuthSettings::Header { name, token_env } => {
-                let name = name
-                    .parse()
-                    .map_err(|_| ConfigError::invalid("auth.name", "is not a header name"))?;
-                (token_env, Placement::header(name))
-            }
-            AuthSettings::Query { name, token_env } => (token_env, Placement::query(name.clone())),
-        };
-        let secret = std::env::var(env).map_err(|_| ConfigError::MissingSecret(env.clone()))?;
-        let source = AnySource::new(StaticToken::new(secret));
-        Ok(Some((Arc::new(TokenCache::new(source, self.clock)), placement)))
-    }
+/// The credential the config names, read from the environment.
+pub(crate) fn token_from_config(
+    c: &ServiceConfig,
+    clock: Clock,
+) -> Result<Option<(SharedCache, Placement)>, ConfigError> {
+    let (env, placement) = match &c.auth {
+        AuthSettings::None => return Ok(None),
+        AuthSettings::Bearer { token_env } => (token_env, Placement::Bearer),
+        AuthSettings::Header { name, token_env } => {
+            let name = name
+                .parse()
+                .map_err(|_| ConfigError::invalid("auth.name", "is not a header name"))?;
+            (token_env, Placement::header(name))
+        }
+        AuthSettings::Query { name, token_env } => (token_env, Placement::query(name.clone())),
+    };
+    let secret = std::env::var(env).map_err(|_| ConfigError::MissingSecret(env.clone()))?;
+    let source = AnySource::new(StaticToken::new(secret));
+    Ok(Some((Arc::new(TokenCache::new(source, clock)), placement)))
 }

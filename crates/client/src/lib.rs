@@ -18,6 +18,8 @@
 mod client;
 mod config;
 mod error;
+#[cfg(feature = "reqwest")]
+mod reqwest;
 mod stack;
 
 pub use self::client::{Client, ClientBuilder, HttpsTransport, https_transport};
@@ -26,4 +28,6 @@ pub use self::config::{
     RetrySettings, ServiceConfig, Timeouts,
 };
 pub use self::error::Error;
+#[cfg(feature = "reqwest")]
+pub use self::reqwest::ResilienceMiddleware;
 pub use self::stack::{AnySource, Body, RequestBody, SharedCache};

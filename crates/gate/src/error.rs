@@ -17,6 +17,13 @@ pub struct OutsideWindow {
     pub opens_at: Option<Timestamp>,
 }
 
+impl OutsideWindow {
+    /// The error for `class`, whose window opens next at `opens_at` (`None`: never).
+    pub fn new(class: impl Into<String>, opens_at: Option<Timestamp>) -> Self {
+        Self { class: class.into(), opens_at }
+    }
+}
+
 impl fmt::Display for OutsideWindow {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{:?} actions are outside their time window", self.class)?;

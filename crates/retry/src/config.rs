@@ -169,6 +169,17 @@ impl RetryConfig {
     pub(crate) fn schedule(&self) -> BackoffSchedule {
         BackoffSchedule::new(self.base_delay, self.multiplier, self.max_delay, self.jitter)
     }
+
+    /// The backoff schedule of this config, for code that retries by hand (a
+    /// `reqwest-middleware` adapter) with the same delays as the layer.
+    ///
+    /// # Errors
+    ///
+    /// The config is invalid, as [`RetryLayer::new`](crate::RetryLayer::new) would say.
+    pub fn backoff_schedule(&self) -> Result<BackoffSchedule, RetryConfigError> {
+        self.validate()?;
+        Ok(self.schedule())
+    }
 }
 
 impl Default for RetryConfig {

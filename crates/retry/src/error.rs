@@ -62,6 +62,19 @@ pub struct GaveUp {
 }
 
 impl GaveUp {
+    /// The error of code that retries by hand (a `reqwest-middleware` adapter) with the same
+    /// rules: `attempts` made, stopped for `reason`, the last failure `last`, to be tried again
+    /// at `retry_at`.
+    pub fn new(
+        attempts: u32,
+        reason: GiveUpReason,
+        last: FailureClass,
+        retry_at: Timestamp,
+        key: Option<ServiceKey>,
+    ) -> Self {
+        Self { attempts, reason, last, retry_at, key, source: None }
+    }
+
     /// How many attempts were made, the first included.
     pub fn attempts(&self) -> u32 {
         self.attempts

@@ -1,0 +1,356 @@
+//! The same policies for `reqwest` users: a `reqwest-middleware` middleware on the same cores.
+
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use http::header::AUTHORIZATION;
+use http::{Extensions, HeaderValue, Method, Uri};
+use reqwest_middleware::{Middleware, Next};
+use unattended_breaker::{BreakerHandle, CircuitBreakerLayer};
+use unattended_core::clock::add_saturating;
+use unattended_core::headers::quota_exhausted;
+use unattended_core::{
+    Clock, FailureClass, HeaderLimits, HostPaused, HttpClassifier, ServiceKey, TokenError,
+    classify_error_chain,
+};
+use unattended_gate::{OutsideWindow, WhenClosed, WindowCalendar};
+use unattended_ratelimit::PauseRegistry;
+use unattended_retry::{BackoffSchedule, GaveUp, GiveUpReason, RetryBudget};
+use unattended_token::{AccessToken, Placement};
+
+use crate::client::{Client, ClientBuilder, breaker_config, calendars, retry_config};
+use crate::config::{ConfigError, ServiceConfig};
+use crate::stack::SharedCache;
+
+/// A [`reqwest_middleware::Middleware`] applying the client's policies to a `reqwest` codebase:
+/// the time-window gate, retries with the same backoff, budget, deadline and `Retry-After`
+/// rules, the host's shared pause, the circuit breaker, the token (refreshed before expiry,
+/// renewed once on a `401`) and the attempt timeout.
+///
+/// It is built from the same [`ServiceConfig`] as a [`Client`], and can share a client's pause
+/// registry, breakers and token cache ([`sharing`](Self::sharing)), so both paths make the same
+/// decisions. Put it last in the middleware chain: it sends each attempt through `next`.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// use unattended_client::{ResilienceMiddleware, ServiceConfig};
+///
+/// let config = ServiceConfig::from_toml("[retry]\nmax_attempts = 5")?;
+/// let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+///     .with(ResilienceMiddleware::from_config(&config)?)
+///     .build();
+/// let res = client.get("http://127.0.0.1:8080/items").send().await?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct ResilienceMiddleware {
+    clock: Clock,
+    classifier: HttpClassifier,
+    schedule: BackoffSchedule,
+    max_attempts: u32,
+    deadline: Duration,
+    max_server_wait: Duration,
+    budget: Option<Arc<RetryBudget>>,
+    rng: Option<Mutex<fastrand::Rng>>,
+    pauses: PauseRegistry,
+    max_wait: Duration,
+    breakers: Option<BreakerHandle>,
+    token: Option<(SharedCache, Placement)>,
+    gate: Vec<(String, WindowCalendar, WhenClosed)>,
+    attempt_timeout: Duration,
+}
+
+impl ResilienceMiddleware {
+    /// The middleware for `config`, on the system clock.
+    ///
+    /// # Errors
+    ///
+    /// As [`ClientBuilder::build_with`].
+    pub fn from_config(config: &ServiceConfig) -> Result<Self, ConfigError> {
+        ClientBuilder::new(config.clone()).build_middleware()
+    }
+
+    /// Uses `client`'s pause registry, breakers and token cache, so that the two paths share
+    /// what they learn of each host.
+    #[must_use]
+    pub fn sharing(mut self, client: &Client) -> Self {
+        self.pauses = client.pauses();
+        if let Some(breakers) = client.breakers() {
+            self.breakers = Some(breakers.clone());
+        }
+        if let (Some(cache), Some((_, placement))) = (client.token_cache(), self.token.take()) {
+            self.token = Some((cache.clone(), placement));
+        }
+        self
+    }
+
+    pub(crate) fn build(
+        config: &ServiceConfig,
+        clock: Clock,
+        seed: Option<u64>,
+        token: Option<(SharedCache, Placement)>,
+    ) -> Result<Self, ConfigError> {
+        let retry = retry_config(config, seed);
+        let schedule =
+            retry.backoff_schedule().map_err(|e| ConfigError::invalid("retry", e.to_string()))?;
+        let breakers = match breaker_config(config, seed) {
+            Some(b) => Some(
+                CircuitBreakerLayer::new(b)
+                    .map_err(|e| ConfigError::invalid("breaker", e.to_string()))?
+                    .clock(clock)
+                    .handle(),
+            ),
+            None => None,
+        };
+        let budget = config.retry.budget.then(|| {
+            Arc::new(RetryBudget::new(unattended_retry::BudgetConfig::new(), clock.now()))
+        });
+        Ok(Self {
+            clock,
+            classifier: HttpClassifier::new(),
+            schedule,
+            max_attempts: config.retry.max_attempts.max(1),
+            deadline: config.timeouts.overall,
+            max_server_wait: config.retry.max_server_wait,
+            budget,
+            rng: seed.map(|s| Mutex::new(fastrand::Rng::with_seed(s))),
+            pauses: PauseRegistry::new(),
+            max_wait: config.ratelimit.max_wait,
+            breakers,
+            token,
+            gate: calendars(config)?,
+            attempt_timeout: config.timeouts.attempt,
+        })
+    }
+
+    fn unit(&self) -> f64 {
+        match &self.rng {
+            Some(rng) => rng.lock().unwrap_or_else(PoisonError::into_inner).f64(),
+            None => fastrand::f64(),
+        }
+    }
+
+    /// The gate: `Ok` to go on, after waiting if the class may wait.
+    async fn pass_gate(&self, method: &Method) -> Result<(), OutsideWindow> {
+        let class = if matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS) {
+            "read"
+        } else {
+            "write"
+        };
+        let Some((_, calendar, when)) = self.gate.iter().find(|(c, _, _)| c == class) else {
+            return Ok(());
+        };
+        let now = self.clock.wall();
+        if calendar.is_open(now) {
+            return Ok(());
+        }
+        let opens = calendar.next_open(now);
+        match (when, opens) {
+            (WhenClosed::Wait { max }, Some(at)) if self.clock.until(at) <= *max => {
+                self.clock.sleep_until_wall(at).await;
+                Ok(())
+            }
+            _ => Err(OutsideWindow::new(class, opens)),
+        }
+    }
+
+    /// Waits out the host's pause, or refuses if it lasts longer than `max_wait`.
+    async fn wait_for_pause(&self, key: &ServiceKey) -> Result<(), HostPaused> {
+        let Some(until) = self.pauses.paused_until(key.as_str(), self.clock.wall()) else {
+            return Ok(());
+        };
+        if self.clock.until(until) > self.max_wait {
+            return Err(HostPaused::new(key.clone(), until));
+        }
+        self.clock.sleep_until_wall(until).await;
+        Ok(())
+    }
+
+    async fn credential(&self) -> Result<Option<Arc<AccessToken>>, TokenError> {
+        match &self.token {
+            Some((cache, _)) => cache.get().await.map(Some),
+            None => Ok(None),
+        }
+    }
+}
+
+fn put_token(
+    req: &mut reqwest::Request,
+    token: &AccessToken,
+    placement: &Placement,
+) -> Result<(), TokenError> {
+    let unusable = |what| TokenError::Unusable { what };
+    match placement {
+        Placement::Bearer => {
+            let mut value = HeaderValue::try_from(format!("Bearer {}", token.secret()))
+                .map_err(|_| unusable("not a valid HTTP header value"))?;
+            value.set_sensitive(true);
+            req.headers_mut().insert(AUTHORIZATION, value);
+        }
+        Placement::Header(name) => {
+            let mut value = HeaderValue::try_from(token.secret())
+                .map_err(|_| unusable("not a valid HTTP header value"))?;
+            value.set_sensitive(true);
+            req.headers_mut().insert(name.clone(), value);
+        }
+        Placement::Query(name) => {
+            let url = req.url_mut();
+            let kept: Vec<(String, String)> = url
+                .query_pairs()
+                .filter(|(k, _)| k != name.as_ref())
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect();
+            let mut pairs = url.query_pairs_mut();
+            pairs.clear().extend_pairs(kept).append_pair(name, token.secret());
+        }
+        _ => return Err(unusable("a placement this adapter does not know")),
+    }
+    Ok(())
+}
+
+fn is_idempotent(req: &reqwest::Request) -> bool {
+    matches!(
+        *req.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE | Method::PUT | Method::DELETE
+    ) || req.headers().contains_key("idempotency-key")
+}
+
+fn middleware_error(
+    error: impl std::error::Error + Send + Sync + 'static,
+) -> reqwest_middleware::Error {
+    reqwest_middleware::Error::Middleware(anyhow::Error::new(error))
+}
+
+#[async_trait::async_trait]
+impl Middleware for ResilienceMiddleware {
+    async fn handle(
+        &self,
+        req: reqwest::Request,
+        extensions: &mut Extensions,
+        next: Next<'_>,
+    ) -> reqwest_middleware::Result<reqwest::Response> {
+        self.pass_gate(req.method()).await.map_err(middleware_error)?;
+        let key = req.url().as_str().parse::<Uri>().ok().and_then(|u| ServiceKey::from_uri(&u));
+        let started = self.clock.now();
+        if let Some(budget) = &self.budget {
+            budget.deposit(started);
+        }
+        let idempotent = is_idempotent(&req);
+        let mut original = Some(req);
+        let (mut attempts, mut previous, mut renewed) = (0u32, self.schedule.base(), false);
+        loop {
+            attempts += 1;
+            if let Some(key) = &key {
+                self.wait_for_pause(key).await.map_err(middleware_error)?;
+            }
+            let permit = match (&self.breakers, &key) {
+                (Some(breakers), Some(key)) => {
+                    Some(breakers.try_call(key.clone()).map_err(middleware_error)?)
+                }
+                _ => None,
+            };
+            // Keep the original for another attempt while it can be copied.
+            let Some(source) = original.take() else {
+                return Err(middleware_error(TokenError::NotReplayed {
+                    retry_at: self.clock.wall(),
+                }));
+            };
+            let mut attempt = match source.try_clone() {
+                Some(copy) => {
+                    original = Some(source);
+                    copy
+                }
+                None => source,
+            };
+            let token = self.credential().await.map_err(middleware_error)?;
+            if let (Some(token), Some((_, placement))) = (&token, &self.token) {
+                put_token(&mut attempt, token, placement).map_err(middleware_error)?;
+            }
+            let result = match self
+                .clock
+                .timeout(self.attempt_timeout, next.clone().run(attempt, extensions))
+                .await
+            {
+                Ok(result) => result,
+                Err(elapsed) => Err(middleware_error(elapsed)),
+            };
+            let wall = self.clock.wall();
+            let class = match &result {
+                Ok(res) => self.classifier.classify_status(res.status(), res.headers(), wall).err(),
+                Err(reqwest_middleware::Error::Reqwest(e)) => Some(classify_error_chain(e)),
+                Err(reqwest_middleware::Error::Middleware(e)) => {
+                    Some(classify_error_chain(e.as_ref()))
+                }
+            };
+            if let Some(permit) = permit {
+                permit.finish(class.as_ref());
+            }
+            if let (Ok(res), Some(key)) = (&result, &key) {
+                let pushback = match class {
+                    Some(FailureClass::RateLimited { until, .. }) => Some(until),
+                    _ => quota_exhausted(res.headers(), wall, HeaderLimits::default())
+                        .map(|w| w.until),
+                };
+                if let Some(until) = pushback {
+                    self.pauses.pause(key.clone(), until, wall);
+                }
+            }
+            let Some(class) = class else { return result };
+            if class == FailureClass::AuthExpired
+                && let Some(token) = &token
+                && let Some((cache, _)) = &self.token
+                && !renewed
+                && original.is_some()
+            {
+                // The token layer's rule: drop the refused token, send once more at once.
+                cache.invalidate(token);
+                renewed = true;
+                continue;
+            }
+            if !class.is_retryable() {
+                return result;
+            }
+            // The retry layer's decision, in its order, on the same schedule and budget.
+            let backoff = self.schedule.delay(attempts - 1, previous, self.unit());
+            let server_wait = class.not_before().map(|until| self.clock.until(until));
+            let delay = backoff.max(server_wait.unwrap_or_default());
+            let now = self.clock.now();
+            let reason = if !idempotent && !class.nothing_sent() {
+                Some(GiveUpReason::NotIdempotent)
+            } else if attempts >= self.max_attempts {
+                Some(GiveUpReason::MaxAttempts)
+            } else if original.is_none() {
+                Some(GiveUpReason::NotReplayable)
+            } else if server_wait.is_some_and(|w| w > self.max_server_wait) {
+                Some(GiveUpReason::ServerWaitTooLong)
+            } else if now + delay > started + self.deadline {
+                Some(GiveUpReason::Deadline)
+            } else if self.budget.as_ref().is_some_and(|b| !b.try_withdraw(now)) {
+                Some(GiveUpReason::Budget)
+            } else {
+                None
+            };
+            if let Some(reason) = reason {
+                let retry_at = add_saturating(wall, delay);
+                let gave_up = GaveUp::new(attempts, reason, class, retry_at, key.clone());
+                tracing::info!(key = key.as_ref().map(ServiceKey::as_str), attempts, %reason, last = %class, %retry_at, "gave up retrying");
+                return Err(middleware_error(gave_up));
+            }
+            tracing::warn!(key = key.as_ref().map(ServiceKey::as_str), attempt = attempts, ?delay, reason = %class, "retrying after a failed attempt");
+            self.clock.sleep(delay).await;
+            previous = delay;
+        }
+    }
+}
+
+impl ClientBuilder {
+    /// Builds a [`ResilienceMiddleware`] with this builder's config, clock, seed and token.
+    ///
+    /// # Errors
+    ///
+    /// As [`build_with`](Self::build_with).
+    pub fn build_middleware(self) -> Result<ResilienceMiddleware, ConfigError> {
+        let (config, clock, seed, token) = self.into_parts()?;
+        ResilienceMiddleware::build(&config, clock, seed, token)
+    }
+}

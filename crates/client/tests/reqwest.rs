@@ -1,0 +1,162 @@
+//! The reqwest-middleware adapter makes the same decisions as the client on the same faults
+//! (loopback, real time, short waits).
+
+use std::time::Duration;
+
+use reqwest_middleware::ClientWithMiddleware;
+use unattended_client::{Client, ServiceConfig};
+use unattended_core::{Clock, ServiceKey};
+use unattended_token::{Placement, StaticToken};
+use wiremock::matchers::method;
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+const SETTINGS: &str =
+    "[timeouts]\nattempt = \"500ms\"\n[retry]\nbase_delay = \"10ms\"\nmax_delay = \"50ms\"\n";
+
+fn config(base: &str, extra: &str) -> ServiceConfig {
+    ServiceConfig::from_toml(&format!("base_url = \"{base}\"\n{SETTINGS}{extra}")).unwrap()
+}
+
+fn both(base: &str, extra: &str) -> (Client, ClientWithMiddleware) {
+    let client = Client::builder(config(base, extra)).seed(1).build().unwrap();
+    let middleware = Client::builder(config(base, extra)).seed(1).build_middleware().unwrap();
+    let reqwest =
+        reqwest_middleware::ClientBuilder::new(reqwest::Client::new()).with(middleware).build();
+    (client, reqwest)
+}
+
+/// Mounts `script` (status, retry-after) then 200, on a fresh server.
+async fn server(script: &[(u16, Option<&str>)]) -> MockServer {
+    let server = MockServer::start().await;
+    for (status, retry_after) in script {
+        let mut res = ResponseTemplate::new(*status);
+        if let Some(after) = retry_after {
+            res = res.insert_header("retry-after", *after);
+        }
+        Mock::given(method("GET")).respond_with(res.clone()).up_to_n_times(1).mount(&server).await;
+        Mock::given(method("POST")).respond_with(res).up_to_n_times(1).mount(&server).await;
+    }
+    let ok = ResponseTemplate::new(200).set_body_raw("{}", "application/json");
+    Mock::given(method("GET")).respond_with(ok.clone()).mount(&server).await;
+    Mock::given(method("POST")).respond_with(ok).mount(&server).await;
+    server
+}
+
+async fn requests(server: &MockServer) -> usize {
+    server.received_requests().await.unwrap().len()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_503_burst_is_retried_alike() {
+    let script = [(503, None), (502, None)];
+    let (a, b) = (server(&script).await, server(&script).await);
+    let (client, _) = both(&a.uri(), "");
+    let (_, reqwest) = both(&b.uri(), "");
+    assert_eq!(
+        client.send(http::Request::get("/x").body(Vec::new()).unwrap()).await.unwrap().status(),
+        200
+    );
+    assert_eq!(reqwest.get(format!("{}/x", b.uri())).send().await.unwrap().status(), 200);
+    assert_eq!((requests(&a).await, requests(&b).await), (3, 3));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_after_is_waited_out_alike() {
+    let script = [(429, Some("1"))];
+    let (a, b) = (server(&script).await, server(&script).await);
+    let (client, _) = both(&a.uri(), "");
+    let (_, reqwest) = both(&b.uri(), "");
+    let clock = Clock::system();
+    let start = clock.now();
+    client.send(http::Request::get("/x").body(Vec::new()).unwrap()).await.unwrap();
+    let tower_took = clock.now() - start;
+    let start = clock.now();
+    reqwest.get(format!("{}/x", b.uri())).send().await.unwrap();
+    let reqwest_took = clock.now() - start;
+    assert!(tower_took >= Duration::from_secs(1) && reqwest_took >= Duration::from_secs(1));
+    assert_eq!((requests(&a).await, requests(&b).await), (2, 2));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_post_without_a_key_is_not_retried_by_either() {
+    let script = [(503, None)];
+    let (a, b) = (server(&script).await, server(&script).await);
+    let (client, _) = both(&a.uri(), "");
+    let (_, reqwest) = both(&b.uri(), "");
+    let err = client.send(http::Request::post("/x").body(Vec::new()).unwrap()).await.unwrap_err();
+    assert_eq!(err.attempts(), Some(1));
+    let err = reqwest.post(format!("{}/x", b.uri())).send().await.unwrap_err();
+    assert!(err.to_string().contains("not idempotent"), "{err}");
+    assert_eq!((requests(&a).await, requests(&b).await), (1, 1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_service_opens_both_breakers_after_the_same_calls() {
+    let script = [(500, None); 5];
+    let (a, b) = (server(&script).await, server(&script).await);
+    let extra = "max_attempts = 1\n[breaker]\nmin_calls = 5";
+    let (client, _) = both(&a.uri(), extra);
+    let (_, reqwest) = both(&b.uri(), extra);
+    for _ in 0..5 {
+        let err =
+            client.send(http::Request::get("/x").body(Vec::new()).unwrap()).await.unwrap_err();
+        assert_eq!(err.status(), Some(http::StatusCode::INTERNAL_SERVER_ERROR));
+        let err = reqwest.get(format!("{}/x", b.uri())).send().await.unwrap_err();
+        assert!(err.to_string().contains("no attempts left"), "{err}");
+    }
+    let err = client.send(http::Request::get("/x").body(Vec::new()).unwrap()).await.unwrap_err();
+    assert!(err.is_unavailable(), "{err}");
+    let err = reqwest.get(format!("{}/x", b.uri())).send().await.unwrap_err();
+    assert!(err.to_string().contains("circuit open"), "{err}");
+    assert_eq!((requests(&a).await, requests(&b).await), (5, 5));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_token_is_renewed_once_by_both() {
+    let script = [(401, None)];
+    let (a, b) = (server(&script).await, server(&script).await);
+    let build = |base: &str| {
+        Client::builder(config(base, "")).token_source(StaticToken::new("k"), Placement::Bearer)
+    };
+    let client = build(&a.uri()).build().unwrap();
+    let middleware = build(&b.uri()).build_middleware().unwrap();
+    let reqwest =
+        reqwest_middleware::ClientBuilder::new(reqwest::Client::new()).with(middleware).build();
+    assert_eq!(
+        client.send(http::Request::get("/x").body(Vec::new()).unwrap()).await.unwrap().status(),
+        200
+    );
+    assert_eq!(reqwest.get(format!("{}/x", b.uri())).send().await.unwrap().status(), 200);
+    assert_eq!((requests(&a).await, requests(&b).await), (2, 2));
+    let sent = b.received_requests().await.unwrap();
+    assert_eq!(sent[1].headers.get("authorization").unwrap(), "Bearer k");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shared_pause_stops_the_other_path() {
+    let server = server(&[(429, Some("600"))]).await;
+    let client = Client::builder(config(&server.uri(), "")).build().unwrap();
+    let middleware =
+        Client::builder(config(&server.uri(), "")).build_middleware().unwrap().sharing(&client);
+    let reqwest =
+        reqwest_middleware::ClientBuilder::new(reqwest::Client::new()).with(middleware).build();
+    let err = client.send(http::Request::get("/x").body(Vec::new()).unwrap()).await.unwrap_err();
+    assert!(err.is_rate_limited(), "{err}");
+    let err = reqwest.get(format!("{}/x", server.uri())).send().await.unwrap_err();
+    assert!(err.to_string().contains("paused"), "{err}");
+    assert_eq!(requests(&server).await, 1, "the reqwest path met the pause without a request");
+    let key: ServiceKey = ServiceKey::from_uri(&server.uri().parse().unwrap()).unwrap();
+    assert!(client.pauses().paused_until(key.as_str(), Clock::system().wall()).is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closed_gate_refuses_writes_on_both() {
+    let server = server(&[]).await;
+    let gate = "[gate.write]\ntz = \"UTC\"\nopen = [\"daily 00:00-24:00\"]\nclosed = [\"2000-01-01T00:00/2100-01-01T00:00\"]";
+    let (client, reqwest) = both(&server.uri(), gate);
+    let err = client.send(http::Request::post("/x").body(Vec::new()).unwrap()).await.unwrap_err();
+    assert!(err.is_outside_window(), "{err}");
+    let err = reqwest.post(format!("{}/x", server.uri())).send().await.unwrap_err();
+    assert!(err.to_string().contains("outside their time window"), "{err}");
+    assert_eq!(requests(&server).await, 0);
+}
