@@ -137,21 +137,7 @@ fn loopback(c: &mut Criterion) {
         .with(reqwest_retry::RetryTransientMiddleware::new_with_policy(policy))
         .build();
     group.bench_function("reqwest + reqwest-retry, 32 concurrent", |b| {
-        b.iter(|| {
-            rt.block_on(async {
-                let calls = (0..CONCURRENCY).map(|_| {
-                    let client = retrying.clone();
-                    let url = url.clone();
-                    tokio::spawn(async move {
-                        let _: serde_json::Value =
-                            client.get(url).send().await.unwrap().json().await.unwrap();
-                    })
-                });
-                for call in calls.collect::<Vec<_>>() {
-                    call.await.unwrap();
-                }
-            })
-        })
+        b.iter(|| rt.block_on(concurrent_gets(&retrying, &url, CONCURRENCY)))
     });
     let ours = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
         .with(
@@ -160,21 +146,7 @@ fn loopback(c: &mut Criterion) {
         )
         .build();
     group.bench_function("reqwest + unattended middleware, 32 concurrent", |b| {
-        b.iter(|| {
-            rt.block_on(async {
-                let calls = (0..CONCURRENCY).map(|_| {
-                    let client = ours.clone();
-                    let url = url.clone();
-                    tokio::spawn(async move {
-                        let _: serde_json::Value =
-                            client.get(url).send().await.unwrap().json().await.unwrap();
-                    })
-                });
-                for call in calls.collect::<Vec<_>>() {
-                    call.await.unwrap();
-                }
-            })
-        })
+        b.iter(|| rt.block_on(concurrent_gets(&ours, &url, CONCURRENCY)))
     });
 
     let text = format!("base_url = \"http://{addr}\"");
@@ -197,6 +169,22 @@ fn loopback(c: &mut Criterion) {
         })
     });
     group.finish();
+}
+
+/// `n` concurrent GETs of `url` through a reqwest-middleware client, their JSON read.
+async fn concurrent_gets(client: &reqwest_middleware::ClientWithMiddleware, url: &str, n: u64) {
+    let calls: Vec<_> = (0..n)
+        .map(|_| {
+            let (client, url) = (client.clone(), url.to_owned());
+            tokio::spawn(async move {
+                let _: serde_json::Value =
+                    client.get(url).send().await.unwrap().json().await.unwrap();
+            })
+        })
+        .collect();
+    for call in calls {
+        call.await.unwrap();
+    }
 }
 
 criterion_group!(benches, per_call, loopback);

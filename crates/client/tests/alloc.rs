@@ -7,13 +7,13 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http::{Request, Response};
 use http_body_util::Full;
-use tower::{Service, ServiceBuilder, service_fn};
+use tower::{ServiceBuilder, service_fn};
 use unattended_breaker::CircuitBreakerLayer;
 use unattended_core::Clock;
 use unattended_gate::{GateLayer, WhenClosed, WindowCalendar};
 use unattended_ratelimit::RateLimitLayer;
 use unattended_retry::{RetryConfig, RetryLayer};
-use unattended_testkit::drive::call_once;
+use unattended_testkit::drive::blocks_per_call;
 use unattended_token::{StaticToken, TokenCache, TokenLayer};
 
 #[global_allocator]
@@ -30,17 +30,6 @@ fn request() -> Request<Full<Bytes>> {
         .unwrap()
 }
 
-fn blocks_per_call<S: Service<Request<Full<Bytes>>>>(svc: &mut S) -> f64 {
-    const CALLS: u64 = 500;
-    call_once(svc, request());
-    let reqs: Vec<_> = (0..CALLS).map(|_| request()).collect();
-    let before = dhat::HeapStats::get().total_blocks;
-    for r in reqs {
-        call_once(svc, r);
-    }
-    (dhat::HeapStats::get().total_blocks - before) as f64 / CALLS as f64
-}
-
 #[test]
 fn the_five_layers_allocate_only_the_retry_copy() {
     let _profiler = dhat::Profiler::builder().testing().build();
@@ -50,7 +39,7 @@ fn the_five_layers_allocate_only_the_retry_copy() {
     let mut retry_only = ServiceBuilder::new()
         .layer(RetryLayer::new(RetryConfig::standard().attempt_timeout(None)).unwrap())
         .service(service_fn(ok));
-    let copy = blocks_per_call(&mut retry_only);
+    let copy = blocks_per_call(&mut retry_only, request);
     let cache = Arc::new(TokenCache::new(StaticToken::new("token"), clock));
     let mut five = ServiceBuilder::new()
         .layer(GateLayer::new().class("write", WindowCalendar::always(), WhenClosed::Reject))
@@ -59,6 +48,6 @@ fn the_five_layers_allocate_only_the_retry_copy() {
         .layer(CircuitBreakerLayer::standard())
         .layer(TokenLayer::new(cache).replay_refused(false))
         .service(service_fn(ok));
-    let all = blocks_per_call(&mut five);
+    let all = blocks_per_call(&mut five, request);
     assert!(all <= copy, "five layers: {all} blocks per call; the retry copy alone: {copy}");
 }

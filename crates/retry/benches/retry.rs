@@ -15,7 +15,8 @@ use http::Request;
 use tower::{Layer, service_fn};
 use unattended_retry::{CloneReplay, RetryConfig, RetryLayer};
 
-use happy::{AlwaysOk, call_once, echo, ok_response};
+use happy::{AlwaysOk, echo, ok_response};
+use unattended_testkit::drive::call_once;
 
 fn http_request() -> Request<Bytes> {
     Request::get("https://api.example.com/v1/items?page=2")

@@ -44,3 +44,21 @@ where
     });
     clock.now() - start
 }
+
+/// Heap blocks allocated per call on the happy path: one warm-up call, then 1,000 calls with
+/// requests built beforehand (so only the service's allocations count).
+///
+/// # Panics
+///
+/// Unless the test binary's global allocator is `dhat::Alloc` and a dhat profiler is running
+/// (`dhat::Profiler::builder().testing().build()`); and as [`call_once`].
+pub fn blocks_per_call<S: Service<R>, R>(svc: &mut S, mut request: impl FnMut() -> R) -> f64 {
+    const CALLS: u64 = 1000;
+    call_once(svc, request());
+    let requests: Vec<R> = (0..CALLS).map(|_| request()).collect();
+    let before = dhat::HeapStats::get().total_blocks;
+    for req in requests {
+        call_once(svc, req);
+    }
+    (dhat::HeapStats::get().total_blocks - before) as f64 / CALLS as f64
+}

@@ -160,14 +160,30 @@ where
     Inner: Service<Request<B>, Response = Response<ResB>>,
     Inner::Error: Into<BoxError>,
 {
-    let cached = shared.cache.entry().await?;
-    let ticket = cached.ticket();
-    let res = inner.call(shared.placement.apply(&cached, req)?).await.map_err(Into::into)?;
+    let (res, ticket) = send_once(&shared, &mut inner, req).await?;
     match (shared.judge(ticket, res)?, copy) {
         (Verdict::Done(res), _) => Ok(res),
         (Verdict::Replay, Some(copy)) => replay(&shared, inner, copy).await,
         (Verdict::Replay, None) => Err(shared.not_replayed()),
     }
+}
+
+/// Sends `req` through the readied `inner` with a valid token; gives the token's ticket back.
+async fn send_once<S, Inner, B, ResB>(
+    shared: &Shared<S>,
+    inner: &mut Inner,
+    req: Request<B>,
+) -> Result<(Response<ResB>, Ticket), BoxError>
+where
+    S: TokenSource,
+    Inner: Service<Request<B>, Response = Response<ResB>>,
+    Inner::Error: Into<BoxError>,
+{
+    let cached = shared.cache.entry().await?;
+    let ticket = cached.ticket();
+    let req = shared.placement.apply(&cached, req)?;
+    let res = inner.call(req).await.map_err(Into::into)?;
+    Ok((res, ticket))
 }
 
 /// Sends the copy of a refused request with a new token; a second refusal is final.
@@ -181,10 +197,8 @@ where
     Inner: Service<Request<B>, Response = Response<ResB>>,
     Inner::Error: Into<BoxError>,
 {
-    let cached = shared.cache.entry().await?;
-    let ticket = cached.ticket();
     poll_fn(|cx| inner.poll_ready(cx)).await.map_err(Into::into)?;
-    let res = inner.call(shared.placement.apply(&cached, copy)?).await.map_err(Into::into)?;
+    let (res, ticket) = send_once(shared, &mut inner, copy).await?;
     if res.status() == StatusCode::UNAUTHORIZED {
         return Err(refused_again().into());
     }

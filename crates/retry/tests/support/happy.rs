@@ -17,8 +17,6 @@ impl Classifier<u64> for AlwaysOk {
     }
 }
 
-pub use unattended_testkit::drive::call_once;
-
 pub fn echo(req: u64) -> Ready<Result<u64, std::io::Error>> {
     ready(Ok(req))
 }
