@@ -100,13 +100,14 @@ impl Client {
     ) -> Result<Response<Body>, Error> {
         let (mut parts, body) = req.into_parts();
         parts.uri = self.resolve(parts.uri)?;
-        let key = ServiceKey::from_uri(&parts.uri);
+        // Kept to name the service in an error; the key string is made only then.
+        let uri = parts.uri.clone();
         let req = Request::from_parts(parts, body.into());
         self.stack
             .clone()
             .oneshot(req)
             .await
-            .map_err(|e| Error::from_stack(e, key, self.clock.wall()))
+            .map_err(|e| Error::from_stack(e, ServiceKey::from_uri(&uri), self.clock.wall()))
     }
 
     /// `GET path`, its `2xx` JSON body read as a `T`.
@@ -148,32 +149,33 @@ impl Client {
         &self,
         req: Request<impl Into<RequestBody>>,
     ) -> Result<T, Error> {
-        let key = ServiceKey::from_uri(req.uri());
+        let uri = req.uri().clone();
         let res = self.send(req).await?;
-        let bytes = self.read(res, key.clone()).await?;
-        serde_json::from_slice(&bytes).map_err(|e| Error::json(e, key))
+        let bytes = self.read(res, &uri).await?;
+        serde_json::from_slice(&bytes).map_err(|e| Error::json(e, ServiceKey::from_uri(&uri)))
     }
 
     /// Reads a `2xx` response's body, within the size limit (counted after decompression).
-    async fn read(&self, res: Response<Body>, key: Option<ServiceKey>) -> Result<Bytes, Error> {
+    async fn read(&self, res: Response<Body>, uri: &Uri) -> Result<Bytes, Error> {
+        let key = || ServiceKey::from_uri(uri);
         let status = res.status();
         if !status.is_success() {
             let class = HttpClassifier::new().classify_response(&res, &self.clock).err();
-            return Err(Error::from_status(status, class, key, self.clock.wall()));
+            return Err(Error::from_status(status, class, key(), self.clock.wall()));
         }
         // Read frame by frame rather than with `Limited`, whose error bounds make the future of
         // every caller lose `Send` (a higher-ranked lifetime the compiler cannot prove).
         let mut body = res.into_body();
         let mut bytes = BytesMut::new();
         while let Some(frame) = body.frame().await {
-            let frame = frame.map_err(|e| Error::body(e, key.clone(), self.clock.wall()))?;
+            let frame = frame.map_err(|e| Error::body(e, key(), self.clock.wall()))?;
             if let Ok(data) = frame.into_data() {
                 if bytes.len() + data.len() > self.max_response_bytes {
                     let too_big = format!(
                         "the response body is over the limit of {} bytes",
                         self.max_response_bytes
                     );
-                    return Err(Error::body(too_big.into(), key, self.clock.wall()));
+                    return Err(Error::body(too_big.into(), key(), self.clock.wall()));
                 }
                 bytes.extend_from_slice(&data);
             }
