@@ -5,13 +5,22 @@
 //! - [`capture`]: collect what `tracing` logs during a closure or a test;
 //! - [`oauth`]: a Google OAuth token endpoint and an API that checks its tokens, on the
 //!   [`Clock`](unattended_core::Clock), with injectable faults;
+//! - [`dev`]: DEV (Forem API v1) with its throttles, duplicate guards and error bodies;
+//! - [`fault`]: the faults mocks inject ([`fault::Fault`]) and when ([`fault::Trigger`]: the Nth
+//!   request to a route, a span of time, a seeded chance); [`log`]: what a mock received;
+//! - [`serve`]: any mock on 127.0.0.1, sharing its state with the in-process service;
 //! - [`socket`]: a raw HTTP/1.1 server on 127.0.0.1 answering from a script (statuses, hangs,
 //!   resets), for real-time socket tests.
 //!
 //! Each mock is a plain tower `Service<http::Request<B>>`, so it can be a client's transport
 //! under a paused clock.
 
+pub mod body;
 pub mod capture;
+pub mod dev;
 pub mod drive;
+pub mod fault;
+pub mod log;
 pub mod oauth;
+pub mod serve;
 pub mod socket;

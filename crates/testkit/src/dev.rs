@@ -1,0 +1,404 @@
+//! DEV (Forem API v1): publish, list and update articles, with Forem's answers.
+//!
+//! Facts followed: `POST /api/articles` with an `api-key` header and `{"article": {...}}` gives
+//! `201 Created`, a `Location` and the article; `GET /api/articles/me/all` lists your own
+//! (`per_page`, `page`); `PUT /api/articles/{id}` updates. A bad or missing key gets
+//! `401 {"error":"unauthorized","status":401}`; validation `422 {"error":"<sentence>",
+//! "status":422}`, including a repeated `canonical_url` among published articles or a repeated
+//! title + body ("has already been taken"); unknown ids `404 {"error":"not found","status":404}`.
+//! Writes are throttled to one per second per key (Rack::Attack: `429`, `Retry-After`, a
+//! plain-text body), reads to three per second.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Method, Request, Response, StatusCode};
+use http_body::Body;
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use tokio::time::Instant;
+use tower_service::Service;
+use unattended_core::{BoxError, Clock};
+
+use crate::body::MockBody;
+use crate::fault::{Fault, FaultPlan, RetryAfter, Route, Trigger};
+use crate::log::{Recorded, RequestLog};
+
+#[derive(Clone, Debug)]
+struct Article {
+    id: u64,
+    owner: String,
+    title: String,
+    body_markdown: String,
+    published: bool,
+    canonical_url: Option<String>,
+    tags: Vec<String>,
+    published_at: Option<String>,
+}
+
+impl Article {
+    fn to_json(&self) -> Value {
+        let slug = format!("{}-{}", self.title.to_lowercase().replace(' ', "-"), self.id);
+        json!({
+            "type_of": "article",
+            "id": self.id,
+            "title": self.title,
+            "slug": slug,
+            "path": format!("/test-user/{slug}"),
+            "url": format!("https://dev.to/test-user/{slug}"),
+            "canonical_url": self.canonical_url.clone().unwrap_or_else(|| format!("https://dev.to/test-user/{slug}")),
+            "published": self.published,
+            "published_at": self.published_at,
+            "body_markdown": self.body_markdown,
+            "tag_list": self.tags,
+        })
+    }
+}
+
+#[derive(Debug)]
+struct State {
+    keys: HashSet<String>,
+    articles: Vec<Article>,
+    next_id: u64,
+    writes: HashMap<String, Instant>,
+    reads: HashMap<String, VecDeque<Instant>>,
+    plan: FaultPlan,
+}
+
+/// The DEV mock. Clones share its state; it is a `Service<http::Request<B>>` and can be served on
+/// 127.0.0.1 with [`serve`](crate::serve::serve).
+#[derive(Clone, Debug)]
+pub struct DevTo {
+    state: Arc<Mutex<State>>,
+    log: RequestLog,
+    clock: Clock,
+}
+
+/// A write throttled by the mock: the window is one second per key.
+const WRITE_PERIOD: Duration = Duration::from_secs(1);
+
+impl DevTo {
+    /// A mock knowing no key yet; faults draw from `seed`.
+    pub fn new(clock: Clock, seed: u64) -> Self {
+        let state = State {
+            keys: HashSet::new(),
+            articles: Vec::new(),
+            next_id: 1000,
+            writes: HashMap::new(),
+            reads: HashMap::new(),
+            plan: FaultPlan::new(seed),
+        };
+        Self { state: Arc::new(Mutex::new(state)), log: RequestLog::default(), clock }
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Registers an API key and returns it.
+    pub fn key(&self, key: &str) -> String {
+        self.state().keys.insert(key.to_owned());
+        key.to_owned()
+    }
+
+    /// Injects `fault` into `route` when `trigger` fires.
+    pub fn fault(&self, route: Route, trigger: Trigger, fault: Fault) {
+        self.state().plan.add(route, trigger, fault);
+    }
+
+    /// The requests received.
+    pub fn log(&self) -> &RequestLog {
+        &self.log
+    }
+
+    /// The titles of the articles stored, in creation order.
+    pub fn titles(&self) -> Vec<String> {
+        self.state().articles.iter().map(|a| a.title.clone()).collect()
+    }
+
+    fn answer(
+        &self,
+        method: &Method,
+        path: &str,
+        query: Option<&str>,
+        key: Option<&str>,
+        body: &[u8],
+    ) -> Response<MockBody> {
+        let now = self.clock.now();
+        let mut state = self.state();
+        let Some(key) = key.filter(|k| state.keys.contains(*k)) else {
+            return error(StatusCode::UNAUTHORIZED, "unauthorized");
+        };
+        let key = key.to_owned();
+        let write = *method != Method::GET;
+        if write {
+            if let Some(last) = state.writes.get(&key)
+                && now < *last + WRITE_PERIOD
+            {
+                let wait = (*last + WRITE_PERIOD - now).as_secs().max(1);
+                return throttled(wait);
+            }
+            state.writes.insert(key.clone(), now);
+        } else {
+            let reads = state.reads.entry(key.clone()).or_default();
+            reads.retain(|t| now < *t + Duration::from_secs(1));
+            if reads.len() >= 3 {
+                return throttled(1);
+            }
+            reads.push_back(now);
+        }
+        match (method, path.trim_end_matches('/')) {
+            (&Method::POST, "/api/articles") => self.create(&mut state, &key, body),
+            (&Method::GET, "/api/articles/me/all") => {
+                let param = |name: &str| {
+                    query
+                        .and_then(|q| {
+                            q.split('&').find_map(|p| p.strip_prefix(name)?.strip_prefix('='))
+                        })
+                        .and_then(|v| v.parse::<usize>().ok())
+                };
+                let per_page = param("per_page").unwrap_or(30).clamp(1, 1000);
+                let page = param("page").unwrap_or(1).max(1);
+                let mine: Vec<Value> = state
+                    .articles
+                    .iter()
+                    .rev()
+                    .filter(|a| a.owner == key)
+                    .skip((page - 1) * per_page)
+                    .take(per_page)
+                    .map(Article::to_json)
+                    .collect();
+                json_response(StatusCode::OK, &Value::Array(mine))
+            }
+            (&Method::PUT, p) if p.starts_with("/api/articles/") => {
+                let id = p["/api/articles/".len()..].parse::<u64>().ok();
+                self.update(&mut state, &key, id, body)
+            }
+            _ => error(StatusCode::NOT_FOUND, "not found"),
+        }
+    }
+
+    fn create(&self, state: &mut State, key: &str, body: &[u8]) -> Response<MockBody> {
+        let Some(fields) = article_fields(body) else {
+            return error(StatusCode::UNPROCESSABLE_ENTITY, "article param must be a JSON object");
+        };
+        let title = fields.get("title").and_then(Value::as_str).unwrap_or_default().to_owned();
+        if title.is_empty() {
+            return error(StatusCode::UNPROCESSABLE_ENTITY, "Title can't be blank");
+        }
+        let body_markdown =
+            fields.get("body_markdown").and_then(Value::as_str).unwrap_or_default().to_owned();
+        let published = fields.get("published").and_then(Value::as_bool).unwrap_or(false);
+        let canonical_url = fields.get("canonical_url").and_then(Value::as_str).map(str::to_owned);
+        if state
+            .articles
+            .iter()
+            .any(|a| a.owner == key && a.title == title && a.body_markdown == body_markdown)
+        {
+            return error(StatusCode::UNPROCESSABLE_ENTITY, "Body markdown has already been taken");
+        }
+        if published
+            && canonical_url.is_some()
+            && state.articles.iter().any(|a| a.published && a.canonical_url == canonical_url)
+        {
+            return error(StatusCode::UNPROCESSABLE_ENTITY, "Canonical url has already been taken");
+        }
+        state.next_id += 1;
+        let article = Article {
+            id: state.next_id,
+            owner: key.to_owned(),
+            title,
+            body_markdown,
+            published,
+            canonical_url,
+            tags: tags(fields.get("tags")),
+            published_at: published.then(|| self.clock.wall().to_string()),
+        };
+        let json = article.to_json();
+        state.articles.push(article);
+        let mut res = json_response(StatusCode::CREATED, &json);
+        if let Some(url) = json["url"].as_str().and_then(|u| u.parse().ok()) {
+            res.headers_mut().insert(http::header::LOCATION, url);
+        }
+        res
+    }
+
+    fn update(
+        &self,
+        state: &mut State,
+        key: &str,
+        id: Option<u64>,
+        body: &[u8],
+    ) -> Response<MockBody> {
+        let Some(fields) = article_fields(body) else {
+            return error(StatusCode::UNPROCESSABLE_ENTITY, "article param must be a JSON object");
+        };
+        let now = self.clock.wall().to_string();
+        let Some(article) = state.articles.iter_mut().find(|a| Some(a.id) == id && a.owner == key)
+        else {
+            return error(StatusCode::NOT_FOUND, "not found");
+        };
+        if let Some(title) = fields.get("title").and_then(Value::as_str) {
+            article.title = title.to_owned();
+        }
+        if let Some(body) = fields.get("body_markdown").and_then(Value::as_str) {
+            article.body_markdown = body.to_owned();
+        }
+        if let Some(published) = fields.get("published").and_then(Value::as_bool) {
+            if published && !article.published {
+                article.published_at = Some(now);
+            }
+            article.published = published;
+        }
+        json_response(StatusCode::OK, &article.to_json())
+    }
+}
+
+fn article_fields(body: &[u8]) -> Option<serde_json::Map<String, Value>> {
+    match serde_json::from_slice::<Value>(body).ok()?.get("article")? {
+        Value::Object(fields) => Some(fields.clone()),
+        _ => None,
+    }
+}
+
+fn tags(value: Option<&Value>) -> Vec<String> {
+    match value {
+        Some(Value::Array(items)) => {
+            items.iter().filter_map(Value::as_str).map(str::to_owned).collect()
+        }
+        Some(Value::String(list)) => list.split(',').map(|t| t.trim().to_owned()).collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn json_response(status: StatusCode, value: &Value) -> Response<MockBody> {
+    let mut res = Response::new(MockBody::full(value.to_string()));
+    *res.status_mut() = status;
+    res.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json; charset=utf-8"),
+    );
+    res
+}
+
+fn error(status: StatusCode, message: &str) -> Response<MockBody> {
+    json_response(status, &json!({"error": message, "status": status.as_u16()}))
+}
+
+fn throttled(retry_after: u64) -> Response<MockBody> {
+    let mut res = Response::new(MockBody::full("Retry later\n"));
+    *res.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+    res.headers_mut()
+        .insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("text/plain"));
+    res.headers_mut().insert(http::header::RETRY_AFTER, retry_after.into());
+    res
+}
+
+/// The answer a fault gives, or `None` for a fault that gives none.
+pub(crate) fn fault_response(fault: &Fault, clock: &Clock) -> Option<Response<MockBody>> {
+    let mut res = Response::new(MockBody::empty());
+    match fault {
+        Fault::RateLimited(after) => {
+            *res.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+            let value = match after {
+                Some(RetryAfter::Seconds(s)) => Some(s.to_string()),
+                Some(RetryAfter::Date(s)) => {
+                    let at = unattended_core::clock::add_saturating(
+                        clock.wall(),
+                        Duration::from_secs(*s),
+                    );
+                    Some(at.strftime("%a, %d %b %Y %H:%M:%S GMT").to_string())
+                }
+                None => None,
+            };
+            if let Some(value) = value.and_then(|v| v.parse().ok()) {
+                res.headers_mut().insert(http::header::RETRY_AFTER, value);
+            }
+        }
+        Fault::QuotaHeaders { reset } => {
+            *res.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+            let headers = res.headers_mut();
+            headers.insert("ratelimit-policy", "\"default\";q=100;w=60".parse().ok()?);
+            headers.insert("ratelimit", format!("\"default\";r=0;t={reset}").parse().ok()?);
+        }
+        Fault::Unavailable => {
+            *res.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+            *res.body_mut() = MockBody::full("<html><body>503 Service Unavailable</body></html>");
+        }
+        Fault::MalformedJson => *res.body_mut() = MockBody::full(r#"{"id": 12, "title": "#),
+        Fault::Oversized(n) => *res.body_mut() = MockBody::full(vec![b'x'; *n]),
+        Fault::SlowBody { every } => {
+            *res.body_mut() =
+                MockBody::trickle(&Bytes::from_static(b"{\"slow\":true}"), 4, *every, *clock);
+        }
+        Fault::Transport | Fault::Hang | Fault::CommitThenDrop => return None,
+    }
+    Some(res)
+}
+
+type Answer = Pin<Box<dyn Future<Output = Result<Response<MockBody>, BoxError>> + Send>>;
+
+impl<B> Service<Request<B>> for DevTo
+where
+    B: Body + Send + 'static,
+    B::Data: Send,
+{
+    type Response = Response<MockBody>;
+    type Error = BoxError;
+    type Future = Answer;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request<B>) -> Answer {
+        let mock = self.clone();
+        Box::pin(async move {
+            let (parts, body) = req.into_parts();
+            let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+            let at = mock.clock.now();
+            let path = parts.uri.path().to_owned();
+            let query = parts.uri.query().map(str::to_owned);
+            let key = parts.headers.get("api-key").and_then(|v| v.to_str().ok()).map(str::to_owned);
+            let fault = mock.state().plan.pick(&parts.method, &path, at);
+            let record = |status: Option<StatusCode>| Recorded {
+                at,
+                method: parts.method.clone(),
+                path: path.clone(),
+                query: query.clone(),
+                body_len: body.len(),
+                status,
+                fault: fault.as_ref().map(Fault::name),
+            };
+            let res = match &fault {
+                Some(Fault::CommitThenDrop) => {
+                    let res =
+                        mock.answer(&parts.method, &path, query.as_deref(), key.as_deref(), &body);
+                    mock.log.push(record(Some(res.status())));
+                    return Err(io::Error::from(io::ErrorKind::ConnectionReset).into());
+                }
+                Some(Fault::Transport) => {
+                    mock.log.push(record(None));
+                    return Err(io::Error::from(io::ErrorKind::ConnectionReset).into());
+                }
+                Some(Fault::Hang) => {
+                    mock.log.push(record(None));
+                    return std::future::pending().await;
+                }
+                Some(fault) => match fault_response(fault, &mock.clock) {
+                    Some(res) => res,
+                    None => return Err("fault without an answer".into()),
+                },
+                None => mock.answer(&parts.method, &path, query.as_deref(), key.as_deref(), &body),
+            };
+            mock.log.push(record(Some(res.status())));
+            Ok(res)
+        })
+    }
+}
