@@ -315,7 +315,7 @@ impl Middleware for ResilienceMiddleware {
             let server_wait = class.not_before().map(|until| self.clock.until(until));
             let delay = backoff.max(server_wait.unwrap_or_default());
             let now = self.clock.now();
-            let reason = if !idempotent && !class.nothing_sent() {
+            let reason = if !idempotent && !class.not_processed() {
                 Some(GiveUpReason::NotIdempotent)
             } else if attempts >= self.max_attempts {
                 Some(GiveUpReason::MaxAttempts)

@@ -82,6 +82,26 @@ impl FailureClass {
         matches!(self, Self::Transient(TransientCause::Connect))
     }
 
+    /// True when the server certainly did not act on the request: it was never sent (a connect
+    /// failure, a paused host, an open breaker) or the server refused it before doing anything
+    /// (`429 Too Many Requests`, a refused credential). Sending a request that is not idempotent
+    /// again is then safe.
+    pub fn not_processed(&self) -> bool {
+        match self {
+            Self::Transient(TransientCause::Connect)
+            | Self::Unavailable { .. }
+            | Self::AuthExpired
+            | Self::CredentialRenewed => true,
+            Self::RateLimited { status, .. } => {
+                status.is_none_or(|s| s == StatusCode::TOO_MANY_REQUESTS)
+            }
+            Self::Transient(TransientCause::Status(status)) => {
+                *status == StatusCode::TOO_MANY_REQUESTS
+            }
+            _ => false,
+        }
+    }
+
     /// The instant before which the server asked not to be called again, if it said.
     pub fn not_before(&self) -> Option<Timestamp> {
         match self {

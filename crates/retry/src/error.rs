@@ -19,7 +19,7 @@ pub enum GiveUpReason {
     /// The server asked to wait longer than the layer may sleep.
     ServerWaitTooLong,
     /// The request is not idempotent (a `POST` or `PATCH` without an `Idempotency-Key`), and the
-    /// failure does not prove it was never sent.
+    /// failure does not prove the server did nothing (a connect failure or a `429` would).
     NotIdempotent,
     /// The request's body is a stream that cannot be sent again.
     NotReplayable,

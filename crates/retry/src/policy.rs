@@ -99,7 +99,7 @@ impl<C, P> RetryPolicy<C, P> {
         let retry_at = add_saturating(wall, delay);
         let give_up = |reason| Decision::GiveUp { reason, retry_at };
 
-        if !meta.idempotent && !class.nothing_sent() {
+        if !meta.idempotent && !class.not_processed() {
             return give_up(GiveUpReason::NotIdempotent);
         }
         if meta.attempts >= shared.config.max_attempts {

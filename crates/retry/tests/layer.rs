@@ -164,6 +164,15 @@ async fn post_is_retried_with_a_key_a_marker_or_after_a_connect_error() {
         .await
         .unwrap();
     assert_eq!((res.status().as_u16(), script.count()), (200, 2));
+    // A 429 was refused before any work: sent again once the wait is over. A 429 without a
+    // Retry-After too.
+    for answer in [Answer::StatusWith(429, vec![("retry-after", "2".into())]), Answer::Status(429)]
+    {
+        let script = Script::new(clock(), [answer]);
+        let res =
+            layer(plain()).layer(script.clone()).oneshot(post("https://a.example/items")).await;
+        assert_eq!((res.unwrap().status().as_u16(), script.count()), (200, 2));
+    }
     // A reset after sending is not proof of anything.
     let script = Script::new(clock(), [Answer::Error(io::ErrorKind::ConnectionReset)]);
     let err = layer(plain())

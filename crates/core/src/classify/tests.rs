@@ -102,6 +102,15 @@ fn class_predicates() {
     assert!(connect.is_retryable() && connect.nothing_sent());
     let reset = FailureClass::Transient(TransientCause::Reset);
     assert!(reset.is_retryable() && !reset.nothing_sent());
+    assert!(connect.not_processed() && !reset.not_processed());
+    let until = now();
+    let throttled =
+        FailureClass::RateLimited { until, status: Some(StatusCode::TOO_MANY_REQUESTS) };
+    assert!(throttled.not_processed(), "a 429 was refused before any work");
+    let busy = FailureClass::RateLimited { until, status: Some(StatusCode::SERVICE_UNAVAILABLE) };
+    assert!(!busy.not_processed(), "a 503 may come after some work");
+    assert!(FailureClass::RateLimited { until, status: None }.not_processed(), "a paused host");
+    assert!(FailureClass::Unavailable { until }.not_processed(), "an open breaker");
     assert!(!FailureClass::AuthExpired.is_retryable());
     assert!(!FailureClass::Permanent(None).is_retryable());
     let limited =
