@@ -11,13 +11,11 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::future::Future;
-use std::io;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
 use http_body::Body;
 use http_body_util::BodyExt;
@@ -27,7 +25,7 @@ use tower_service::Service;
 use unattended_core::{BoxError, Clock};
 
 use crate::body::MockBody;
-use crate::fault::{Fault, FaultPlan, RetryAfter, Route, Trigger};
+use crate::fault::{Fault, FaultPlan, Route, Trigger, respond};
 use crate::log::{Recorded, RequestLog};
 
 #[derive(Clone, Debug)]
@@ -300,48 +298,6 @@ fn throttled(retry_after: u64) -> Response<MockBody> {
     res
 }
 
-/// The answer a fault gives, or `None` for a fault that gives none.
-pub(crate) fn fault_response(fault: &Fault, clock: &Clock) -> Option<Response<MockBody>> {
-    let mut res = Response::new(MockBody::empty());
-    match fault {
-        Fault::RateLimited(after) => {
-            *res.status_mut() = StatusCode::TOO_MANY_REQUESTS;
-            let value = match after {
-                Some(RetryAfter::Seconds(s)) => Some(s.to_string()),
-                Some(RetryAfter::Date(s)) => {
-                    let at = unattended_core::clock::add_saturating(
-                        clock.wall(),
-                        Duration::from_secs(*s),
-                    );
-                    Some(at.strftime("%a, %d %b %Y %H:%M:%S GMT").to_string())
-                }
-                None => None,
-            };
-            if let Some(value) = value.and_then(|v| v.parse().ok()) {
-                res.headers_mut().insert(http::header::RETRY_AFTER, value);
-            }
-        }
-        Fault::QuotaHeaders { reset } => {
-            *res.status_mut() = StatusCode::TOO_MANY_REQUESTS;
-            let headers = res.headers_mut();
-            headers.insert("ratelimit-policy", "\"default\";q=100;w=60".parse().ok()?);
-            headers.insert("ratelimit", format!("\"default\";r=0;t={reset}").parse().ok()?);
-        }
-        Fault::Unavailable => {
-            *res.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
-            *res.body_mut() = MockBody::full("<html><body>503 Service Unavailable</body></html>");
-        }
-        Fault::MalformedJson => *res.body_mut() = MockBody::full(r#"{"id": 12, "title": "#),
-        Fault::Oversized(n) => *res.body_mut() = MockBody::full(vec![b'x'; *n]),
-        Fault::SlowBody { every } => {
-            *res.body_mut() =
-                MockBody::trickle(&Bytes::from_static(b"{\"slow\":true}"), 4, *every, *clock);
-        }
-        Fault::Transport | Fault::Hang | Fault::CommitThenDrop => return None,
-    }
-    Some(res)
-}
-
 type Answer = Pin<Box<dyn Future<Output = Result<Response<MockBody>, BoxError>> + Send>>;
 
 impl<B> Service<Request<B>> for DevTo
@@ -367,38 +323,19 @@ where
             let query = parts.uri.query().map(str::to_owned);
             let key = parts.headers.get("api-key").and_then(|v| v.to_str().ok()).map(str::to_owned);
             let fault = mock.state().plan.pick(&parts.method, &path, at);
-            let record = |status: Option<StatusCode>| Recorded {
+            let record = Recorded {
                 at,
                 method: parts.method.clone(),
                 path: path.clone(),
                 query: query.clone(),
                 body_len: body.len(),
-                status,
+                status: None,
                 fault: fault.as_ref().map(Fault::name),
             };
-            let res = match &fault {
-                Some(Fault::CommitThenDrop) => {
-                    let res =
-                        mock.answer(&parts.method, &path, query.as_deref(), key.as_deref(), &body);
-                    mock.log.push(record(Some(res.status())));
-                    return Err(io::Error::from(io::ErrorKind::ConnectionReset).into());
-                }
-                Some(Fault::Transport) => {
-                    mock.log.push(record(None));
-                    return Err(io::Error::from(io::ErrorKind::ConnectionReset).into());
-                }
-                Some(Fault::Hang) => {
-                    mock.log.push(record(None));
-                    return std::future::pending().await;
-                }
-                Some(fault) => match fault_response(fault, &mock.clock) {
-                    Some(res) => res,
-                    None => return Err("fault without an answer".into()),
-                },
-                None => mock.answer(&parts.method, &path, query.as_deref(), key.as_deref(), &body),
-            };
-            mock.log.push(record(Some(res.status())));
-            Ok(res)
+            respond(fault, &mock.clock, &mock.log, record, |_| {
+                Some(mock.answer(&parts.method, &path, query.as_deref(), key.as_deref(), &body))
+            })
+            .await
         })
     }
 }

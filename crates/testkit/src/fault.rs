@@ -2,9 +2,16 @@
 //! with a seeded probability. The same plan and seed give the same faults, request for request.
 
 use std::collections::HashMap;
+use std::io;
 use std::time::Duration;
 
+use bytes::Bytes;
+use http::{Response, StatusCode};
 use tokio::time::Instant;
+use unattended_core::{BoxError, Clock};
+
+use crate::body::MockBody;
+use crate::log::{Recorded, RequestLog};
 
 /// How a `Retry-After` is written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -45,6 +52,15 @@ pub enum Fault {
     MalformedJson,
     /// `200` with a body of this many bytes.
     Oversized(usize),
+    /// YouTube: a chunk is answered `308` with a `Range` short of what was sent (the last
+    /// 256 KiB were not persisted).
+    ShortRange,
+    /// YouTube: a chunk is answered `308` without `Range`: nothing was persisted.
+    NoRange,
+    /// YouTube: `403 quotaExceeded` (and the day's quota is spent until midnight Pacific).
+    QuotaExceeded,
+    /// YouTube: the upload session is gone (`404`); the upload must start again.
+    SessionExpired,
 }
 
 impl Fault {
@@ -60,6 +76,10 @@ impl Fault {
             Self::CommitThenDrop => "commit_then_drop",
             Self::MalformedJson => "malformed_json",
             Self::Oversized(_) => "oversized",
+            Self::ShortRange => "short_range",
+            Self::NoRange => "no_range",
+            Self::QuotaExceeded => "quota_exceeded",
+            Self::SessionExpired => "session_expired",
         }
     }
 }
@@ -147,4 +167,93 @@ impl FaultPlan {
         }
         picked
     }
+}
+
+/// The answer a fault gives, or `None` for a fault that gives none.
+fn generic_response(fault: &Fault, clock: &Clock) -> Option<Response<MockBody>> {
+    let mut res = Response::new(MockBody::empty());
+    match fault {
+        Fault::RateLimited(after) => {
+            *res.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+            let value = match after {
+                Some(RetryAfter::Seconds(s)) => Some(s.to_string()),
+                Some(RetryAfter::Date(s)) => {
+                    let at = unattended_core::clock::add_saturating(
+                        clock.wall(),
+                        Duration::from_secs(*s),
+                    );
+                    Some(at.strftime("%a, %d %b %Y %H:%M:%S GMT").to_string())
+                }
+                None => None,
+            };
+            if let Some(value) = value.and_then(|v| v.parse().ok()) {
+                res.headers_mut().insert(http::header::RETRY_AFTER, value);
+            }
+        }
+        Fault::QuotaHeaders { reset } => {
+            *res.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+            let headers = res.headers_mut();
+            headers.insert("ratelimit-policy", "\"default\";q=100;w=60".parse().ok()?);
+            headers.insert("ratelimit", format!("\"default\";r=0;t={reset}").parse().ok()?);
+        }
+        Fault::Unavailable => {
+            *res.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+            *res.body_mut() = MockBody::full("<html><body>503 Service Unavailable</body></html>");
+        }
+        Fault::MalformedJson => *res.body_mut() = MockBody::full(r#"{"id": 12, "title": "#),
+        Fault::Oversized(n) => *res.body_mut() = MockBody::full(vec![b'x'; *n]),
+        Fault::SlowBody { every } => {
+            *res.body_mut() =
+                MockBody::trickle(&Bytes::from_static(b"{\"slow\":true}"), 4, *every, *clock);
+        }
+        Fault::Transport
+        | Fault::Hang
+        | Fault::CommitThenDrop
+        | Fault::ShortRange
+        | Fault::NoRange
+        | Fault::QuotaExceeded
+        | Fault::SessionExpired => return None,
+    }
+    Some(res)
+}
+
+/// Answers one request to a mock: the generic faults here, the mock's own answer (given the
+/// fault, for faults of its protocol) otherwise; records it in `log`.
+pub(crate) async fn respond(
+    fault: Option<Fault>,
+    clock: &Clock,
+    log: &RequestLog,
+    mut record: Recorded,
+    answer: impl FnOnce(Option<&Fault>) -> Option<Response<MockBody>>,
+) -> Result<Response<MockBody>, BoxError> {
+    let dropped = || -> BoxError { io::Error::from(io::ErrorKind::ConnectionReset).into() };
+    let res = match &fault {
+        Some(Fault::CommitThenDrop) => {
+            // The write is applied; its answer is lost.
+            record.status = answer(None).map(|res| res.status());
+            log.push(record);
+            return Err(dropped());
+        }
+        Some(Fault::Transport) => {
+            log.push(record);
+            return Err(dropped());
+        }
+        Some(Fault::Hang) => {
+            log.push(record);
+            return std::future::pending().await;
+        }
+        Some(fault) => match generic_response(fault, clock).or_else(|| answer(Some(fault))) {
+            Some(res) => res,
+            None => {
+                return Err(format!("the {} fault does not apply to this mock", fault.name()).into());
+            }
+        },
+        None => match answer(None) {
+            Some(res) => res,
+            None => return Err("the mock gave no answer".into()),
+        },
+    };
+    record.status = Some(res.status());
+    log.push(record);
+    Ok(res)
 }

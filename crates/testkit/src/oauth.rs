@@ -162,6 +162,13 @@ impl GoogleOAuth {
         self.state().api_calls.clone()
     }
 
+    /// Whether `access_token` is one this mock issued and it has not expired (for other API
+    /// mocks that check tokens, such as YouTube's).
+    pub fn accepts(&self, access_token: &str) -> bool {
+        let now = self.clock.now();
+        self.state().access_tokens.get(access_token).is_some_and(|expires| now < *expires)
+    }
+
     /// The token endpoint, a `Service<Request<B>>` answering `POST` form bodies.
     pub fn token_endpoint(&self) -> TokenEndpoint {
         TokenEndpoint { mock: self.clone() }

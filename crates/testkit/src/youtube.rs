@@ -1,0 +1,340 @@
+//! YouTube Data API v3 resumable upload, with its quota.
+//!
+//! Facts followed: `POST /upload/youtube/v3/videos?uploadType=resumable&part=…` with
+//! `X-Upload-Content-Length` and the video resource gives `200` and the session URI in
+//! `Location`. `PUT <session>` with `Content-Range: bytes F-L/TOTAL` stores a chunk (all but the
+//! last a multiple of 256 KiB) and answers `308` with `Range: bytes=0-N` (inclusive), or, for the
+//! last chunk, `201` with the video (`status.uploadStatus: "uploaded"`). `PUT` with
+//! `Content-Range: bytes */TOTAL` asks where the upload stands: `308` with `Range`, `308`
+//! without `Range` (nothing stored), or `201` with the video if it is complete. An unknown or
+//! expired session is `404`. `videos.insert` has its own daily bucket (100 by default, 1 per
+//! call), reset at midnight America/Los_Angeles; spent, it answers Google's `403 quotaExceeded`.
+//! With an OAuth mock attached, a missing or expired token is Google's `401`.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll};
+
+use http::{Method, Request, Response, StatusCode};
+use http_body::Body;
+use http_body_util::BodyExt;
+use jiff::civil::Date;
+use jiff::tz::TimeZone;
+use serde_json::{Value, json};
+use tower_service::Service;
+use unattended_core::{BoxError, Clock};
+
+use crate::body::MockBody;
+use crate::fault::{Fault, FaultPlan, Route, Trigger, respond};
+use crate::log::{Recorded, RequestLog};
+use crate::oauth::{GoogleOAuth, UNAUTHENTICATED_BODY};
+
+/// Google's `403` for a spent quota.
+pub const QUOTA_EXCEEDED_BODY: &str = r#"{"error":{"errors":[{"domain":"youtube.quota","reason":"quotaExceeded","message":"The request cannot be completed because you have exceeded your <a href=\"/youtube/v3/getting-started#quota\">quota</a>."}],"code":403,"message":"The request cannot be completed because you have exceeded your <a href=\"/youtube/v3/getting-started#quota\">quota</a>."}}"#;
+
+/// Chunks other than the last must be multiples of this.
+pub const CHUNK: u64 = 256 * 1024;
+
+const UPLOAD_PATH: &str = "/upload/youtube/v3/videos";
+
+#[derive(Debug)]
+struct Session {
+    total: u64,
+    stored: u64,
+    resource: Value,
+    video: Option<Value>,
+}
+
+#[derive(Debug)]
+struct State {
+    sessions: HashMap<String, Session>,
+    next: u64,
+    quota_limit: u32,
+    quota_used: u32,
+    quota_day: Option<Date>,
+    plan: FaultPlan,
+    videos: Vec<Value>,
+}
+
+/// The YouTube mock; clones share its state. A `Service<http::Request<B>>`, servable on
+/// 127.0.0.1 with [`serve`](crate::serve::serve).
+#[derive(Clone, Debug)]
+pub struct YouTube {
+    state: Arc<Mutex<State>>,
+    log: RequestLog,
+    clock: Clock,
+    auth: Option<GoogleOAuth>,
+}
+
+impl YouTube {
+    /// A mock with the default quota (100 uploads a day); faults draw from `seed`. Tokens are
+    /// not checked unless [`with_auth`](Self::with_auth) is used.
+    pub fn new(clock: Clock, seed: u64) -> Self {
+        let state = State {
+            sessions: HashMap::new(),
+            next: 0,
+            quota_limit: 100,
+            quota_used: 0,
+            quota_day: None,
+            plan: FaultPlan::new(seed),
+            videos: Vec::new(),
+        };
+        Self { state: Arc::new(Mutex::new(state)), log: RequestLog::default(), clock, auth: None }
+    }
+
+    /// Accepts only the access tokens `oauth` issued and that have not expired.
+    #[must_use]
+    pub fn with_auth(mut self, oauth: GoogleOAuth) -> Self {
+        self.auth = Some(oauth);
+        self
+    }
+
+    /// Sets the daily `videos.insert` quota.
+    pub fn quota(&self, per_day: u32) -> &Self {
+        self.state().quota_limit = per_day;
+        self
+    }
+
+    /// Injects `fault` into `route` when `trigger` fires.
+    pub fn fault(&self, route: Route, trigger: Trigger, fault: Fault) {
+        self.state().plan.add(route, trigger, fault);
+    }
+
+    /// The requests received.
+    pub fn log(&self) -> &RequestLog {
+        &self.log
+    }
+
+    /// The videos whose upload completed.
+    pub fn videos(&self) -> Vec<Value> {
+        self.state().videos.clone()
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn answer(
+        &self,
+        parts: &http::request::Parts,
+        body: &[u8],
+        fault: Option<&Fault>,
+    ) -> Option<Response<MockBody>> {
+        if let Some(auth) = &self.auth {
+            let token = parts
+                .headers
+                .get(http::header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("Bearer "));
+            if !token.is_some_and(|t| auth.accepts(t)) {
+                let mut res = json_body(StatusCode::UNAUTHORIZED, UNAUTHENTICATED_BODY.to_owned());
+                let challenge =
+                    r#"Bearer realm="https://accounts.google.com/", error="invalid_token""#;
+                res.headers_mut().insert(
+                    http::header::WWW_AUTHENTICATE,
+                    http::HeaderValue::from_static(challenge),
+                );
+                return Some(res);
+            }
+        }
+        if parts.uri.path() != UPLOAD_PATH {
+            return Some(google_error(StatusCode::NOT_FOUND, "notFound", "Not Found"));
+        }
+        let mut state = self.state();
+        let session = parts
+            .uri
+            .query()
+            .and_then(|q| q.split('&').find_map(|p| p.strip_prefix("upload_id=")))
+            .map(str::to_owned);
+        match (&parts.method, session) {
+            (&Method::POST, None) => Some(self.initiate(&mut state, parts, body, fault)),
+            (&Method::PUT, Some(id)) => Some(put(&mut state, &id, parts, body, fault)),
+            _ => Some(google_error(StatusCode::BAD_REQUEST, "badRequest", "Unsupported request")),
+        }
+    }
+
+    fn initiate(
+        &self,
+        state: &mut State,
+        parts: &http::request::Parts,
+        body: &[u8],
+        fault: Option<&Fault>,
+    ) -> Response<MockBody> {
+        let today = self
+            .clock
+            .wall()
+            .to_zoned_datetime(TimeZone::get("America/Los_Angeles").unwrap_or(TimeZone::UTC))
+            .date();
+        if state.quota_day != Some(today) {
+            state.quota_day = Some(today);
+            state.quota_used = 0;
+        }
+        if matches!(fault, Some(Fault::QuotaExceeded)) {
+            state.quota_used = state.quota_limit;
+        }
+        if state.quota_used >= state.quota_limit {
+            return json_body(StatusCode::FORBIDDEN, QUOTA_EXCEEDED_BODY.to_owned());
+        }
+        state.quota_used += 1;
+        let total = parts
+            .headers
+            .get("x-upload-content-length")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        let Some(total) = total else {
+            return google_error(
+                StatusCode::BAD_REQUEST,
+                "badContent",
+                "X-Upload-Content-Length is missing",
+            );
+        };
+        let resource = serde_json::from_slice::<Value>(body).unwrap_or(Value::Null);
+        if resource.pointer("/snippet/title").and_then(Value::as_str).is_none_or(str::is_empty) {
+            return google_error(
+                StatusCode::BAD_REQUEST,
+                "invalidTitle",
+                "The request metadata specifies an invalid or empty video title.",
+            );
+        }
+        state.next += 1;
+        let id = format!("AEnB2Uo{:08}", state.next);
+        state.sessions.insert(id.clone(), Session { total, stored: 0, resource, video: None });
+        let mut res = Response::new(MockBody::empty());
+        let location =
+            format!("https://www.googleapis.com{UPLOAD_PATH}?uploadType=resumable&upload_id={id}");
+        if let Ok(value) = location.parse() {
+            res.headers_mut().insert(http::header::LOCATION, value);
+        }
+        res
+    }
+}
+
+fn put(
+    state: &mut State,
+    id: &str,
+    parts: &http::request::Parts,
+    body: &[u8],
+    fault: Option<&Fault>,
+) -> Response<MockBody> {
+    if matches!(fault, Some(Fault::SessionExpired)) {
+        state.sessions.remove(id);
+    }
+    let State { sessions, next, videos, .. } = state;
+    let Some(session) = sessions.get_mut(id) else {
+        return google_error(
+            StatusCode::NOT_FOUND,
+            "notFound",
+            "Upload session not found or expired",
+        );
+    };
+    let range =
+        parts.headers.get(http::header::CONTENT_RANGE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let spec = range.strip_prefix("bytes ").unwrap_or("");
+    let (span, total) = spec.split_once('/').unwrap_or(("", ""));
+    if total.parse::<u64>().ok() != Some(session.total) && !range.is_empty() {
+        return google_error(
+            StatusCode::BAD_REQUEST,
+            "badContent",
+            "Content-Range total does not match the upload",
+        );
+    }
+    if let Some(video) = &session.video {
+        return json_body(StatusCode::CREATED, video.to_string());
+    }
+    if span != "*" {
+        let (first, last) = match span
+            .split_once('-')
+            .map(|(f, l)| (f.parse::<u64>(), l.parse::<u64>()))
+        {
+            Some((Ok(f), Ok(l))) if l >= f => (f, l),
+            _ if range.is_empty() => (0, (body.len() as u64).saturating_sub(1)),
+            _ => {
+                return google_error(StatusCode::BAD_REQUEST, "badContent", "Invalid Content-Range");
+            }
+        };
+        let len = last - first + 1;
+        let is_last = last + 1 == session.total;
+        if len != body.len() as u64 || first > session.stored || (!is_last && len % CHUNK != 0) {
+            return google_error(StatusCode::BAD_REQUEST, "badContent", "Invalid chunk");
+        }
+        let mut stored = session.stored.max(last + 1);
+        match fault {
+            Some(Fault::NoRange) => stored = 0,
+            Some(Fault::ShortRange) if !is_last => stored = stored.saturating_sub(CHUNK).max(first),
+            _ => {}
+        }
+        session.stored = stored;
+        if stored == session.total {
+            *next += 1;
+            let mut video = session.resource.clone();
+            video["id"] = json!(format!("vid{:06}", next));
+            video["kind"] = json!("youtube#video");
+            video["status"]["uploadStatus"] = json!("uploaded");
+            session.video = Some(video.clone());
+            videos.push(video.clone());
+            return json_body(StatusCode::CREATED, video.to_string());
+        }
+    }
+    let mut res = Response::new(MockBody::empty());
+    *res.status_mut() = StatusCode::PERMANENT_REDIRECT;
+    if session.stored > 0
+        && let Ok(value) = format!("bytes=0-{}", session.stored - 1).parse()
+    {
+        res.headers_mut().insert(http::header::RANGE, value);
+    }
+    res
+}
+
+fn json_body(status: StatusCode, body: String) -> Response<MockBody> {
+    let mut res = Response::new(MockBody::full(body));
+    *res.status_mut() = status;
+    res.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json; charset=UTF-8"),
+    );
+    res
+}
+
+fn google_error(status: StatusCode, reason: &str, message: &str) -> Response<MockBody> {
+    let body = json!({"error": {"errors": [{"domain": "global", "reason": reason, "message": message}],
+        "code": status.as_u16(), "message": message}});
+    json_body(status, body.to_string())
+}
+
+type Answer = Pin<Box<dyn Future<Output = Result<Response<MockBody>, BoxError>> + Send>>;
+
+impl<B> Service<Request<B>> for YouTube
+where
+    B: Body + Send + 'static,
+    B::Data: Send,
+{
+    type Response = Response<MockBody>;
+    type Error = BoxError;
+    type Future = Answer;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request<B>) -> Answer {
+        let mock = self.clone();
+        Box::pin(async move {
+            let (parts, body) = req.into_parts();
+            let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+            let at = mock.clock.now();
+            let fault = mock.state().plan.pick(&parts.method, parts.uri.path(), at);
+            let record = Recorded {
+                at,
+                method: parts.method.clone(),
+                path: parts.uri.path().to_owned(),
+                query: parts.uri.query().map(str::to_owned),
+                body_len: body.len(),
+                status: None,
+                fault: fault.as_ref().map(Fault::name),
+            };
+            respond(fault, &mock.clock, &mock.log, record, |f| mock.answer(&parts, &body, f)).await
+        })
+    }
+}
