@@ -245,7 +245,9 @@ pub(crate) async fn respond(
         Some(fault) => match generic_response(fault, clock).or_else(|| answer(Some(fault))) {
             Some(res) => res,
             None => {
-                return Err(format!("the {} fault does not apply to this mock", fault.name()).into());
+                return Err(
+                    format!("the {} fault does not apply to this mock", fault.name()).into()
+                );
             }
         },
         None => match answer(None) {

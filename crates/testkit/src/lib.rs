@@ -8,6 +8,8 @@
 //! - [`dev`]: DEV (Forem API v1) with its throttles, duplicate guards and error bodies;
 //! - [`youtube`]: YouTube's resumable upload (sessions, 256 KiB chunks, `308` + `Range`,
 //!   status queries) and its daily quota reset at midnight Pacific;
+//! - [`website`]: `robots.txt` (present, missing, unreachable), pages answering conditional
+//!   requests with `304`, a sitemap;
 //! - [`fault`]: the faults mocks inject ([`fault::Fault`]) and when ([`fault::Trigger`]: the Nth
 //!   request to a route, a span of time, a seeded chance); [`log`]: what a mock received;
 //! - [`serve`]: any mock on 127.0.0.1, sharing its state with the in-process service;
@@ -26,4 +28,5 @@ pub mod log;
 pub mod oauth;
 pub mod serve;
 pub mod socket;
+pub mod website;
 pub mod youtube;

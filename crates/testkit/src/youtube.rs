@@ -244,16 +244,18 @@ fn put(
         return json_body(StatusCode::CREATED, video.to_string());
     }
     if span != "*" {
-        let (first, last) = match span
-            .split_once('-')
-            .map(|(f, l)| (f.parse::<u64>(), l.parse::<u64>()))
-        {
-            Some((Ok(f), Ok(l))) if l >= f => (f, l),
-            _ if range.is_empty() => (0, (body.len() as u64).saturating_sub(1)),
-            _ => {
-                return google_error(StatusCode::BAD_REQUEST, "badContent", "Invalid Content-Range");
-            }
-        };
+        let (first, last) =
+            match span.split_once('-').map(|(f, l)| (f.parse::<u64>(), l.parse::<u64>())) {
+                Some((Ok(f), Ok(l))) if l >= f => (f, l),
+                _ if range.is_empty() => (0, (body.len() as u64).saturating_sub(1)),
+                _ => {
+                    return google_error(
+                        StatusCode::BAD_REQUEST,
+                        "badContent",
+                        "Invalid Content-Range",
+                    );
+                }
+            };
         let len = last - first + 1;
         let is_last = last + 1 == session.total;
         if len != body.len() as u64 || first > session.stored || (!is_last && len % CHUNK != 0) {
