@@ -379,6 +379,32 @@ impl<B> Service<Request<B>> for Api {
     }
 }
 
+/// Google's `401` for an API mock checking tokens against `auth`, or `None` if the request's
+/// bearer token is valid (or no check is asked for).
+pub(crate) fn refuse_unless_valid(
+    auth: Option<&GoogleOAuth>,
+    headers: &http::HeaderMap,
+) -> Option<Response<crate::body::MockBody>> {
+    let auth = auth?;
+    let token = headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    if token.is_some_and(|t| auth.accepts(t)) {
+        return None;
+    }
+    let mut res = Response::new(crate::body::MockBody::full(UNAUTHENTICATED_BODY));
+    *res.status_mut() = StatusCode::UNAUTHORIZED;
+    let challenge = r#"Bearer realm="https://accounts.google.com/", error="invalid_token""#;
+    res.headers_mut()
+        .insert(http::header::WWW_AUTHENTICATE, http::HeaderValue::from_static(challenge));
+    res.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json; charset=UTF-8"),
+    );
+    Some(res)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -29,7 +29,7 @@ use unattended_core::{BoxError, Clock};
 use crate::body::MockBody;
 use crate::fault::{Fault, FaultPlan, Route, Trigger, respond};
 use crate::log::{Recorded, RequestLog};
-use crate::oauth::{GoogleOAuth, UNAUTHENTICATED_BODY};
+use crate::oauth::GoogleOAuth;
 
 /// Google's `403` for a spent quota.
 pub const QUOTA_EXCEEDED_BODY: &str = r#"{"error":{"errors":[{"domain":"youtube.quota","reason":"quotaExceeded","message":"The request cannot be completed because you have exceeded your <a href=\"/youtube/v3/getting-started#quota\">quota</a>."}],"code":403,"message":"The request cannot be completed because you have exceeded your <a href=\"/youtube/v3/getting-started#quota\">quota</a>."}}"#;
@@ -122,22 +122,9 @@ impl YouTube {
         body: &[u8],
         fault: Option<&Fault>,
     ) -> Option<Response<MockBody>> {
-        if let Some(auth) = &self.auth {
-            let token = parts
-                .headers
-                .get(http::header::AUTHORIZATION)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.strip_prefix("Bearer "));
-            if !token.is_some_and(|t| auth.accepts(t)) {
-                let mut res = json_body(StatusCode::UNAUTHORIZED, UNAUTHENTICATED_BODY.to_owned());
-                let challenge =
-                    r#"Bearer realm="https://accounts.google.com/", error="invalid_token""#;
-                res.headers_mut().insert(
-                    http::header::WWW_AUTHENTICATE,
-                    http::HeaderValue::from_static(challenge),
-                );
-                return Some(res);
-            }
+        if let Some(refused) = crate::oauth::refuse_unless_valid(self.auth.as_ref(), &parts.headers)
+        {
+            return Some(refused);
         }
         if parts.uri.path() != UPLOAD_PATH {
             return Some(google_error(StatusCode::NOT_FOUND, "notFound", "Not Found"));
