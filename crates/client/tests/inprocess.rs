@@ -171,7 +171,8 @@ async fn an_expired_token_is_refreshed_and_the_request_replayed() {
     mock.invalidate_access_tokens();
     let body = serde_json::json!({"snippet": {"title": "t"}});
     let _: serde_json::Value = client.post_json("/youtube/v3/videos", &body).await.unwrap();
-    let statuses: Vec<_> = mock.api_calls().iter().map(|c| c.status.as_u16()).collect();
+    let statuses: Vec<_> =
+        mock.api_calls().iter().filter_map(|c| c.status.map(|s| s.as_u16())).collect();
     assert_eq!(statuses, [200, 401, 200], "one refusal, one replay of the POST");
     assert_eq!(mock.token_calls().len(), 2);
     // The credentials revoked for good: a typed error saying a human must act.

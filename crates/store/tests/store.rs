@@ -334,6 +334,6 @@ async fn a_rotated_refresh_token_is_there_after_a_restart() {
     let store = open(&path).await;
     let cache = Arc::new(TokenCache::new(source(&store, first), clock()));
     cache.get().await.unwrap();
-    let ok = mock.token_calls().iter().filter(|c| c.status == 200).count();
+    let ok = mock.token_calls().iter().filter(|c| c.status == Some(http::StatusCode::OK)).count();
     assert_eq!(ok, 2, "both processes got a token");
 }

@@ -323,15 +323,7 @@ where
             let query = parts.uri.query().map(str::to_owned);
             let key = parts.headers.get("api-key").and_then(|v| v.to_str().ok()).map(str::to_owned);
             let fault = mock.state().plan.pick(&parts.method, &path, at);
-            let record = Recorded {
-                at,
-                method: parts.method.clone(),
-                path: path.clone(),
-                query: query.clone(),
-                body_len: body.len(),
-                status: None,
-                fault: fault.as_ref().map(Fault::name),
-            };
+            let record = Recorded::new(at, &parts, body.len(), fault.as_ref());
             respond(fault, &mock.clock, &mock.log, record, |_| {
                 Some(mock.answer(&parts.method, &path, query.as_deref(), key.as_deref(), &body))
             })

@@ -170,7 +170,7 @@ impl FaultPlan {
 }
 
 /// The answer a fault gives, or `None` for a fault that gives none.
-fn generic_response(fault: &Fault, clock: &Clock) -> Option<Response<MockBody>> {
+pub(crate) fn generic_response(fault: &Fault, clock: &Clock) -> Option<Response<MockBody>> {
     let mut res = Response::new(MockBody::empty());
     match fault {
         Fault::RateLimited(after) => {

@@ -240,15 +240,7 @@ impl<B: Send + 'static> Service<Request<B>> for Gmail {
         Box::pin(async move {
             let at = mock.clock.now();
             let fault = mock.state().plan.pick(&parts.method, parts.uri.path(), at);
-            let record = Recorded {
-                at,
-                method: parts.method.clone(),
-                path: parts.uri.path().to_owned(),
-                query: parts.uri.query().map(str::to_owned),
-                body_len: 0,
-                status: None,
-                fault: fault.as_ref().map(Fault::name),
-            };
+            let record = Recorded::new(at, &parts, 0, fault.as_ref());
             respond(fault, &mock.clock, &mock.log, record, |_| Some(mock.answer(&parts))).await
         })
     }

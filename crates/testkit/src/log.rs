@@ -19,10 +19,56 @@ pub struct Recorded {
     pub query: Option<String>,
     /// Its body's length.
     pub body_len: usize,
+    /// The headers the protocols turn on (`content-range`, `if-none-match`,
+    /// `if-modified-since`, `idempotency-key`, `x-upload-content-length`); credentials
+    /// (`authorization`, `api-key`) only as `[present]`.
+    pub headers: Vec<(&'static str, String)>,
     /// The status answered (`None` when the fault gave no answer).
     pub status: Option<StatusCode>,
     /// The fault that answered, if one did.
     pub fault: Option<&'static str>,
+}
+
+/// The headers recorded, in order; the credentials among them only as present.
+const RECORDED: [(&str, bool); 7] = [
+    ("authorization", true),
+    ("api-key", true),
+    ("content-range", false),
+    ("if-none-match", false),
+    ("if-modified-since", false),
+    ("idempotency-key", false),
+    ("x-upload-content-length", false),
+];
+
+impl Recorded {
+    /// The record of a request with `parts` and a body of `body_len` bytes, arrived `at`,
+    /// answered by `fault` if one fired (its status is set once known).
+    pub(crate) fn new(
+        at: Instant,
+        parts: &http::request::Parts,
+        body_len: usize,
+        fault: Option<&crate::fault::Fault>,
+    ) -> Self {
+        let headers = RECORDED
+            .iter()
+            .filter_map(|(name, secret)| {
+                let value = parts.headers.get(*name)?;
+                let shown =
+                    if *secret { "[present]".to_owned() } else { value.to_str().ok()?.to_owned() };
+                Some((*name, shown))
+            })
+            .collect();
+        Self {
+            at,
+            method: parts.method.clone(),
+            path: parts.uri.path().to_owned(),
+            query: parts.uri.query().map(str::to_owned),
+            body_len,
+            headers,
+            status: None,
+            fault: fault.map(crate::fault::Fault::name),
+        }
+    }
 }
 
 /// Every request a mock received, in order. Clones share it.

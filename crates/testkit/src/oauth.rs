@@ -19,13 +19,15 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 use http_body::Body;
-use http_body_util::{BodyExt, Full};
+use http_body_util::BodyExt;
 use tokio::time::Instant;
 use tower_service::Service;
-use unattended_core::Clock;
+use unattended_core::{BoxError, Clock};
+
+use crate::body::MockBody;
+use crate::fault::{Fault, generic_response};
 
 /// The body of Google's 401 for a bad access token.
 pub const UNAUTHENTICATED_BODY: &str = r#"{"error":{"code":401,"message":"Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other valid authentication credential. See https://developers.google.com/identity/sign-in/web/devconsole-project.","errors":[{"message":"Invalid Credentials","domain":"global","reason":"authError","location":"Authorization","locationType":"header"}],"status":"UNAUTHENTICATED"}}"#;
@@ -35,18 +37,6 @@ pub const CLIENT_ID: &str = "test-client.apps.googleusercontent.com";
 /// The client secret the endpoint accepts.
 pub const CLIENT_SECRET: &str = "test-client-secret";
 
-/// A fault the token endpoint injects instead of its normal answer.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum TokenFault {
-    /// `503` with an HTML page, as a load balancer gives.
-    Unavailable,
-    /// `429` with `Retry-After: 30`.
-    RateLimited,
-    /// `200` with a body that is not JSON.
-    MalformedJson,
-}
-
 /// One request the mock received.
 #[derive(Clone, Debug)]
 pub struct Seen {
@@ -54,8 +44,8 @@ pub struct Seen {
     pub at: Instant,
     /// The access token it carried (API) or the grant type (token endpoint).
     pub credential: Option<String>,
-    /// The status answered.
-    pub status: StatusCode,
+    /// The status answered (`None` when a fault gave no answer).
+    pub status: Option<StatusCode>,
     /// Whether an injected fault answered it.
     pub fault: bool,
 }
@@ -68,8 +58,8 @@ struct State {
     latency: Duration,
     rotate: bool,
     issued: u64,
-    faults: VecDeque<TokenFault>,
-    fail_while: Option<TokenFault>,
+    faults: VecDeque<Fault>,
+    fail_while: Option<Fault>,
     token_calls: Vec<Seen>,
     api_calls: Vec<Seen>,
 }
@@ -143,12 +133,12 @@ impl GoogleOAuth {
     }
 
     /// Answers the next token requests with `faults`, in order.
-    pub fn fail_next(&self, faults: impl IntoIterator<Item = TokenFault>) {
+    pub fn fail_next(&self, faults: impl IntoIterator<Item = Fault>) {
         self.state().faults.extend(faults);
     }
 
     /// Answers every token request with `fault` until called with `None`.
-    pub fn fail_while(&self, fault: Option<TokenFault>) {
+    pub fn fail_while(&self, fault: Option<Fault>) {
         self.state().fail_while = fault;
     }
 
@@ -179,16 +169,12 @@ impl GoogleOAuth {
         Api { mock: self.clone() }
     }
 
-    fn answer_token(&self, form: &HashMap<String, String>) -> (Response<Full<Bytes>>, Seen) {
+    fn answer_token(&self, form: &HashMap<String, String>) -> (Response<MockBody>, Seen) {
         let at = self.clock.now();
         let mut state = self.state();
         let grant = form.get("grant_type").cloned();
-        let seen = |status, fault| Seen { at, credential: grant.clone(), status, fault };
-        if let Some(fault) = state.faults.pop_front().or_else(|| state.fail_while.clone()) {
-            let res = fault_response(&fault);
-            let status = res.status();
-            return (res, seen(status, true));
-        }
+        let seen =
+            |status, fault| Seen { at, credential: grant.clone(), status: Some(status), fault };
         if form.get("client_id").map(String::as_str) != Some(CLIENT_ID)
             || form.get("client_secret").map(String::as_str) != Some(CLIENT_SECRET)
         {
@@ -228,7 +214,7 @@ impl GoogleOAuth {
         (json(StatusCode::OK, &body), seen(StatusCode::OK, false))
     }
 
-    fn answer_api<B>(&self, req: &Request<B>) -> Response<Full<Bytes>> {
+    fn answer_api<B>(&self, req: &Request<B>) -> Response<MockBody> {
         let at = self.clock.now();
         let token = req
             .headers()
@@ -254,38 +240,24 @@ impl GoogleOAuth {
                 .insert(http::header::WWW_AUTHENTICATE, http::HeaderValue::from_static(challenge));
             res
         };
-        state.api_calls.push(Seen { at, credential: token, status: res.status(), fault: false });
+        state.api_calls.push(Seen {
+            at,
+            credential: token,
+            status: Some(res.status()),
+            fault: false,
+        });
         res
     }
 }
 
-fn json(status: StatusCode, body: &str) -> Response<Full<Bytes>> {
-    let mut res = Response::new(Full::new(Bytes::from(body.to_owned())));
+fn json(status: StatusCode, body: &str) -> Response<MockBody> {
+    let mut res = Response::new(MockBody::full(body.to_owned()));
     *res.status_mut() = status;
     res.headers_mut().insert(
         http::header::CONTENT_TYPE,
         http::HeaderValue::from_static("application/json; charset=utf-8"),
     );
     res
-}
-
-fn fault_response(fault: &TokenFault) -> Response<Full<Bytes>> {
-    match fault {
-        TokenFault::Unavailable => {
-            let mut res = Response::new(Full::new(Bytes::from_static(
-                b"<html><body>503 Service Unavailable</body></html>",
-            )));
-            *res.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
-            res
-        }
-        TokenFault::RateLimited => {
-            let mut res = json(StatusCode::TOO_MANY_REQUESTS, r#"{"error":"rate_limit_exceeded"}"#);
-            res.headers_mut()
-                .insert(http::header::RETRY_AFTER, http::HeaderValue::from_static("30"));
-            res
-        }
-        TokenFault::MalformedJson => json(StatusCode::OK, r#"{"access_token": "#),
-    }
 }
 
 /// Decodes an `application/x-www-form-urlencoded` body.
@@ -324,7 +296,7 @@ fn percent_decode(text: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-type Answer = Pin<Box<dyn Future<Output = Result<Response<Full<Bytes>>, Infallible>> + Send>>;
+type Answer = Pin<Box<dyn Future<Output = Result<Response<MockBody>, BoxError>> + Send>>;
 
 /// The token endpoint of a [`GoogleOAuth`] mock.
 #[derive(Clone, Debug)]
@@ -337,11 +309,11 @@ where
     B: Body + Send + 'static,
     B::Data: Send,
 {
-    type Response = Response<Full<Bytes>>;
-    type Error = Infallible;
+    type Response = Response<MockBody>;
+    type Error = BoxError;
     type Future = Answer;
 
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
         Poll::Ready(Ok(()))
     }
 
@@ -352,9 +324,25 @@ where
             let form = parse_form(&body);
             let latency = mock.state().latency;
             mock.clock.sleep(latency).await;
-            let (res, seen) = mock.answer_token(&form);
-            mock.state().token_calls.push(seen);
-            Ok(res)
+            let fault = {
+                let mut state = mock.state();
+                state.faults.pop_front().or_else(|| state.fail_while.clone())
+            };
+            let Some(fault) = fault else {
+                let (res, seen) = mock.answer_token(&form);
+                mock.state().token_calls.push(seen);
+                return Ok(res);
+            };
+            let res = generic_response(&fault, &mock.clock);
+            let credential = form.get("grant_type").cloned();
+            let status = res.as_ref().map(Response::status);
+            let at = mock.clock.now();
+            mock.state().token_calls.push(Seen { at, credential, status, fault: true });
+            match (res, fault) {
+                (Some(res), _) => Ok(res),
+                (None, Fault::Hang) => std::future::pending().await,
+                (None, _) => Err(std::io::Error::from(std::io::ErrorKind::ConnectionReset).into()),
+            }
         })
     }
 }
@@ -366,9 +354,9 @@ pub struct Api {
 }
 
 impl<B> Service<Request<B>> for Api {
-    type Response = Response<Full<Bytes>>;
+    type Response = Response<MockBody>;
     type Error = Infallible;
-    type Future = std::future::Ready<Result<Response<Full<Bytes>>, Infallible>>;
+    type Future = std::future::Ready<Result<Response<MockBody>, Infallible>>;
 
     fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         Poll::Ready(Ok(()))

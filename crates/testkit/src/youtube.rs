@@ -314,15 +314,7 @@ where
             let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
             let at = mock.clock.now();
             let fault = mock.state().plan.pick(&parts.method, parts.uri.path(), at);
-            let record = Recorded {
-                at,
-                method: parts.method.clone(),
-                path: parts.uri.path().to_owned(),
-                query: parts.uri.query().map(str::to_owned),
-                body_len: body.len(),
-                status: None,
-                fault: fault.as_ref().map(Fault::name),
-            };
+            let record = Recorded::new(at, &parts, body.len(), fault.as_ref());
             respond(fault, &mock.clock, &mock.log, record, |f| mock.answer(&parts, &body, f)).await
         })
     }

@@ -116,6 +116,10 @@ async fn publishing_follows_forem() {
         .unwrap();
     assert_eq!(call(&mock, bad).await.unwrap().0, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(mock.titles(), ["renamed"]);
+    // The log keeps what the protocol turns on, and never a credential.
+    let first = &mock.log().all()[0];
+    assert_eq!(first.headers, [("api-key", "[present]".to_owned())]);
+    assert!(first.body_len > 0);
 }
 
 #[tokio::test(start_paused = true)]

@@ -9,7 +9,8 @@ use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use tower::{Layer, Service, ServiceExt};
 use unattended_core::{BoxError, Clock, Disposition, HasDisposition};
-use unattended_testkit::oauth::{CLIENT_ID, CLIENT_SECRET, GoogleOAuth, TokenEndpoint, TokenFault};
+use unattended_testkit::fault::{Fault, RetryAfter};
+use unattended_testkit::oauth::{CLIENT_ID, CLIENT_SECRET, GoogleOAuth, TokenEndpoint};
 use unattended_token::{
     CacheConfig, FileCredentialStore, OAuth2Client, OAuth2Source, Placement, StaticToken,
     TokenCache, TokenError, TokenLayer,
@@ -55,7 +56,10 @@ async fn a_hundred_callers_with_an_expired_token_cause_one_fetch() {
     assert_eq!(mock.token_calls().len(), 2, "one fetch at start, one for all 100");
     let api = mock.api_calls();
     assert_eq!(api.len(), 101);
-    assert!(api.iter().all(|c| c.status == StatusCode::OK), "no request carried an expired token");
+    assert!(
+        api.iter().all(|c| c.status == Some(StatusCode::OK)),
+        "no request carried an expired token"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -95,7 +99,8 @@ async fn a_refused_token_is_renewed_and_the_request_sent_once_more() {
     mock.invalidate_access_tokens(); // the server dropped the token before its expiry
     let res = svc.clone().oneshot(get()).await.unwrap();
     assert_eq!(res.status(), 200);
-    let statuses: Vec<_> = mock.api_calls().iter().map(|c| c.status.as_u16()).collect();
+    let statuses: Vec<_> =
+        mock.api_calls().iter().filter_map(|c| c.status.map(|s| s.as_u16())).collect();
     assert_eq!(statuses, [200, 401, 200]);
     assert_eq!(mock.token_calls().len(), 2);
 }
@@ -165,7 +170,8 @@ async fn inside_a_retry_layer_the_retry_layer_replays_and_no_copy_is_kept() {
         Request::post("https://www.googleapis.com/x").body(Full::<Bytes>::default()).unwrap();
     let res = svc.clone().oneshot(post).await.unwrap();
     assert_eq!(res.status(), 200);
-    let statuses: Vec<_> = mock.api_calls().iter().map(|c| c.status.as_u16()).collect();
+    let statuses: Vec<_> =
+        mock.api_calls().iter().filter_map(|c| c.status.map(|s| s.as_u16())).collect();
     assert_eq!(statuses, [200, 401, 200]);
 
     // Credentials refused for good: a typed error the retry layer does not retry.
@@ -198,7 +204,7 @@ async fn an_endpoint_outage_is_ridden_out_on_the_old_token() {
     let mock = GoogleOAuth::new(clock());
     let svc = TokenLayer::new(cache(&mock)).layer(mock.api());
     svc.clone().oneshot(get()).await.unwrap();
-    mock.fail_while(Some(TokenFault::Unavailable));
+    mock.fail_while(Some(Fault::Unavailable));
     // From 10 minutes before expiry to 1 minute before: one request every 10 s.
     clock().sleep(Duration::from_secs(3599 - 600)).await;
     for _ in 0..54 {
@@ -213,12 +219,16 @@ async fn an_endpoint_outage_is_ridden_out_on_the_old_token() {
     mock.fail_while(None);
     clock().sleep(Duration::from_secs(30)).await;
     assert_eq!(svc.clone().oneshot(get()).await.unwrap().status(), 200);
-    assert!(mock.api_calls().iter().all(|c| c.status == 200));
+    assert!(mock.api_calls().iter().all(|c| c.status == Some(StatusCode::OK)));
 }
 
 #[tokio::test(start_paused = true)]
 async fn endpoint_faults_are_unavailable_and_say_when_to_retry() {
-    for fault in [TokenFault::Unavailable, TokenFault::RateLimited, TokenFault::MalformedJson] {
+    for fault in [
+        Fault::Unavailable,
+        Fault::RateLimited(Some(RetryAfter::Seconds(30))),
+        Fault::MalformedJson,
+    ] {
         let mock = GoogleOAuth::new(clock());
         mock.fail_next([fault.clone()]);
         let svc = TokenLayer::new(cache(&mock)).layer(mock.api());
@@ -271,7 +281,7 @@ async fn a_store_that_cannot_save_keeps_the_rotated_token_in_memory() {
     clock().sleep(Duration::from_secs(3600)).await;
     // The old refresh token is retired; the rotated one, kept in memory, still works.
     cache.get().await.unwrap();
-    assert_eq!(mock.token_calls().iter().filter(|c| c.status == 200).count(), 2);
+    assert_eq!(mock.token_calls().iter().filter(|c| c.status == Some(StatusCode::OK)).count(), 2);
 }
 
 #[tokio::test(start_paused = true)]
@@ -332,7 +342,7 @@ async fn the_refresher_rides_out_an_outage_with_spaced_tries() {
     let cache = cache(&mock);
     let _refresher = cache.spawn_refresher();
     clock().sleep(Duration::from_secs(1)).await;
-    mock.fail_while(Some(TokenFault::Unavailable));
+    mock.fail_while(Some(Fault::Unavailable));
     // Past the refresh point (~5 min before expiry), 3 minutes of outage.
     clock().sleep(Duration::from_secs(3599 - 300 + 180)).await;
     let tries = mock.token_calls();
@@ -383,7 +393,7 @@ async fn a_token_no_header_can_carry_is_a_typed_error() {
 #[tokio::test(start_paused = true)]
 async fn the_retry_spacing_applies_through_the_layer() {
     let mock = GoogleOAuth::new(clock());
-    mock.fail_while(Some(TokenFault::Unavailable));
+    mock.fail_while(Some(Fault::Unavailable));
     let config = CacheConfig::new().retry_spacing(Duration::from_secs(5));
     let cache = Arc::new(TokenCache::with_config(source(&mock, mock.grant()), clock(), config));
     let svc = TokenLayer::new(cache).layer(mock.api());
