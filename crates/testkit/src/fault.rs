@@ -1,5 +1,12 @@
 //! Faults the mocks inject, and when: at the Nth request to a route, during a span of time, or
 //! with a seeded probability. The same plan and seed give the same faults, request for request.
+//!
+//! Two faults are states of the Google OAuth mock rather than answers, and live there: an
+//! expired access token ([`GoogleOAuth::invalidate_access_tokens`], or the clock passing its
+//! expiry) and a revoked refresh token ([`GoogleOAuth::revoke_all`]).
+//!
+//! [`GoogleOAuth::invalidate_access_tokens`]: crate::oauth::GoogleOAuth::invalidate_access_tokens
+//! [`GoogleOAuth::revoke_all`]: crate::oauth::GoogleOAuth::revoke_all
 
 use std::collections::HashMap;
 use std::io;

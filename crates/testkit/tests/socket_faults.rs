@@ -93,6 +93,8 @@ async fn each_generic_fault_over_a_socket() {
 async fn youtube_faults_over_a_socket() {
     let mock = YouTube::new(Clock::system(), 1);
     mock.fault(Route::of(Method::PUT, "/upload"), Trigger::Nth(1, 1), Fault::NoRange);
+    mock.fault(Route::of(Method::PUT, "/upload"), Trigger::Nth(2, 2), Fault::ShortRange);
+    mock.fault(Route::of(Method::PUT, "/upload"), Trigger::Nth(3, 3), Fault::SessionExpired);
     mock.fault(Route::of(Method::POST, "/upload"), Trigger::Nth(2, 2), Fault::QuotaExceeded);
     let served = serve(mock.clone()).await.unwrap();
     let init =
@@ -107,14 +109,24 @@ async fn youtube_faults_over_a_socket() {
     let session =
         headers["location"].to_str().unwrap().replace("https://www.googleapis.com", &served.url());
     let chunk = Bytes::from(vec![1u8; usize::try_from(CHUNK).unwrap()]);
-    let range = format!("bytes 0-{}/{}", CHUNK - 1, 2 * CHUNK);
-    let (status, headers, _) =
-        send(session, Method::PUT, &[("content-range", &range)], chunk).await.unwrap();
+    let put = |first: u64, body: Bytes| {
+        let range = format!("bytes {first}-{}/{}", first + body.len() as u64 - 1, 2 * CHUNK);
+        let session = session.clone();
+        async move { send(session, Method::PUT, &[("content-range", range.as_str())], body).await }
+    };
+    let (status, headers, _) = put(0, chunk.clone()).await.unwrap();
     assert_eq!(
         (status, headers.get("range")),
         (StatusCode::PERMANENT_REDIRECT, None),
         "nothing stored"
     );
+    let (status, headers, _) = put(0, chunk.clone()).await.unwrap();
+    assert_eq!(status, StatusCode::PERMANENT_REDIRECT);
+    assert_eq!(headers.get("range"), None, "the chunk was not kept (short of what was sent)");
+    let (status, _, _) = put(0, chunk).await.unwrap();
+    assert_eq!(status, StatusCode::NOT_FOUND, "the session expired");
+    let faults: Vec<_> = mock.log().all().iter().map(|r| r.fault).collect();
+    assert_eq!(faults, [None, Some("no_range"), Some("short_range"), Some("session_expired")]);
     let (status, _, body) =
         send(init, Method::POST, &[("x-upload-content-length", "1")], meta).await.unwrap();
     assert_eq!(status, StatusCode::FORBIDDEN);
