@@ -10,23 +10,20 @@
 //! plain-text body), reads to three per second.
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use http::{Method, Request, Response, StatusCode};
 use http_body::Body;
-use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use tokio::time::Instant;
 use tower_service::Service;
 use unattended_core::{BoxError, Clock};
 
 use crate::body::MockBody;
-use crate::fault::{Fault, FaultPlan, Route, Trigger, respond};
-use crate::log::{Recorded, RequestLog};
+use crate::fault::{Answer, Fault, FaultPlan, Route, Trigger, answer_request};
+use crate::log::RequestLog;
 
 #[derive(Clone, Debug)]
 struct Article {
@@ -298,8 +295,6 @@ fn throttled(retry_after: u64) -> Response<MockBody> {
     res
 }
 
-type Answer = Pin<Box<dyn Future<Output = Result<Response<MockBody>, BoxError>> + Send>>;
-
 impl<B> Service<Request<B>> for DevTo
 where
     B: Body + Send + 'static,
@@ -314,20 +309,16 @@ where
     }
 
     fn call(&mut self, req: Request<B>) -> Answer {
-        let mock = self.clone();
-        Box::pin(async move {
-            let (parts, body) = req.into_parts();
-            let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
-            let at = mock.clock.now();
-            let path = parts.uri.path().to_owned();
-            let query = parts.uri.query().map(str::to_owned);
-            let key = parts.headers.get("api-key").and_then(|v| v.to_str().ok()).map(str::to_owned);
-            let fault = mock.state().plan.pick(&parts.method, &path, at);
-            let record = Recorded::new(at, &parts, body.len(), fault.as_ref());
-            respond(fault, &mock.clock, &mock.log, record, |_| {
-                Some(mock.answer(&parts.method, &path, query.as_deref(), key.as_deref(), &body))
-            })
-            .await
-        })
+        let (pick, mock) = (self.clone(), self.clone());
+        answer_request(
+            req,
+            self.clock,
+            self.log.clone(),
+            move |method, path, at| pick.state().plan.pick(method, path, at),
+            move |parts, body, _| {
+                let key = parts.headers.get("api-key").and_then(|v| v.to_str().ok());
+                Some(mock.answer(&parts.method, parts.uri.path(), parts.uri.query(), key, body))
+            },
+        )
     }
 }

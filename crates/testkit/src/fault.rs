@@ -266,3 +266,34 @@ pub(crate) async fn respond(
     log.push(record);
     Ok(res)
 }
+
+/// The future of a mock's answer.
+pub(crate) type Answer = std::pin::Pin<
+    Box<dyn std::future::Future<Output = Result<Response<MockBody>, BoxError>> + Send>,
+>;
+
+/// Runs one request through a mock: reads its body, `pick`s the fault (if any) at the clock's
+/// now, records it, and answers with the generic fault or the mock's `answer`.
+pub(crate) fn answer_request<B>(
+    req: http::Request<B>,
+    clock: Clock,
+    log: RequestLog,
+    pick: impl FnOnce(&http::Method, &str, Instant) -> Option<Fault> + Send + 'static,
+    answer: impl FnOnce(&http::request::Parts, &[u8], Option<&Fault>) -> Option<Response<MockBody>>
+    + Send
+    + 'static,
+) -> Answer
+where
+    B: http_body::Body + Send + 'static,
+    B::Data: Send,
+{
+    Box::pin(async move {
+        let (parts, body) = req.into_parts();
+        let body =
+            http_body_util::BodyExt::collect(body).await.map(|b| b.to_bytes()).unwrap_or_default();
+        let at = clock.now();
+        let fault = pick(&parts.method, parts.uri.path(), at);
+        let record = Recorded::new(at, &parts, body.len(), fault.as_ref());
+        respond(fault, &clock, &log, record, |f| answer(&parts, &body, f)).await
+    })
+}

@@ -9,21 +9,20 @@
 //! 5); past the per-user limit per minute the answer is `403 userRateLimitExceeded`.
 
 use std::collections::VecDeque;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use http::{Method, Request, Response, StatusCode};
+use http_body::Body;
 use serde_json::{Value, json};
 use tokio::time::Instant;
 use tower_service::Service;
 use unattended_core::{BoxError, Clock};
 
 use crate::body::MockBody;
-use crate::fault::{Fault, FaultPlan, Route, Trigger, respond};
-use crate::log::{Recorded, RequestLog};
+use crate::fault::{Answer, Fault, FaultPlan, Route, Trigger, answer_request};
+use crate::log::RequestLog;
 use crate::oauth::GoogleOAuth;
 
 /// Google's `403` for a user over the rate limit.
@@ -223,9 +222,11 @@ fn json_body(status: StatusCode, body: String) -> Response<MockBody> {
     res
 }
 
-type Answer = Pin<Box<dyn Future<Output = Result<Response<MockBody>, BoxError>> + Send>>;
-
-impl<B: Send + 'static> Service<Request<B>> for Gmail {
+impl<B> Service<Request<B>> for Gmail
+where
+    B: Body + Send + 'static,
+    B::Data: Send,
+{
     type Response = Response<MockBody>;
     type Error = BoxError;
     type Future = Answer;
@@ -235,13 +236,13 @@ impl<B: Send + 'static> Service<Request<B>> for Gmail {
     }
 
     fn call(&mut self, req: Request<B>) -> Answer {
-        let mock = self.clone();
-        let (parts, _) = req.into_parts();
-        Box::pin(async move {
-            let at = mock.clock.now();
-            let fault = mock.state().plan.pick(&parts.method, parts.uri.path(), at);
-            let record = Recorded::new(at, &parts, 0, fault.as_ref());
-            respond(fault, &mock.clock, &mock.log, record, |_| Some(mock.answer(&parts))).await
-        })
+        let (pick, mock) = (self.clone(), self.clone());
+        answer_request(
+            req,
+            self.clock,
+            self.log.clone(),
+            move |method, path, at| pick.state().plan.pick(method, path, at),
+            move |parts, _, _| Some(mock.answer(parts)),
+        )
     }
 }

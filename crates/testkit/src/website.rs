@@ -6,19 +6,18 @@
 //! `If-Modified-Since`; a `304` has no body but the validators a `200` would have.
 
 use std::collections::BTreeMap;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll};
 
 use http::{HeaderValue, Method, Request, Response, StatusCode};
+use http_body::Body;
 use jiff::Timestamp;
 use tower_service::Service;
 use unattended_core::{BoxError, Clock};
 
 use crate::body::MockBody;
-use crate::fault::{Fault, FaultPlan, Route, Trigger, respond};
-use crate::log::{Recorded, RequestLog};
+use crate::fault::{Answer, Fault, FaultPlan, Route, Trigger, answer_request};
+use crate::log::RequestLog;
 
 /// What `/robots.txt` answers.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -157,9 +156,11 @@ fn text(status: StatusCode, body: &str) -> Response<MockBody> {
     res
 }
 
-type Answer = Pin<Box<dyn Future<Output = Result<Response<MockBody>, BoxError>> + Send>>;
-
-impl<B: Send + 'static> Service<Request<B>> for Website {
+impl<B> Service<Request<B>> for Website
+where
+    B: Body + Send + 'static,
+    B::Data: Send,
+{
     type Response = Response<MockBody>;
     type Error = BoxError;
     type Future = Answer;
@@ -169,16 +170,13 @@ impl<B: Send + 'static> Service<Request<B>> for Website {
     }
 
     fn call(&mut self, req: Request<B>) -> Answer {
-        let mock = self.clone();
-        let (parts, _) = req.into_parts();
-        Box::pin(async move {
-            let at = mock.clock.now();
-            let fault = mock.state().plan.pick(&parts.method, parts.uri.path(), at);
-            let record = Recorded::new(at, &parts, 0, fault.as_ref());
-            respond(fault, &mock.clock, &mock.log, record, |_| {
-                Some(mock.answer(&parts.method, parts.uri.path(), &parts.headers))
-            })
-            .await
-        })
+        let (pick, mock) = (self.clone(), self.clone());
+        answer_request(
+            req,
+            self.clock,
+            self.log.clone(),
+            move |method, path, at| pick.state().plan.pick(method, path, at),
+            move |parts, _, _| Some(mock.answer(&parts.method, parts.uri.path(), &parts.headers)),
+        )
     }
 }

@@ -12,14 +12,11 @@
 //! With an OAuth mock attached, a missing or expired token is Google's `401`.
 
 use std::collections::HashMap;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll};
 
 use http::{Method, Request, Response, StatusCode};
 use http_body::Body;
-use http_body_util::BodyExt;
 use jiff::civil::Date;
 use jiff::tz::TimeZone;
 use serde_json::{Value, json};
@@ -27,8 +24,8 @@ use tower_service::Service;
 use unattended_core::{BoxError, Clock};
 
 use crate::body::MockBody;
-use crate::fault::{Fault, FaultPlan, Route, Trigger, respond};
-use crate::log::{Recorded, RequestLog};
+use crate::fault::{Answer, Fault, FaultPlan, Route, Trigger, answer_request};
+use crate::log::RequestLog;
 use crate::oauth::GoogleOAuth;
 
 /// Google's `403` for a spent quota.
@@ -292,8 +289,6 @@ fn google_error(status: StatusCode, reason: &str, message: &str) -> Response<Moc
     json_body(status, body.to_string())
 }
 
-type Answer = Pin<Box<dyn Future<Output = Result<Response<MockBody>, BoxError>> + Send>>;
-
 impl<B> Service<Request<B>> for YouTube
 where
     B: Body + Send + 'static,
@@ -308,14 +303,13 @@ where
     }
 
     fn call(&mut self, req: Request<B>) -> Answer {
-        let mock = self.clone();
-        Box::pin(async move {
-            let (parts, body) = req.into_parts();
-            let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
-            let at = mock.clock.now();
-            let fault = mock.state().plan.pick(&parts.method, parts.uri.path(), at);
-            let record = Recorded::new(at, &parts, body.len(), fault.as_ref());
-            respond(fault, &mock.clock, &mock.log, record, |f| mock.answer(&parts, &body, f)).await
-        })
+        let (pick, mock) = (self.clone(), self.clone());
+        answer_request(
+            req,
+            self.clock,
+            self.log.clone(),
+            move |method, path, at| pick.state().plan.pick(method, path, at),
+            move |parts, body, fault| mock.answer(parts, body, fault),
+        )
     }
 }

@@ -15,7 +15,7 @@ fn clock() -> Clock {
 
 async fn get(mail: &Gmail, path: &str) -> (StatusCode, String) {
     let req = Request::get(format!("https://gmail.googleapis.com/gmail/v1/users/me/{path}"))
-        .body(())
+        .body(http_body_util::Empty::<bytes::Bytes>::new())
         .unwrap();
     let res = mail.clone().oneshot(req).await.unwrap();
     let status = res.status();

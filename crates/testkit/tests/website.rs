@@ -21,7 +21,11 @@ async fn get(
     for (k, v) in headers {
         req = req.header(*k, *v);
     }
-    let res = site.clone().oneshot(req.body(()).unwrap()).await.unwrap();
+    let res = site
+        .clone()
+        .oneshot(req.body(http_body_util::Empty::<bytes::Bytes>::new()).unwrap())
+        .await
+        .unwrap();
     let (parts, body) = res.into_parts();
     let body = String::from_utf8_lossy(&body.collect().await.unwrap().to_bytes()).into_owned();
     (parts.status, parts.headers, body)
