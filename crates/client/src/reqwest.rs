@@ -7,7 +7,6 @@ use http::header::AUTHORIZATION;
 use http::{Extensions, HeaderValue, Method, Uri};
 use reqwest_middleware::{Middleware, Next};
 use unattended_breaker::{BreakerHandle, CircuitBreakerLayer};
-use unattended_core::clock::add_saturating;
 use unattended_core::headers::quota_exhausted;
 use unattended_core::{
     Clock, FailureClass, HeaderLimits, HostPaused, HttpClassifier, ServiceKey, TokenError,
@@ -15,7 +14,7 @@ use unattended_core::{
 };
 use unattended_gate::{OutsideWindow, WhenClosed, WindowCalendar};
 use unattended_ratelimit::PauseRegistry;
-use unattended_retry::{BackoffSchedule, GaveUp, GiveUpReason, RetryBudget};
+use unattended_retry::{GaveUp, RetryBudget, RetryConfig, RetryState};
 use unattended_token::{AccessToken, Placement};
 
 use crate::client::{Client, ClientBuilder, breaker_config, calendars, retry_config};
@@ -46,10 +45,8 @@ use crate::stack::SharedCache;
 pub struct ResilienceMiddleware {
     clock: Clock,
     classifier: HttpClassifier,
-    schedule: BackoffSchedule,
-    max_attempts: u32,
-    deadline: Duration,
-    max_server_wait: Duration,
+    retry: RetryConfig,
+    first_delay: Duration,
     budget: Option<Arc<RetryBudget>>,
     rng: Option<Mutex<fastrand::Rng>>,
     pauses: PauseRegistry,
@@ -93,6 +90,7 @@ impl ResilienceMiddleware {
         let retry = retry_config(config, seed);
         let schedule =
             retry.backoff_schedule().map_err(|e| ConfigError::invalid("retry", e.to_string()))?;
+        let first_delay = schedule.base();
         let breakers = match breaker_config(config, seed) {
             Some(b) => Some(
                 CircuitBreakerLayer::new(b)
@@ -108,10 +106,8 @@ impl ResilienceMiddleware {
         Ok(Self {
             clock,
             classifier: HttpClassifier::new(),
-            schedule,
-            max_attempts: config.retry.max_attempts.max(1),
-            deadline: config.timeouts.overall,
-            max_server_wait: config.retry.max_server_wait,
+            retry,
+            first_delay,
             budget,
             rng: seed.map(|s| Mutex::new(fastrand::Rng::with_seed(s))),
             pauses: PauseRegistry::new(),
@@ -237,7 +233,7 @@ impl Middleware for ResilienceMiddleware {
         }
         let idempotent = is_idempotent(&req);
         let mut original = Some(req);
-        let (mut attempts, mut previous, mut renewed) = (0u32, self.schedule.base(), false);
+        let (mut attempts, mut previous, mut renewed) = (0u32, self.first_delay, false);
         loop {
             attempts += 1;
             if let Some(key) = &key {
@@ -310,32 +306,23 @@ impl Middleware for ResilienceMiddleware {
             if !class.is_retryable() {
                 return result;
             }
-            // The retry layer's decision, in its order, on the same schedule and budget.
-            let backoff = self.schedule.delay(attempts - 1, previous, self.unit());
-            let server_wait = class.not_before().map(|until| self.clock.until(until));
-            let delay = backoff.max(server_wait.unwrap_or_default());
-            let now = self.clock.now();
-            let reason = if !idempotent && !class.not_processed() {
-                Some(GiveUpReason::NotIdempotent)
-            } else if attempts >= self.max_attempts {
-                Some(GiveUpReason::MaxAttempts)
-            } else if original.is_none() {
-                Some(GiveUpReason::NotReplayable)
-            } else if server_wait.is_some_and(|w| w > self.max_server_wait) {
-                Some(GiveUpReason::ServerWaitTooLong)
-            } else if now + delay > started + self.deadline {
-                Some(GiveUpReason::Deadline)
-            } else if self.budget.as_ref().is_some_and(|b| !b.try_withdraw(now)) {
-                Some(GiveUpReason::Budget)
-            } else {
-                None
+            // The retry layer's own decision, on the same config and budget.
+            let state = RetryState {
+                attempts,
+                previous,
+                started,
+                idempotent,
+                replayable: original.is_some(),
             };
-            if let Some(reason) = reason {
-                let retry_at = add_saturating(wall, delay);
-                let gave_up = GaveUp::new(attempts, reason, class, retry_at, key.clone());
-                tracing::info!(key = key.as_ref().map(ServiceKey::as_str), attempts, %reason, last = %class, %retry_at, "gave up retrying");
-                return Err(middleware_error(gave_up));
-            }
+            let budget = self.budget.as_deref();
+            let delay = match self.retry.decide(&state, &class, budget, &self.clock, self.unit()) {
+                Ok(delay) => delay,
+                Err((reason, retry_at)) => {
+                    let gave_up = GaveUp::new(attempts, reason, class, retry_at, key.clone());
+                    tracing::info!(key = key.as_ref().map(ServiceKey::as_str), attempts, %reason, last = %class, %retry_at, "gave up retrying");
+                    return Err(middleware_error(gave_up));
+                }
+            };
             tracing::warn!(key = key.as_ref().map(ServiceKey::as_str), attempt = attempts, ?delay, reason = %class, "retrying after a failed attempt");
             self.clock.sleep(delay).await;
             previous = delay;

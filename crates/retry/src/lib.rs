@@ -100,6 +100,7 @@
 pub mod attempt;
 mod budget;
 mod config;
+mod decision;
 mod error;
 mod event;
 mod layer;
@@ -110,6 +111,7 @@ mod service;
 
 pub use self::budget::{BudgetConfig, RetryBudget};
 pub use self::config::{RetryConfig, RetryConfigError};
+pub use self::decision::RetryState;
 pub use self::error::{GaveUp, GiveUpReason};
 pub use self::event::RetryEvent;
 pub use self::layer::RetryLayer;

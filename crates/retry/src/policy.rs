@@ -4,15 +4,14 @@ use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use jiff::Timestamp;
 use tokio::time::Sleep;
-use unattended_core::clock::add_saturating;
 use unattended_core::{BoxError, Classifier, Clock, FailureClass, ServiceKey};
 
 use crate::attempt::{Attempt, AttemptMeta};
 use crate::budget::RetryBudget;
 use crate::config::RetryConfig;
-use crate::error::{GaveUp, GiveUpReason};
+use crate::decision::RetryState;
+use crate::error::GaveUp;
 use crate::event::{EventHook, RetryEvent};
 use crate::replay::Replay;
 use crate::schedule::BackoffSchedule;
@@ -82,48 +81,7 @@ impl<C, P> Clone for RetryPolicy<C, P> {
     }
 }
 
-/// What to do after a failed attempt.
-enum Decision {
-    Retry(Duration),
-    GiveUp { reason: GiveUpReason, retry_at: Timestamp },
-}
-
 impl<C, P> RetryPolicy<C, P> {
-    fn decide<Req>(&self, req: &Attempt<Req>, class: &FailureClass, wall: Timestamp) -> Decision {
-        let shared = &*self.shared;
-        let meta = &req.meta;
-        let now = shared.clock.now();
-        let backoff = shared.schedule.delay(meta.attempts - 1, meta.previous, shared.rng.unit());
-        let server_wait = class.not_before().map(|until| shared.clock.until(until));
-        let delay = backoff.max(server_wait.unwrap_or_default());
-        let retry_at = add_saturating(wall, delay);
-        let give_up = |reason| Decision::GiveUp { reason, retry_at };
-
-        if !meta.idempotent && !class.not_processed() {
-            return give_up(GiveUpReason::NotIdempotent);
-        }
-        if meta.attempts >= shared.config.max_attempts {
-            return give_up(GiveUpReason::MaxAttempts);
-        }
-        if req.req.is_none() {
-            return give_up(GiveUpReason::NotReplayable);
-        }
-        if server_wait.is_some_and(|wait| wait > shared.config.max_server_wait) {
-            return give_up(GiveUpReason::ServerWaitTooLong);
-        }
-        if let Some(deadline) = shared.config.deadline
-            && now + delay > meta.started + deadline
-        {
-            return give_up(GiveUpReason::Deadline);
-        }
-        if let Some(budget) = &shared.budget
-            && !budget.try_withdraw(now)
-        {
-            return give_up(GiveUpReason::Budget);
-        }
-        Decision::Retry(delay)
-    }
-
     /// The token layer inside refused to guess and renewed the credential: send the copy once
     /// more, at once. A 401 proves the server did nothing, so idempotency does not matter, and no
     /// budget is spent (the server is not failing). Only once per request: a second renewal is
@@ -190,8 +148,16 @@ where
         let wall = shared.clock.wall();
         let key =
             || req.meta.key.clone().or_else(|| req.req.as_ref().and_then(|r| shared.replay.key(r)));
-        match self.decide(req, &class, wall) {
-            Decision::Retry(delay) => {
+        let state = RetryState {
+            attempts: req.meta.attempts,
+            previous: req.meta.previous,
+            started: req.meta.started,
+            idempotent: req.meta.idempotent,
+            replayable: req.req.is_some(),
+        };
+        let budget = shared.budget.as_deref();
+        match shared.config.decide(&state, &class, budget, &shared.clock, shared.rng.unit()) {
+            Ok(delay) => {
                 let key = key();
                 let attempt = req.meta.attempts;
                 tracing::warn!(
@@ -206,7 +172,7 @@ where
                 req.meta.previous = delay;
                 Some(shared.clock.sleep(delay))
             }
-            Decision::GiveUp { reason, retry_at } => {
+            Err((reason, retry_at)) => {
                 let key = key();
                 let attempts = req.meta.attempts;
                 tracing::info!(
