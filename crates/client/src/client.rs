@@ -306,16 +306,21 @@ impl ClientBuilder {
         self
     }
 
+    /// The credential given to the builder, else the one the config names.
+    fn credential(&self) -> Result<Option<(SharedCache, Placement)>, ConfigError> {
+        match &self.token {
+            Some((cache, placement)) => Ok(Some((cache.clone(), placement.clone()))),
+            None => token_from_config(&self.config, self.clock),
+        }
+    }
+
     /// The config, clock, seed and credential, for other faces of the same settings.
     #[cfg(feature = "reqwest")]
     pub(crate) fn into_parts(
         self,
     ) -> Result<(ServiceConfig, Clock, Option<u64>, Option<(SharedCache, Placement)>), ConfigError>
     {
-        let token = match self.token {
-            Some(token) => Some(token),
-            None => token_from_config(&self.config, self.clock)?,
-        };
+        let token = self.credential()?;
         Ok((self.config, self.clock, self.seed, token))
     }
 
@@ -398,10 +403,7 @@ impl ClientBuilder {
         for (class, calendar, when) in calendars(c)? {
             gate = gate.class(&class, calendar, when);
         }
-        let token = match &self.token {
-            Some((cache, placement)) => Some((cache.clone(), placement.clone())),
-            None => token_from_config(c, clock)?,
-        };
+        let token = self.credential()?;
         let (token_layer, cache) = match token {
             Some((cache, placement)) => {
                 // The retry layer outside replays refused requests with its own copy.

@@ -199,13 +199,9 @@ impl<S: TokenSource> TokenCache<S> {
         Ok(self.entry().await?.token.clone())
     }
 
-    /// The cached entry if it needs no refresh: the token layer's path without an `await`.
-    pub(crate) fn fresh_entry(&self) -> Option<Arc<Cached>> {
-        let now = self.clock.now();
-        if self.revoked.load(Ordering::Acquire) {
-            return None;
-        }
-        self.current.load_full().filter(|cached| cached.is_fresh(now))
+    /// The cached entry if it needs no refresh.
+    fn fresh_entry(&self) -> Option<Arc<Cached>> {
+        self.with_fresh((), |cached, ()| cached.clone()).ok()
     }
 
     /// Runs `f` with the cached entry and `input` if the entry needs no refresh, without touching
@@ -213,7 +209,7 @@ impl<S: TokenSource> TokenCache<S> {
     pub(crate) fn with_fresh<T, R>(
         &self,
         input: T,
-        f: impl FnOnce(&Cached, T) -> R,
+        f: impl FnOnce(&Arc<Cached>, T) -> R,
     ) -> Result<R, T> {
         if self.revoked.load(Ordering::Acquire) {
             return Err(input);
