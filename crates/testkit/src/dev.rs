@@ -11,18 +11,15 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::task::{Context, Poll};
 use std::time::Duration;
 
-use http::{Method, Request, Response, StatusCode};
-use http_body::Body;
+use http::{Method, Response, StatusCode};
 use serde_json::{Value, json};
 use tokio::time::Instant;
-use tower_service::Service;
-use unattended_core::{BoxError, Clock};
+use unattended_core::Clock;
 
 use crate::body::MockBody;
-use crate::fault::{Answer, Fault, FaultPlan, Route, Trigger, answer_request};
+use crate::fault::{Fault, FaultPlan, Mock, Route, Trigger};
 use crate::log::RequestLog;
 
 #[derive(Clone, Debug)]
@@ -295,30 +292,26 @@ fn throttled(retry_after: u64) -> Response<MockBody> {
     res
 }
 
-impl<B> Service<Request<B>> for DevTo
-where
-    B: Body + Send + 'static,
-    B::Data: Send,
-{
-    type Response = Response<MockBody>;
-    type Error = BoxError;
-    type Future = Answer;
-
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
-        Poll::Ready(Ok(()))
+impl Mock for DevTo {
+    fn clock(&self) -> Clock {
+        self.clock
     }
 
-    fn call(&mut self, req: Request<B>) -> Answer {
-        let (pick, mock) = (self.clone(), self.clone());
-        answer_request(
-            req,
-            self.clock,
-            self.log.clone(),
-            move |method, path, at| pick.state().plan.pick(method, path, at),
-            move |parts, body, _| {
-                let key = parts.headers.get("api-key").and_then(|v| v.to_str().ok());
-                Some(mock.answer(&parts.method, parts.uri.path(), parts.uri.query(), key, body))
-            },
-        )
+    fn requests(&self) -> &RequestLog {
+        &self.log
+    }
+
+    fn fault_for(&self, method: &Method, path: &str, at: Instant) -> Option<Fault> {
+        self.state().plan.pick(method, path, at)
+    }
+
+    fn reply(
+        &self,
+        parts: &http::request::Parts,
+        body: &[u8],
+        _fault: Option<&Fault>,
+    ) -> Option<Response<MockBody>> {
+        let key = parts.headers.get("api-key").and_then(|v| v.to_str().ok());
+        Some(self.answer(&parts.method, parts.uri.path(), parts.uri.query(), key, body))
     }
 }

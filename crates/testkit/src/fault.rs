@@ -272,17 +272,27 @@ pub(crate) type Answer = std::pin::Pin<
     Box<dyn std::future::Future<Output = Result<Response<MockBody>, BoxError>> + Send>,
 >;
 
-/// Runs one request through a mock: reads its body, `pick`s the fault (if any) at the clock's
-/// now, records it, and answers with the generic fault or the mock's `answer`.
-pub(crate) fn answer_request<B>(
-    req: http::Request<B>,
-    clock: Clock,
-    log: RequestLog,
-    pick: impl FnOnce(&http::Method, &str, Instant) -> Option<Fault> + Send + 'static,
-    answer: impl FnOnce(&http::request::Parts, &[u8], Option<&Fault>) -> Option<Response<MockBody>>
-    + Send
-    + 'static,
-) -> Answer
+/// What a mock gives [`answer_request`]: its clock, its log, its fault plan and its protocol.
+pub(crate) trait Mock: Clone + Send + Sync + 'static {
+    /// The mock's clock.
+    fn clock(&self) -> Clock;
+    /// Where requests are recorded.
+    fn requests(&self) -> &RequestLog;
+    /// The fault for this request, if one fires.
+    fn fault_for(&self, method: &http::Method, path: &str, at: Instant) -> Option<Fault>;
+    /// The protocol's answer, given the fault (for faults of the protocol), or `None` for a
+    /// fault that does not apply.
+    fn reply(
+        &self,
+        parts: &http::request::Parts,
+        body: &[u8],
+        fault: Option<&Fault>,
+    ) -> Option<Response<MockBody>>;
+}
+
+/// Runs one request through `mock`: reads its body, picks the fault (if any) at the clock's now,
+/// records it, and answers with the generic fault or the mock's reply.
+pub(crate) fn answer_request<M: Mock, B>(mock: M, req: http::Request<B>) -> Answer
 where
     B: http_body::Body + Send + 'static,
     B::Data: Send,
@@ -291,9 +301,43 @@ where
         let (parts, body) = req.into_parts();
         let body =
             http_body_util::BodyExt::collect(body).await.map(|b| b.to_bytes()).unwrap_or_default();
+        let clock = mock.clock();
         let at = clock.now();
-        let fault = pick(&parts.method, parts.uri.path(), at);
+        let fault = mock.fault_for(&parts.method, parts.uri.path(), at);
         let record = Recorded::new(at, &parts, body.len(), fault.as_ref());
-        respond(fault, &clock, &log, record, |f| answer(&parts, &body, f)).await
+        respond(fault, &clock, mock.requests(), record, |f| mock.reply(&parts, &body, f)).await
     })
 }
+
+/// `Service<http::Request<B>>` for mocks: every call goes through [`answer_request`].
+macro_rules! mock_service {
+    ($($mock:ty),* $(,)?) => {$(
+        impl<B> tower_service::Service<http::Request<B>> for $mock
+        where
+            B: http_body::Body + Send + 'static,
+            B::Data: Send,
+        {
+            type Response = http::Response<$crate::body::MockBody>;
+            type Error = unattended_core::BoxError;
+            type Future = $crate::fault::Answer;
+
+            fn poll_ready(
+                &mut self,
+                _: &mut std::task::Context<'_>,
+            ) -> std::task::Poll<Result<(), unattended_core::BoxError>> {
+                std::task::Poll::Ready(Ok(()))
+            }
+
+            fn call(&mut self, req: http::Request<B>) -> Self::Future {
+                $crate::fault::answer_request(self.clone(), req)
+            }
+        }
+    )*};
+}
+
+mock_service!(
+    crate::dev::DevTo,
+    crate::youtube::YouTube,
+    crate::website::Website,
+    crate::gmail::Gmail
+);

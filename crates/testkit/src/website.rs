@@ -7,16 +7,14 @@
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::task::{Context, Poll};
 
-use http::{HeaderValue, Method, Request, Response, StatusCode};
-use http_body::Body;
+use http::{HeaderValue, Method, Response, StatusCode};
 use jiff::Timestamp;
-use tower_service::Service;
-use unattended_core::{BoxError, Clock};
+use tokio::time::Instant;
+use unattended_core::Clock;
 
 use crate::body::MockBody;
-use crate::fault::{Answer, Fault, FaultPlan, Route, Trigger, answer_request};
+use crate::fault::{Fault, FaultPlan, Mock, Route, Trigger};
 use crate::log::RequestLog;
 
 /// What `/robots.txt` answers.
@@ -156,27 +154,25 @@ fn text(status: StatusCode, body: &str) -> Response<MockBody> {
     res
 }
 
-impl<B> Service<Request<B>> for Website
-where
-    B: Body + Send + 'static,
-    B::Data: Send,
-{
-    type Response = Response<MockBody>;
-    type Error = BoxError;
-    type Future = Answer;
-
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
-        Poll::Ready(Ok(()))
+impl Mock for Website {
+    fn clock(&self) -> Clock {
+        self.clock
     }
 
-    fn call(&mut self, req: Request<B>) -> Answer {
-        let (pick, mock) = (self.clone(), self.clone());
-        answer_request(
-            req,
-            self.clock,
-            self.log.clone(),
-            move |method, path, at| pick.state().plan.pick(method, path, at),
-            move |parts, _, _| Some(mock.answer(&parts.method, parts.uri.path(), &parts.headers)),
-        )
+    fn requests(&self) -> &RequestLog {
+        &self.log
+    }
+
+    fn fault_for(&self, method: &Method, path: &str, at: Instant) -> Option<Fault> {
+        self.state().plan.pick(method, path, at)
+    }
+
+    fn reply(
+        &self,
+        parts: &http::request::Parts,
+        _body: &[u8],
+        _fault: Option<&Fault>,
+    ) -> Option<Response<MockBody>> {
+        Some(self.answer(&parts.method, parts.uri.path(), &parts.headers))
     }
 }

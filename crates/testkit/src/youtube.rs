@@ -13,18 +13,16 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::task::{Context, Poll};
 
-use http::{Method, Request, Response, StatusCode};
-use http_body::Body;
+use http::{Method, Response, StatusCode};
 use jiff::civil::Date;
 use jiff::tz::TimeZone;
 use serde_json::{Value, json};
-use tower_service::Service;
-use unattended_core::{BoxError, Clock};
+use tokio::time::Instant;
+use unattended_core::Clock;
 
 use crate::body::MockBody;
-use crate::fault::{Answer, Fault, FaultPlan, Route, Trigger, answer_request};
+use crate::fault::{Fault, FaultPlan, Mock, Route, Trigger};
 use crate::log::RequestLog;
 use crate::oauth::GoogleOAuth;
 
@@ -289,27 +287,25 @@ fn google_error(status: StatusCode, reason: &str, message: &str) -> Response<Moc
     json_body(status, body.to_string())
 }
 
-impl<B> Service<Request<B>> for YouTube
-where
-    B: Body + Send + 'static,
-    B::Data: Send,
-{
-    type Response = Response<MockBody>;
-    type Error = BoxError;
-    type Future = Answer;
-
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
-        Poll::Ready(Ok(()))
+impl Mock for YouTube {
+    fn clock(&self) -> Clock {
+        self.clock
     }
 
-    fn call(&mut self, req: Request<B>) -> Answer {
-        let (pick, mock) = (self.clone(), self.clone());
-        answer_request(
-            req,
-            self.clock,
-            self.log.clone(),
-            move |method, path, at| pick.state().plan.pick(method, path, at),
-            move |parts, body, fault| mock.answer(parts, body, fault),
-        )
+    fn requests(&self) -> &RequestLog {
+        &self.log
+    }
+
+    fn fault_for(&self, method: &Method, path: &str, at: Instant) -> Option<Fault> {
+        self.state().plan.pick(method, path, at)
+    }
+
+    fn reply(
+        &self,
+        parts: &http::request::Parts,
+        body: &[u8],
+        fault: Option<&Fault>,
+    ) -> Option<Response<MockBody>> {
+        self.answer(parts, body, fault)
     }
 }
