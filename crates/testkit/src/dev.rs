@@ -19,7 +19,7 @@ use tokio::time::Instant;
 use unattended_core::Clock;
 
 use crate::body::MockBody;
-use crate::fault::{Fault, FaultPlan, Mock, Route, Trigger};
+use crate::fault::{Fault, Mock, MockCore, Route, Trigger};
 use crate::log::RequestLog;
 
 #[derive(Clone, Debug)]
@@ -60,7 +60,6 @@ struct State {
     next_id: u64,
     writes: HashMap<String, Instant>,
     reads: HashMap<String, VecDeque<Instant>>,
-    plan: FaultPlan,
 }
 
 /// The DEV mock. Clones share its state; it is a `Service<http::Request<B>>` and can be served on
@@ -68,8 +67,7 @@ struct State {
 #[derive(Clone, Debug)]
 pub struct DevTo {
     state: Arc<Mutex<State>>,
-    log: RequestLog,
-    clock: Clock,
+    core: MockCore,
 }
 
 /// A write throttled by the mock: the window is one second per key.
@@ -84,9 +82,8 @@ impl DevTo {
             next_id: 1000,
             writes: HashMap::new(),
             reads: HashMap::new(),
-            plan: FaultPlan::new(seed),
         };
-        Self { state: Arc::new(Mutex::new(state)), log: RequestLog::default(), clock }
+        Self { state: Arc::new(Mutex::new(state)), core: MockCore::new(clock, seed) }
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
@@ -101,12 +98,12 @@ impl DevTo {
 
     /// Injects `fault` into `route` when `trigger` fires.
     pub fn fault(&self, route: Route, trigger: Trigger, fault: Fault) {
-        self.state().plan.add(route, trigger, fault);
+        self.core.add(route, trigger, fault);
     }
 
     /// The requests received.
     pub fn log(&self) -> &RequestLog {
-        &self.log
+        &self.core.log
     }
 
     /// The titles of the articles stored, in creation order.
@@ -122,7 +119,7 @@ impl DevTo {
         key: Option<&str>,
         body: &[u8],
     ) -> Response<MockBody> {
-        let now = self.clock.now();
+        let now = self.core.clock.now();
         let mut state = self.state();
         let Some(key) = key.filter(|k| state.keys.contains(*k)) else {
             return error(StatusCode::UNAUTHORIZED, "unauthorized");
@@ -210,7 +207,7 @@ impl DevTo {
             published,
             canonical_url,
             tags: tags(fields.get("tags")),
-            published_at: published.then(|| self.clock.wall().to_string()),
+            published_at: published.then(|| self.core.clock.wall().to_string()),
         };
         let json = article.to_json();
         state.articles.push(article);
@@ -231,7 +228,7 @@ impl DevTo {
         let Some(fields) = article_fields(body) else {
             return error(StatusCode::UNPROCESSABLE_ENTITY, "article param must be a JSON object");
         };
-        let now = self.clock.wall().to_string();
+        let now = self.core.clock.wall().to_string();
         let Some(article) = state.articles.iter_mut().find(|a| Some(a.id) == id && a.owner == key)
         else {
             return error(StatusCode::NOT_FOUND, "not found");
@@ -293,16 +290,8 @@ fn throttled(retry_after: u64) -> Response<MockBody> {
 }
 
 impl Mock for DevTo {
-    fn clock(&self) -> Clock {
-        self.clock
-    }
-
-    fn requests(&self) -> &RequestLog {
-        &self.log
-    }
-
-    fn fault_for(&self, method: &Method, path: &str, at: Instant) -> Option<Fault> {
-        self.state().plan.pick(method, path, at)
+    fn core(&self) -> &MockCore {
+        &self.core
     }
 
     fn reply(

@@ -272,14 +272,34 @@ pub(crate) type Answer = std::pin::Pin<
     Box<dyn std::future::Future<Output = Result<Response<MockBody>, BoxError>> + Send>,
 >;
 
-/// What a mock gives [`answer_request`]: its clock, its log, its fault plan and its protocol.
+/// What every mock has: its clock, its request log, its fault plan. Clones share them.
+#[derive(Clone, Debug)]
+pub(crate) struct MockCore {
+    pub(crate) clock: Clock,
+    pub(crate) log: RequestLog,
+    plan: std::sync::Arc<std::sync::Mutex<FaultPlan>>,
+}
+
+impl MockCore {
+    pub(crate) fn new(clock: Clock, seed: u64) -> Self {
+        let plan = std::sync::Arc::new(std::sync::Mutex::new(FaultPlan::new(seed)));
+        Self { clock, log: RequestLog::default(), plan }
+    }
+
+    fn plan(&self) -> std::sync::MutexGuard<'_, FaultPlan> {
+        self.plan.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Adds a fault rule.
+    pub(crate) fn add(&self, route: Route, trigger: Trigger, fault: Fault) {
+        self.plan().add(route, trigger, fault);
+    }
+}
+
+/// What a mock gives [`answer_request`]: its core and its protocol.
 pub(crate) trait Mock: Clone + Send + Sync + 'static {
-    /// The mock's clock.
-    fn clock(&self) -> Clock;
-    /// Where requests are recorded.
-    fn requests(&self) -> &RequestLog;
-    /// The fault for this request, if one fires.
-    fn fault_for(&self, method: &http::Method, path: &str, at: Instant) -> Option<Fault>;
+    /// The clock, log and fault plan.
+    fn core(&self) -> &MockCore;
     /// The protocol's answer, given the fault (for faults of the protocol), or `None` for a
     /// fault that does not apply.
     fn reply(
@@ -301,11 +321,11 @@ where
         let (parts, body) = req.into_parts();
         let body =
             http_body_util::BodyExt::collect(body).await.map(|b| b.to_bytes()).unwrap_or_default();
-        let clock = mock.clock();
-        let at = clock.now();
-        let fault = mock.fault_for(&parts.method, parts.uri.path(), at);
+        let core = mock.core();
+        let at = core.clock.now();
+        let fault = core.plan().pick(&parts.method, parts.uri.path(), at);
         let record = Recorded::new(at, &parts, body.len(), fault.as_ref());
-        respond(fault, &clock, mock.requests(), record, |f| mock.reply(&parts, &body, f)).await
+        respond(fault, &core.clock, &core.log, record, |f| mock.reply(&parts, &body, f)).await
     })
 }
 

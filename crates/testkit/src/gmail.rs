@@ -18,7 +18,7 @@ use tokio::time::Instant;
 use unattended_core::Clock;
 
 use crate::body::MockBody;
-use crate::fault::{Fault, FaultPlan, Mock, Route, Trigger};
+use crate::fault::{Fault, Mock, MockCore, Route, Trigger};
 use crate::log::RequestLog;
 use crate::oauth::GoogleOAuth;
 
@@ -44,7 +44,6 @@ struct State {
     oldest_history: u64,
     units: VecDeque<(Instant, u32)>,
     units_per_minute: u32,
-    plan: FaultPlan,
     rng: fastrand::Rng,
 }
 
@@ -52,8 +51,7 @@ struct State {
 #[derive(Clone, Debug)]
 pub struct Gmail {
     state: Arc<Mutex<State>>,
-    log: RequestLog,
-    clock: Clock,
+    core: MockCore,
     auth: Option<GoogleOAuth>,
 }
 
@@ -67,10 +65,9 @@ impl Gmail {
             oldest_history: 1000,
             units: VecDeque::new(),
             units_per_minute: 15_000,
-            plan: FaultPlan::new(seed),
             rng: fastrand::Rng::with_seed(seed),
         };
-        Self { state: Arc::new(Mutex::new(state)), log: RequestLog::default(), clock, auth: None }
+        Self { state: Arc::new(Mutex::new(state)), core: MockCore::new(clock, seed), auth: None }
     }
 
     /// Accepts only the access tokens `oauth` issued and that have not expired.
@@ -110,12 +107,12 @@ impl Gmail {
 
     /// Injects `fault` into `route` when `trigger` fires.
     pub fn fault(&self, route: Route, trigger: Trigger, fault: Fault) {
-        self.state().plan.add(route, trigger, fault);
+        self.core.add(route, trigger, fault);
     }
 
     /// The requests received.
     pub fn log(&self) -> &RequestLog {
-        &self.log
+        &self.core.log
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
@@ -138,7 +135,7 @@ impl Gmail {
             "history" => 2,
             _ => 5,
         };
-        let now = self.clock.now();
+        let now = self.core.clock.now();
         let mut state = self.state();
         state.units.retain(|(t, _)| now < *t + Duration::from_secs(60));
         let used: u32 = state.units.iter().map(|(_, u)| u).sum();
@@ -220,16 +217,8 @@ fn json_body(status: StatusCode, body: String) -> Response<MockBody> {
 }
 
 impl Mock for Gmail {
-    fn clock(&self) -> Clock {
-        self.clock
-    }
-
-    fn requests(&self) -> &RequestLog {
-        &self.log
-    }
-
-    fn fault_for(&self, method: &Method, path: &str, at: Instant) -> Option<Fault> {
-        self.state().plan.pick(method, path, at)
+    fn core(&self) -> &MockCore {
+        &self.core
     }
 
     fn reply(

@@ -10,11 +10,10 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use http::{HeaderValue, Method, Response, StatusCode};
 use jiff::Timestamp;
-use tokio::time::Instant;
 use unattended_core::Clock;
 
 use crate::body::MockBody;
-use crate::fault::{Fault, FaultPlan, Mock, Route, Trigger};
+use crate::fault::{Fault, Mock, MockCore, Route, Trigger};
 use crate::log::RequestLog;
 
 /// What `/robots.txt` answers.
@@ -39,22 +38,20 @@ struct Page {
 struct State {
     robots: Robots,
     pages: BTreeMap<String, Page>,
-    plan: FaultPlan,
 }
 
 /// The website mock; clones share its state.
 #[derive(Clone, Debug)]
 pub struct Website {
     state: Arc<Mutex<State>>,
-    log: RequestLog,
-    clock: Clock,
+    core: MockCore,
 }
 
 impl Website {
     /// A site with the given `robots.txt` and no page; faults draw from `seed`.
     pub fn new(clock: Clock, robots: Robots, seed: u64) -> Self {
-        let state = State { robots, pages: BTreeMap::new(), plan: FaultPlan::new(seed) };
-        Self { state: Arc::new(Mutex::new(state)), log: RequestLog::default(), clock }
+        let state = State { robots, pages: BTreeMap::new() };
+        Self { state: Arc::new(Mutex::new(state)), core: MockCore::new(clock, seed) }
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
@@ -63,7 +60,7 @@ impl Website {
 
     /// Publishes (or changes) the page at `path`: a new `ETag`, `Last-Modified` now.
     pub fn page(&self, path: &str, html: &str) {
-        let now = self.clock.wall();
+        let now = self.core.clock.wall();
         let mut state = self.state();
         let version = state.pages.get(path).map_or(1, |p| p.version + 1);
         state.pages.insert(path.to_owned(), Page { html: html.to_owned(), version, modified: now });
@@ -71,12 +68,12 @@ impl Website {
 
     /// Injects `fault` into `route` when `trigger` fires.
     pub fn fault(&self, route: Route, trigger: Trigger, fault: Fault) {
-        self.state().plan.add(route, trigger, fault);
+        self.core.add(route, trigger, fault);
     }
 
     /// The requests received.
     pub fn log(&self) -> &RequestLog {
-        &self.log
+        &self.core.log
     }
 
     fn answer(&self, method: &Method, path: &str, headers: &http::HeaderMap) -> Response<MockBody> {
@@ -155,16 +152,8 @@ fn text(status: StatusCode, body: &str) -> Response<MockBody> {
 }
 
 impl Mock for Website {
-    fn clock(&self) -> Clock {
-        self.clock
-    }
-
-    fn requests(&self) -> &RequestLog {
-        &self.log
-    }
-
-    fn fault_for(&self, method: &Method, path: &str, at: Instant) -> Option<Fault> {
-        self.state().plan.pick(method, path, at)
+    fn core(&self) -> &MockCore {
+        &self.core
     }
 
     fn reply(

@@ -18,11 +18,10 @@ use http::{Method, Response, StatusCode};
 use jiff::civil::Date;
 use jiff::tz::TimeZone;
 use serde_json::{Value, json};
-use tokio::time::Instant;
 use unattended_core::Clock;
 
 use crate::body::MockBody;
-use crate::fault::{Fault, FaultPlan, Mock, Route, Trigger};
+use crate::fault::{Fault, Mock, MockCore, Route, Trigger};
 use crate::log::RequestLog;
 use crate::oauth::GoogleOAuth;
 
@@ -49,7 +48,6 @@ struct State {
     quota_limit: u32,
     quota_used: u32,
     quota_day: Option<Date>,
-    plan: FaultPlan,
     videos: Vec<Value>,
 }
 
@@ -58,8 +56,7 @@ struct State {
 #[derive(Clone, Debug)]
 pub struct YouTube {
     state: Arc<Mutex<State>>,
-    log: RequestLog,
-    clock: Clock,
+    core: MockCore,
     auth: Option<GoogleOAuth>,
 }
 
@@ -73,10 +70,9 @@ impl YouTube {
             quota_limit: 100,
             quota_used: 0,
             quota_day: None,
-            plan: FaultPlan::new(seed),
             videos: Vec::new(),
         };
-        Self { state: Arc::new(Mutex::new(state)), log: RequestLog::default(), clock, auth: None }
+        Self { state: Arc::new(Mutex::new(state)), core: MockCore::new(clock, seed), auth: None }
     }
 
     /// Accepts only the access tokens `oauth` issued and that have not expired.
@@ -94,12 +90,12 @@ impl YouTube {
 
     /// Injects `fault` into `route` when `trigger` fires.
     pub fn fault(&self, route: Route, trigger: Trigger, fault: Fault) {
-        self.state().plan.add(route, trigger, fault);
+        self.core.add(route, trigger, fault);
     }
 
     /// The requests received.
     pub fn log(&self) -> &RequestLog {
-        &self.log
+        &self.core.log
     }
 
     /// The videos whose upload completed.
@@ -145,6 +141,7 @@ impl YouTube {
         fault: Option<&Fault>,
     ) -> Response<MockBody> {
         let today = self
+            .core
             .clock
             .wall()
             .to_zoned_datetime(TimeZone::get("America/Los_Angeles").unwrap_or(TimeZone::UTC))
@@ -288,16 +285,8 @@ fn google_error(status: StatusCode, reason: &str, message: &str) -> Response<Moc
 }
 
 impl Mock for YouTube {
-    fn clock(&self) -> Clock {
-        self.clock
-    }
-
-    fn requests(&self) -> &RequestLog {
-        &self.log
-    }
-
-    fn fault_for(&self, method: &Method, path: &str, at: Instant) -> Option<Fault> {
-        self.state().plan.pick(method, path, at)
+    fn core(&self) -> &MockCore {
+        &self.core
     }
 
     fn reply(
