@@ -38,10 +38,7 @@ impl CircuitBreakerLayer {
 
     fn from_valid(config: BreakerConfig) -> Self {
         let registry = Arc::new(Registry::new(config, Clock::system(), None));
-        Self {
-            shared: Arc::new(Shared { registry, key: ByHost, classifier: HttpClassifier::new() }),
-            hook: None,
-        }
+        Self { shared: Arc::new(Shared::new(registry, ByHost, HttpClassifier::new())), hook: None }
     }
 }
 
@@ -55,7 +52,7 @@ impl<K: Clone, C: Clone> CircuitBreakerLayer<K, C> {
     ) -> CircuitBreakerLayer<K2, C2> {
         let config = self.shared.registry.settings.config.clone();
         let registry = Arc::new(Registry::new(config, clock, hook.clone()));
-        CircuitBreakerLayer { shared: Arc::new(Shared { registry, key, classifier }), hook }
+        CircuitBreakerLayer { shared: Arc::new(Shared::new(registry, key, classifier)), hook }
     }
 
     fn clock_now(&self) -> Clock {

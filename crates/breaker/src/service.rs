@@ -1,7 +1,7 @@
 //! The circuit-breaker service.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 
 use tower_service::Service;
@@ -17,6 +17,17 @@ pub(crate) struct Shared<K, C> {
     pub(crate) registry: Arc<Registry>,
     pub(crate) key: K,
     pub(crate) classifier: C,
+    /// The circuit of the first service the layer's services called. A fresh clone (a client
+    /// clones its stack for each call) has no last key of its own; most layers talk to one
+    /// service, and this spares them the keyed lookup. Circuits are never replaced in the
+    /// registry, so the pinned one stays the live one.
+    pub(crate) first: OnceLock<(KeySource, Arc<Circuit>)>,
+}
+
+impl<K, C> Shared<K, C> {
+    pub(crate) fn new(registry: Arc<Registry>, key: K, classifier: C) -> Self {
+        Self { registry, key, classifier, first: OnceLock::new() }
+    }
 }
 
 /// Fails calls fast while their service is failing, per service key, and lets a few probes
@@ -33,8 +44,9 @@ pub(crate) struct Shared<K, C> {
 ///
 /// # Clone
 ///
-/// Clones share the breakers. Each clone remembers the last service it called, so a client that
-/// talks to one host skips the lookup.
+/// Clones share the breakers. Each clone remembers the last service it called, and the layer
+/// the first one any of its services called, so a client that talks to one host skips the
+/// lookup even through fresh clones.
 pub struct CircuitBreaker<S, K, C> {
     inner: S,
     shared: Arc<Shared<K, C>>,
@@ -66,7 +78,10 @@ impl<S, K, C> CircuitBreaker<S, K, C> {
 
 impl<S: Clone, K, C> Clone for CircuitBreaker<S, K, C> {
     fn clone(&self) -> Self {
-        Self { inner: self.inner.clone(), shared: self.shared.clone(), last: self.last.clone() }
+        // The last key is not copied: a clone that calls finds it again through the layer's
+        // pinned circuit, and the clones a retry or redirect layer keeps in reserve mostly never
+        // call at all.
+        Self { inner: self.inner.clone(), shared: self.shared.clone(), last: None }
     }
 }
 
@@ -92,13 +107,19 @@ where
     }
 
     fn call(&mut self, req: Req) -> Self::Future {
-        let circuit = match &self.last {
-            Some((last, circuit)) if self.shared.key.is_key(&req, last) => circuit.clone(),
+        let shared = &*self.shared;
+        let circuit = match (&self.last, shared.first.get()) {
+            (Some((last, circuit)), _) if shared.key.is_key(&req, last) => circuit.clone(),
+            (None, Some((first, circuit))) if shared.key.is_key(&req, first) => {
+                self.last = Some((first.clone(), circuit.clone()));
+                circuit.clone()
+            }
             _ => {
-                let Some(key) = self.shared.key.key_of(&req) else {
+                let Some(key) = shared.key.key_of(&req) else {
                     return ResponseFuture::called(self.inner.call(req), None);
                 };
-                let circuit = self.shared.registry.circuit(&key);
+                let circuit = shared.registry.circuit(&key);
+                let _ = shared.first.set((key.clone(), circuit.clone()));
                 self.last = Some((key, circuit.clone()));
                 circuit
             }

@@ -243,6 +243,25 @@ async fn keys_are_isolated_and_clones_share() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn fresh_clones_find_the_right_circuit() {
+    // A client clones its stack for every call, so most calls come through a clone that has
+    // never called anything: it must still reach the circuit of its own request's host.
+    let server = Server::new(200);
+    let svc = layer(BreakerConfig::standard().policy(FailurePolicy::consecutive(1)))
+        .layer(server.clone());
+    assert_eq!(send(&mut svc.clone(), "a.example").await.unwrap(), 200);
+    server.set(503);
+    send(&mut svc.clone(), "b.example").await.unwrap();
+    server.set(200);
+    assert!(send(&mut svc.clone(), "b.example").await.unwrap_err().is::<BreakerOpen>());
+    assert_eq!(send(&mut svc.clone(), "a.example").await.unwrap(), 200, "a's circuit is closed");
+    server.set(503);
+    send(&mut svc.clone(), "a.example").await.unwrap();
+    assert!(send(&mut svc.clone(), "a.example").await.unwrap_err().is::<BreakerOpen>());
+    assert_eq!(server.count(), 4, "open circuits sent nothing");
+}
+
+#[tokio::test(start_paused = true)]
 async fn slow_successes_open_on_the_slow_rate() {
     let server = Server::new(200);
     *server.latency.lock().unwrap() = Duration::from_secs(3);

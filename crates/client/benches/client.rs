@@ -41,17 +41,24 @@ fn request() -> Request<Full<Bytes>> {
         .unwrap()
 }
 
+fn bare_get() -> Request<Full<Bytes>> {
+    Request::get("https://api.example.com/v1/items").body(Full::default()).unwrap()
+}
+
 fn per_call(c: &mut Criterion) {
     let mut group = c.benchmark_group("stack");
     let mut bare = service_fn(ok);
     group.bench_function("bare service_fn", |b| {
         b.iter_batched(request, |req| call_once(&mut bare, req), BatchSize::SmallInput)
     });
+    group.bench_function("bare service_fn, GET without headers", |b| {
+        b.iter_batched(bare_get, |req| call_once(&mut bare, req), BatchSize::SmallInput)
+    });
     let clock = Clock::system();
     let always = WindowCalendar::always();
     let cache = Arc::new(TokenCache::new(StaticToken::new("token"), clock));
     let mut five = ServiceBuilder::new()
-        .layer(GateLayer::new().class("write", always, WhenClosed::Reject).clock(clock))
+        .layer(GateLayer::new().class("write", always.clone(), WhenClosed::Reject).clock(clock))
         .layer(
             RetryLayer::new(unattended_retry::RetryConfig::standard().attempt_timeout(None))
                 .unwrap()
@@ -59,10 +66,36 @@ fn per_call(c: &mut Criterion) {
         )
         .layer(RateLimitLayer::new().clock(clock))
         .layer(CircuitBreakerLayer::standard().clock(clock))
-        .layer(TokenLayer::new(cache).replay_refused(false))
+        .layer(TokenLayer::new(cache.clone()).replay_refused(false))
         .service(service_fn(ok));
     group.bench_function("five layers", |b| {
         b.iter_batched(request, |req| call_once(&mut five, req), BatchSize::SmallInput)
+    });
+    // What `Client::get_json` hands the layers: no header yet (the User-Agent is set inside).
+    group.bench_function("five layers, GET without headers", |b| {
+        b.iter_batched(bare_get, |req| call_once(&mut five, req), BatchSize::SmallInput)
+    });
+    // Each layer alone, to see where the five layers' cost goes.
+    macro_rules! alone {
+        ($name:literal, $layer:expr) => {{
+            let mut svc = ServiceBuilder::new().layer($layer).service(service_fn(ok));
+            group.bench_function(concat!("alone: ", $name), |b| {
+                b.iter_batched(request, |req| call_once(&mut svc, req), BatchSize::SmallInput)
+            });
+        }};
+    }
+    alone!("gate", GateLayer::new().class("write", always, WhenClosed::Reject).clock(clock));
+    alone!(
+        "retry",
+        RetryLayer::new(unattended_retry::RetryConfig::standard().attempt_timeout(None))
+            .unwrap()
+            .clock(clock)
+    );
+    alone!("ratelimit", RateLimitLayer::new().clock(clock));
+    alone!("breaker", CircuitBreakerLayer::standard().clock(clock));
+    alone!("token", TokenLayer::new(cache).replay_refused(false));
+    group.bench_function("copy_request", |b| {
+        b.iter_batched_ref(request, |req| unattended_core::copy_request(req), BatchSize::SmallInput)
     });
     group.finish();
 
@@ -113,7 +146,11 @@ fn loopback(c: &mut Criterion) {
     group.throughput(Throughput::Elements(CONCURRENCY));
     group.measurement_time(Duration::from_secs(5));
 
-    let bare: HyperClient<_, Full<Bytes>> = HyperClient::builder(TokioExecutor::new()).build_http();
+    // The transport settings the client uses (TCP_NODELAY, as reqwest too), without the layers.
+    let mut connector = hyper_util::client::legacy::connect::HttpConnector::new();
+    connector.set_nodelay(true);
+    let bare: HyperClient<_, Full<Bytes>> =
+        HyperClient::builder(TokioExecutor::new()).build(connector);
     group.bench_function("bare hyper-util, 32 concurrent", |b| {
         b.iter(|| {
             rt.block_on(async {
@@ -121,8 +158,10 @@ fn loopback(c: &mut Criterion) {
                     let bare = bare.clone();
                     let req = Request::get(url.as_str()).body(Full::default()).unwrap();
                     tokio::spawn(async move {
+                        // The same work as the others: the body read and parsed as JSON.
                         let res = bare.request(req).await.unwrap();
-                        res.into_body().collect().await.unwrap();
+                        let body = res.into_body().collect().await.unwrap().to_bytes();
+                        let _: serde_json::Value = serde_json::from_slice(&body).unwrap();
                     })
                 });
                 for call in calls.collect::<Vec<_>>() {

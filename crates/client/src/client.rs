@@ -25,7 +25,7 @@ use unattended_token::{Placement, StaticToken, TokenCache, TokenLayer, TokenSour
 
 use crate::config::{AuthSettings, ConfigError, ServiceConfig};
 use crate::error::Error;
-use crate::stack::{AnySource, Body, Layers, RequestBody, SharedCache, Stack};
+use crate::stack::{AnySource, Body, Layers, RequestBody, SharedCache, SharedTransport, Stack};
 
 /// The transport [`ClientBuilder::build`] uses: hyper-util's pooled client over rustls (system
 /// roots), HTTP/1.1 and HTTP/2, plain HTTP allowed.
@@ -194,9 +194,15 @@ impl Client {
         };
         let mut parts = Parts::from(base.clone());
         let prefix = base.path().trim_end_matches('/');
-        let tail = uri.path_and_query().map_or("/", PathAndQuery::as_str);
-        let joined = format!("{prefix}{}{tail}", if tail.starts_with('/') { "" } else { "/" });
-        parts.path_and_query = Some(joined.parse().map_err(Error::request)?);
+        parts.path_and_query = match uri.path_and_query() {
+            // A base without a path and an absolute path: the path as it is, not parsed again.
+            Some(tail) if prefix.is_empty() && tail.as_str().starts_with('/') => Some(tail.clone()),
+            tail => {
+                let tail = tail.map_or("/", PathAndQuery::as_str);
+                let slash = if tail.starts_with('/') { "" } else { "/" };
+                Some(format!("{prefix}{slash}{tail}").parse().map_err(Error::request)?)
+            }
+        };
         Uri::from_parts(parts).map_err(Error::request)
     }
 
@@ -332,7 +338,7 @@ impl ClientBuilder {
     /// system has no root certificates.
     pub fn build(self) -> Result<Client, ConfigError> {
         let transport = https_transport(self.config.timeouts.connect)?;
-        self.build_with(transport)
+        self.build_with(SharedTransport(Arc::new(transport)))
     }
 
     /// Builds the client on `transport`: any HTTP service, such as an in-process fake.

@@ -1,6 +1,7 @@
 //! The layers in the design's order, around any transport.
 
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -107,6 +108,29 @@ where
     B::Error: Into<BoxError>,
 {
     body.map_err(Into::into).boxed_unsync()
+}
+
+/// The default transport behind one `Arc`, so a clone is one reference count.
+///
+/// hyper-util's client holds several shared parts (pool, connector, TLS settings), and a call
+/// clones the stack's services more than once (the retry layer and the redirect layer each keep
+/// one for the next request). Its `request` takes `&self`, so nothing is lost by sharing it.
+#[derive(Clone, Debug)]
+pub(crate) struct SharedTransport(pub(crate) Arc<crate::HttpsTransport>);
+
+impl Service<Request<RequestBody>> for SharedTransport {
+    type Response = Response<hyper::body::Incoming>;
+    type Error = hyper_util::client::legacy::Error;
+    type Future = hyper_util::client::legacy::ResponseFuture;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        // hyper-util's client is always ready: its pool waits inside the response future.
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request<RequestBody>) -> Self::Future {
+        self.0.request(req)
+    }
 }
 
 /// Shares one token cache between the layer and the client's handle.

@@ -286,3 +286,36 @@ fn calls_can_be_spawned() {
     assert_send(&client.post_json::<_, serde_json::Value>("/x", &1));
     assert_send(&client.send(http::Request::new(Full::<Bytes>::default())));
 }
+
+#[tokio::test(start_paused = true)]
+async fn relative_uris_are_joined_to_the_base_url() {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let record = {
+        let seen = seen.clone();
+        tower::service_fn(move |req: Request<Full<Bytes>>| {
+            seen.lock().unwrap().push(req.uri().to_string());
+            std::future::ready(Ok::<_, Infallible>(Response::new(Full::<Bytes>::default())))
+        })
+    };
+    let cases = [
+        ("https://api.example.com", "/v1/items?page=2", "https://api.example.com/v1/items?page=2"),
+        ("https://api.example.com/", "/v1/items", "https://api.example.com/v1/items"),
+        ("https://example.com/api/", "/v1/items?q=a", "https://example.com/api/v1/items?q=a"),
+        ("https://example.com/api", "/v1", "https://example.com/api/v1"),
+        ("https://api.example.com", "https://other.example.org/x", "https://other.example.org/x"),
+    ];
+    for (base, path, _) in cases {
+        let text = format!("base_url = \"{base}\"");
+        let config = ServiceConfig::from_toml(&text).unwrap();
+        let client = Client::builder(config).clock(clock()).build_with(record.clone());
+        let req = Request::get(path).body(Full::<Bytes>::default()).unwrap();
+        client.unwrap().send(req).await.unwrap();
+    }
+    let expected: Vec<_> = cases.iter().map(|(_, _, full)| full.to_string()).collect();
+    assert_eq!(*seen.lock().unwrap(), expected);
+
+    let no_base = Client::builder(ServiceConfig::default()).clock(clock()).build_with(record);
+    let req = Request::get("/v1/items").body(Full::<Bytes>::default()).unwrap();
+    let err = no_base.unwrap().send(req).await.unwrap_err();
+    assert!(err.to_string().contains("no base URL"), "{err}");
+}
