@@ -307,7 +307,7 @@ fn adjust(counter: &AtomicU32, was: bool, is: bool) {
 }
 
 fn slot_of(origin: Instant, bucket_nanos: u64, now: Instant) -> u32 {
-    (now.saturating_duration_since(origin).as_nanos() / u128::from(bucket_nanos)) as u32
+    unattended_core::clock::bucket_index(origin, now, bucket_nanos)
 }
 
 /// Adds one to the bucket of `slot` (bucket number in the high half, count in the low half),

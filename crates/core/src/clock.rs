@@ -159,6 +159,22 @@ impl Default for Clock {
     }
 }
 
+/// The number of whole buckets of `bucket_nanos` from `origin` to `now` (zero before `origin`),
+/// truncated to 32 bits: the slot of `now` in a ring of time buckets.
+///
+/// In 64-bit arithmetic: it runs on every call of the layers that keep time windows, where a
+/// 128-bit division (`Duration::as_nanos() / n`) costs several times more. Elapsed times over
+/// 584 years saturate.
+pub fn bucket_index(origin: Instant, now: Instant, bucket_nanos: u64) -> u32 {
+    let elapsed = now.saturating_duration_since(origin);
+    let nanos = elapsed
+        .as_secs()
+        .saturating_mul(1_000_000_000)
+        .saturating_add(u64::from(elapsed.subsec_nanos()));
+    // Truncation wanted: rings compare slot numbers modulo 2^32.
+    (nanos / bucket_nanos.max(1)) as u32
+}
+
 /// `to - from` as a non-negative duration: zero when `to` is not after `from`.
 pub fn duration_between(from: Timestamp, to: Timestamp) -> Duration {
     let span: SignedDuration = to.duration_since(from);
@@ -191,6 +207,25 @@ mod tests {
 
     fn ts(s: &str) -> Timestamp {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn bucket_index_matches_the_exact_division() {
+        let origin = Clock::system().now();
+        let bucket = 6_000_000_000; // 6 s
+        for secs in [0, 1, 5, 6, 7, 59, 60, 3_600, 86_400 * 365 * 30] {
+            for nanos in [0, 1, 999_999_999] {
+                let elapsed = Duration::new(secs, nanos);
+                let exact = (elapsed.as_nanos() / u128::from(bucket)) as u32;
+                assert_eq!(bucket_index(origin, origin + elapsed, bucket), exact, "{elapsed:?}");
+            }
+        }
+        assert_eq!(bucket_index(origin + Duration::from_secs(10), origin, bucket), 0);
+        // A zero-length bucket counts nanoseconds rather than dividing by zero.
+        assert_eq!(bucket_index(origin, origin + Duration::from_nanos(5), 0), 5);
+        // Slots wrap at 2^32, as the rings expect.
+        let wrap = Duration::from_nanos((1 << 32) + 3);
+        assert_eq!(bucket_index(origin, origin + wrap, 1), 3);
     }
 
     #[tokio::test(start_paused = true)]

@@ -131,8 +131,7 @@ impl RetryBudget {
     /// The bucket number of `now`, truncated to 32 bits (it wraps after about 13 years, which
     /// only matters if a window is compared across the wrap, and then costs one window).
     fn slot(&self, now: Instant) -> u32 {
-        let elapsed = now.saturating_duration_since(self.origin).as_nanos();
-        (elapsed / u128::from(self.bucket_nanos.max(1))) as u32
+        unattended_core::clock::bucket_index(self.origin, now, self.bucket_nanos)
     }
 }
 
