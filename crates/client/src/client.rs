@@ -13,7 +13,6 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use tower::ServiceExt;
 use unattended_breaker::{
     BreakerConfig, BreakerHandle, CircuitBreakerLayer, FailurePolicy, OpenDuration,
 };
@@ -25,7 +24,9 @@ use unattended_token::{Placement, StaticToken, TokenCache, TokenLayer, TokenSour
 
 use crate::config::{AuthSettings, ConfigError, ServiceConfig};
 use crate::error::Error;
-use crate::stack::{AnySource, Body, Layers, RequestBody, SharedCache, SharedTransport, Stack};
+use crate::stack::{
+    AnySource, Body, Layers, RequestBody, SharedCache, SharedTransport, ThreadStacks,
+};
 
 /// The transport [`ClientBuilder::build`] uses: hyper-util's pooled client over rustls (system
 /// roots), HTTP/1.1 and HTTP/2, plain HTTP allowed.
@@ -71,7 +72,7 @@ pub fn https_transport(connect_timeout: Duration) -> Result<HttpsTransport, Conf
 /// ```
 #[derive(Clone, Debug)]
 pub struct Client {
-    stack: Stack,
+    stacks: Arc<ThreadStacks>,
     base: Option<Uri>,
     clock: Clock,
     max_response_bytes: usize,
@@ -103,9 +104,8 @@ impl Client {
         // Kept to name the service in an error; the key string is made only then.
         let uri = parts.uri.clone();
         let req = Request::from_parts(parts, body.into());
-        self.stack
-            .clone()
-            .oneshot(req)
+        self.stacks
+            .call(req)
             .await
             .map_err(|e| Error::from_stack(e, ServiceKey::from_uri(&uri), self.clock.wall()))
     }
@@ -372,7 +372,7 @@ impl ClientBuilder {
             None => None,
         };
         Ok(Client {
-            stack: layers.wrap(transport),
+            stacks: Arc::new(ThreadStacks::new(layers.wrap(transport))),
             base,
             clock: self.clock,
             max_response_bytes: self.config.limits.max_response_bytes,

@@ -1,7 +1,8 @@
 //! The layers in the design's order, around any transport.
 
+use std::cell::RefCell;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -11,7 +12,7 @@ use http_body::Body as HttpBody;
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Full};
 use tower::util::BoxCloneSyncService;
-use tower::{Service, ServiceBuilder};
+use tower::{Service, ServiceBuilder, ServiceExt};
 use tower_http::decompression::DecompressionLayer;
 use tower_http::follow_redirect::FollowRedirectLayer;
 use tower_http::follow_redirect::policy::{FilterCredentials, Limited, PolicyExt, clone_body_fn};
@@ -108,6 +109,53 @@ where
     B::Error: Into<BoxError>,
 {
     body.map_err(Into::into).boxed_unsync()
+}
+
+/// The future of one call through the stack.
+pub(crate) type StackFuture = <Stack as Service<Request<RequestBody>>>::Future;
+
+/// The client's stack, and one readied clone of it per thread that sends.
+///
+/// A tower service is called through `&mut self`, so a client shared by many tasks needs a
+/// service of its own for each call. Cloning the whole stack per call costs an allocation and
+/// a reference count per layer; instead each thread keeps its clone and calls it while no other
+/// call on that thread is using it (calls are made synchronously, so that is always, unless a
+/// layer calls back into the same client). Every clone shares the layers' state (breakers,
+/// pauses, budget, token cache), so which clone serves a call changes nothing but its cost. A
+/// clone that is not ready at once is left alone and the call goes through a fresh clone.
+pub(crate) struct ThreadStacks {
+    stack: Stack,
+    local: thread_local::ThreadLocal<RefCell<Stack>>,
+}
+
+impl ThreadStacks {
+    pub(crate) fn new(stack: Stack) -> Self {
+        Self { stack, local: thread_local::ThreadLocal::new() }
+    }
+
+    /// Calls a readied stack with `req`.
+    pub(crate) fn call(&self, req: Request<RequestBody>) -> StackFuture {
+        let cell = self.local.get_or(|| RefCell::new(self.stack.clone()));
+        if let Ok(mut stack) = cell.try_borrow_mut() {
+            let mut cx = Context::from_waker(Waker::noop());
+            match stack.poll_ready(&mut cx) {
+                Poll::Ready(Ok(())) => return stack.call(req),
+                Poll::Ready(Err(error)) => {
+                    // A service that failed its readiness may not be used again.
+                    *stack = self.stack.clone();
+                    return Box::pin(std::future::ready(Err(error)));
+                }
+                Poll::Pending => {}
+            }
+        }
+        Box::pin(self.stack.clone().oneshot(req))
+    }
+}
+
+impl std::fmt::Debug for ThreadStacks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ThreadStacks").finish_non_exhaustive()
+    }
 }
 
 /// The default transport behind one `Arc`, so a clone is one reference count.
