@@ -319,3 +319,66 @@ async fn relative_uris_are_joined_to_the_base_url() {
     let err = no_base.unwrap().send(req).await.unwrap_err();
     assert!(err.to_string().contains("no base URL"), "{err}");
 }
+
+/// A transport whose first readiness check overall is pending (or fails), then ready. Each
+/// instance keeps the tower contract strictly: called only once ready, useless once failed.
+#[derive(Clone)]
+struct SlowToStart {
+    polls: Arc<std::sync::atomic::AtomicUsize>,
+    fail: bool,
+    ready: bool,
+    broken: bool,
+}
+
+impl SlowToStart {
+    fn new(fail: bool) -> Self {
+        Self { polls: Arc::default(), fail, ready: false, broken: false }
+    }
+}
+
+impl tower::Service<Request<Full<Bytes>>> for SlowToStart {
+    type Response = Response<Full<Bytes>>;
+    type Error = &'static str;
+    type Future = std::future::Ready<Result<Self::Response, Self::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        if self.broken {
+            return Poll::Ready(Err("a failed transport was used again"));
+        }
+        if self.polls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) > 0 {
+            self.ready = true;
+            return Poll::Ready(Ok(()));
+        }
+        if self.fail {
+            self.broken = true;
+            return Poll::Ready(Err("the transport could not start"));
+        }
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+
+    fn call(&mut self, _: Request<Full<Bytes>>) -> Self::Future {
+        assert!(std::mem::take(&mut self.ready), "called before it was ready");
+        std::future::ready(Ok(Response::new(Full::new(Bytes::from_static(b"{\"ok\":true}")))))
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_transport_not_ready_at_once_is_waited_for() {
+    let transport = SlowToStart::new(false);
+    let client = Client::builder(config("")).clock(clock()).build_with(transport).unwrap();
+    let answer: serde_json::Value = client.get_json("/v1/items").await.unwrap();
+    assert_eq!(answer["ok"], true);
+    let answer: serde_json::Value = client.get_json("/v1/items").await.unwrap();
+    assert_eq!(answer["ok"], true);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_readiness_error_fails_one_call_not_the_client() {
+    let transport = SlowToStart::new(true);
+    let client = Client::builder(config("")).clock(clock()).build_with(transport).unwrap();
+    let err = client.get_json::<serde_json::Value>("/v1/items").await.unwrap_err();
+    assert!(format!("{err:?}").contains("could not start"), "{err:?}");
+    let answer: serde_json::Value = client.get_json("/v1/items").await.unwrap();
+    assert_eq!(answer["ok"], true, "the next call goes through a fresh stack");
+}
