@@ -1,7 +1,4 @@
-//! The plumbing between this layer and tower's `Retry`: a request wrapper that carries the
-//! per-request retry state, and an inner service that unwraps it and times each attempt.
-//!
-//! You meet these types only in the names of the layer's service and future.
+//! One attempt: the wrapped service's future, its error boxed, within the per-attempt timeout.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -13,17 +10,7 @@ use tokio::time::Instant;
 use tower_service::Service;
 use unattended_core::{BoxError, Clock, ServiceKey};
 
-/// A request on its way through the retry layer, with the state of its retries.
-///
-/// The state rides with the request because tower's `Retry` keeps one policy per service, not
-/// per request: whatever changes between attempts must travel with the request copy.
-#[derive(Debug)]
-pub struct Attempt<Req> {
-    /// The request to send; `None` when it could not be copied for a retry.
-    pub(crate) req: Option<Req>,
-    pub(crate) meta: AttemptMeta,
-}
-
+/// Where one request stands in its retries; it lives in the request's future.
 #[derive(Clone, Debug)]
 pub(crate) struct AttemptMeta {
     /// When the first attempt started.
@@ -39,45 +26,28 @@ pub(crate) struct AttemptMeta {
     pub(crate) key: Option<ServiceKey>,
 }
 
-/// The service tower's `Retry` drives: it unwraps an [`Attempt`], calls the wrapped service,
-/// converts its error to [`BoxError`] and applies the per-attempt timeout.
-#[derive(Clone, Debug)]
-pub struct AttemptService<S> {
-    pub(crate) inner: S,
-    pub(crate) timeout: Option<Duration>,
-    pub(crate) clock: Clock,
-}
-
-impl<S, Req> Service<Attempt<Req>> for AttemptService<S>
+/// Calls `service` (readied by the caller) with `req`, within `timeout` if there is one.
+pub(crate) fn send<S, Req>(
+    service: &mut S,
+    req: Req,
+    timeout: Option<Duration>,
+    clock: Clock,
+) -> AttemptFuture<S::Future>
 where
     S: Service<Req>,
-    S::Error: Into<BoxError>,
 {
-    type Response = S::Response;
-    type Error = BoxError;
-    type Future = AttemptFuture<S::Future>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx).map_err(Into::into)
-    }
-
-    fn call(&mut self, attempt: Attempt<Req>) -> Self::Future {
-        let Some(req) = attempt.req else {
-            return AttemptFuture { state: State::Spent };
-        };
-        let future = self.inner.call(req);
-        let state = match self.timeout {
-            Some(limit) => State::Timed { future: self.clock.timeout(limit, future) },
-            None => State::Plain { future },
-        };
-        AttemptFuture { state }
-    }
+    let future = service.call(req);
+    let state = match timeout {
+        Some(limit) => State::Timed { future: clock.timeout(limit, future) },
+        None => State::Plain { future },
+    };
+    AttemptFuture { state }
 }
 
 pin_project! {
     /// The future of one attempt.
     #[derive(Debug)]
-    pub struct AttemptFuture<F> {
+    pub(crate) struct AttemptFuture<F> {
         #[pin]
         state: State<F>,
     }
@@ -91,8 +61,6 @@ pin_project! {
         Plain { #[pin] future: F },
         // With the per-attempt time limit.
         Timed { #[pin] future: tokio::time::Timeout<F> },
-        // The policy never sends a request it could not copy; this state only guards that.
-        Spent,
     }
 }
 
@@ -110,9 +78,6 @@ where
                 Ok(result) => Poll::Ready(result.map_err(Into::into)),
                 Err(_) => Poll::Ready(Err(tower::timeout::error::Elapsed::new().into())),
             },
-            StateProj::Spent => Poll::Ready(Err("retry layer: a request that could not be \
-                                                    copied was sent again"
-                .into())),
         }
     }
 }

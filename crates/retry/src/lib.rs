@@ -2,9 +2,9 @@
 //! shared by every caller, an overall deadline, a timeout per attempt, and respect for the
 //! server's `Retry-After`.
 //!
-//! [`RetryLayer`] is built on tower's own `retry::Retry` machinery and decides with
-//! [`unattended_core`]'s classifier, so it retries exactly what the other layers consider
-//! transient:
+//! [`RetryLayer`] follows tower's own `retry::Retry` (a copy of the request and a clone of the
+//! wrapped service ride in the response future) and decides with [`unattended_core`]'s
+//! classifier, so it retries exactly what the other layers consider transient:
 //!
 //! - **What is retried**: transient failures (408, 425, 429, 500, 502, 503, 504, resets,
 //!   timeouts, connect errors) and rate limiting. A 404 or a 401 comes back as it was.
@@ -97,12 +97,13 @@
 //! All time goes through the layer's [`Clock`](unattended_core::Clock) (tokio's clock, so a
 //! paused test runtime controls it), and [`RetryConfig::seed`] makes the jitter reproducible.
 
-pub mod attempt;
+mod attempt;
 mod budget;
 mod config;
 mod decision;
 mod error;
 mod event;
+mod future;
 mod layer;
 mod policy;
 mod replay;
@@ -114,8 +115,8 @@ pub use self::config::{RetryConfig, RetryConfigError};
 pub use self::decision::RetryState;
 pub use self::error::{GaveUp, GiveUpReason};
 pub use self::event::RetryEvent;
+pub use self::future::ResponseFuture;
 pub use self::layer::RetryLayer;
-pub use self::policy::RetryPolicy;
 pub use self::replay::{CloneReplay, HttpReplay, Replay, ReplayBody, Retryable};
 pub use self::schedule::{BackoffSchedule, Jitter};
-pub use self::service::{ResponseFuture, Retry};
+pub use self::service::Retry;

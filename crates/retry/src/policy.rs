@@ -1,13 +1,12 @@
-//! The retry decision, as a `tower::retry::Policy`.
+//! What every clone of a layer shares, and the rule applied after each attempt.
 
 use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use tokio::time::Sleep;
 use unattended_core::{BoxError, Classifier, Clock, FailureClass, ServiceKey};
 
-use crate::attempt::{Attempt, AttemptMeta};
+use crate::attempt::AttemptMeta;
 use crate::budget::RetryBudget;
 use crate::config::RetryConfig;
 use crate::decision::RetryState;
@@ -66,100 +65,49 @@ impl JitterRng {
     }
 }
 
-/// The retry decision behind [`Retry`](crate::Retry), as a `tower::retry::Policy`.
-///
-/// It holds only a pointer to the layer's shared state; the per-request state (attempts made,
-/// start time, last delay) travels with the [`Attempt`].
-#[derive(Debug)]
-pub struct RetryPolicy<C, P> {
-    pub(crate) shared: Arc<Shared<C, P>>,
-}
-
-impl<C, P> Clone for RetryPolicy<C, P> {
-    fn clone(&self) -> Self {
-        Self { shared: self.shared.clone() }
-    }
-}
-
-impl<C, P> RetryPolicy<C, P> {
-    /// The token layer inside refused to guess and renewed the credential: send the copy once
-    /// more, at once. A 401 proves the server did nothing, so idempotency does not matter, and no
-    /// budget is spent (the server is not failing). Only once per request: a second renewal is
-    /// passed through as it is.
-    fn send_with_renewed_credential<Req>(
+impl<C, P> Shared<C, P> {
+    /// The rule applied after each attempt: `Some(delay)` to send the request again after
+    /// `delay` (`meta` counts the new attempt), or `None` to finish with `result`, which is then
+    /// replaced by a [`GaveUp`] if the failure might have passed with more tries. `copy` is the
+    /// request kept for the next attempt.
+    pub(crate) fn after_attempt<Req, Res>(
         &self,
-        req: &mut Attempt<Req>,
-        key: Option<ServiceKey>,
-        class: FailureClass,
-    ) -> Sleep {
-        let shared = &*self.shared;
-        let attempt = req.meta.attempts;
-        tracing::debug!(
-            key = key.as_ref().map(ServiceKey::as_str),
-            attempt,
-            "sending again with a renewed credential"
-        );
-        self.emit(&RetryEvent::Retrying {
-            key,
-            attempt,
-            delay: Duration::ZERO,
-            reason: class,
-            at: shared.clock.wall(),
-        });
-        req.meta.renewed = true;
-        req.meta.attempts += 1;
-        shared.clock.sleep(Duration::ZERO)
-    }
-
-    fn emit(&self, event: &RetryEvent) {
-        if let Some(hook) = &self.shared.hook {
-            hook(event);
-        }
-    }
-}
-
-impl<C, P, Req, Res> tower::retry::Policy<Attempt<Req>, Res, BoxError> for RetryPolicy<C, P>
-where
-    C: Classifier<Res>,
-    P: Replay<Req>,
-{
-    type Future = Sleep;
-
-    fn retry(
-        &mut self,
-        req: &mut Attempt<Req>,
+        meta: &mut AttemptMeta,
+        copy: Option<&Req>,
         result: &mut Result<Res, BoxError>,
-    ) -> Option<Sleep> {
-        let shared = &*self.shared;
+    ) -> Option<Duration>
+    where
+        C: Classifier<Res>,
+        P: Replay<Req>,
+    {
         let class = match result {
-            Ok(response) => shared.classifier.classify_response(response, &shared.clock).err()?,
-            Err(error) => shared.classifier.classify_error(&**error, &shared.clock),
+            Ok(response) => self.classifier.classify_response(response, &self.clock).err()?,
+            Err(error) => self.classifier.classify_error(&**error, &self.clock),
         };
+        let key = || meta.key.clone().or_else(|| copy.and_then(|r| self.replay.key(r)));
         if class == FailureClass::CredentialRenewed {
-            if req.meta.renewed || req.req.is_none() {
+            if meta.renewed || copy.is_none() {
                 return None;
             }
-            let key = req.req.as_ref().and_then(|r| shared.replay.key(r));
-            return Some(self.send_with_renewed_credential(req, key, class));
+            self.send_with_renewed_credential(meta, key(), class);
+            return Some(Duration::ZERO);
         }
         if !class.is_retryable() {
             return None;
         }
-        let wall = shared.clock.wall();
-        let key =
-            || req.meta.key.clone().or_else(|| req.req.as_ref().and_then(|r| shared.replay.key(r)));
+        let wall = self.clock.wall();
         let state = RetryState {
-            attempts: req.meta.attempts,
-            previous: req.meta.previous,
-            started: req.meta.started,
-            idempotent: req.meta.idempotent,
-            replayable: req.req.is_some(),
+            attempts: meta.attempts,
+            previous: meta.previous,
+            started: meta.started,
+            idempotent: meta.idempotent,
+            replayable: copy.is_some(),
         };
-        let budget = shared.budget.as_deref();
-        match shared.config.decide(&state, &class, budget, &shared.clock, shared.rng.unit()) {
+        let budget = self.budget.as_deref();
+        match self.config.decide(&state, &class, budget, &self.clock, self.rng.unit()) {
             Ok(delay) => {
                 let key = key();
-                let attempt = req.meta.attempts;
+                let attempt = meta.attempts;
                 tracing::warn!(
                     key = key.as_ref().map(ServiceKey::as_str),
                     attempt,
@@ -168,13 +116,13 @@ where
                     "retrying after a failed attempt"
                 );
                 self.emit(&RetryEvent::Retrying { key, attempt, delay, reason: class, at: wall });
-                req.meta.attempts += 1;
-                req.meta.previous = delay;
-                Some(shared.clock.sleep(delay))
+                meta.attempts += 1;
+                meta.previous = delay;
+                Some(delay)
             }
             Err((reason, retry_at)) => {
                 let key = key();
-                let attempts = req.meta.attempts;
+                let attempts = meta.attempts;
                 tracing::info!(
                     key = key.as_ref().map(ServiceKey::as_str),
                     attempts,
@@ -203,15 +151,36 @@ where
         }
     }
 
-    fn clone_request(&mut self, req: &Attempt<Req>) -> Option<Attempt<Req>> {
-        let shared = &*self.shared;
-        let original = req.req.as_ref()?;
-        let copy = shared.replay.replay(original);
-        let key = match copy {
-            Some(_) => req.meta.key.clone(),
-            // Keep what errors need to name the service.
-            None => req.meta.key.clone().or_else(|| shared.replay.key(original)),
-        };
-        Some(Attempt { req: copy, meta: AttemptMeta { key, ..req.meta.clone() } })
+    /// The token layer inside refused to guess and renewed the credential: the copy goes once
+    /// more, at once. A 401 proves the server did nothing, so idempotency does not matter, and no
+    /// budget is spent (the server is not failing). Only once per request: a second renewal is
+    /// passed through as it is.
+    fn send_with_renewed_credential(
+        &self,
+        meta: &mut AttemptMeta,
+        key: Option<ServiceKey>,
+        class: FailureClass,
+    ) {
+        let attempt = meta.attempts;
+        tracing::debug!(
+            key = key.as_ref().map(ServiceKey::as_str),
+            attempt,
+            "sending again with a renewed credential"
+        );
+        self.emit(&RetryEvent::Retrying {
+            key,
+            attempt,
+            delay: Duration::ZERO,
+            reason: class,
+            at: self.clock.wall(),
+        });
+        meta.renewed = true;
+        meta.attempts += 1;
+    }
+
+    fn emit(&self, event: &RetryEvent) {
+        if let Some(hook) = &self.hook {
+            hook(event);
+        }
     }
 }

@@ -1,16 +1,14 @@
 //! The retry service.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use pin_project_lite::pin_project;
 use tower_service::Service;
 use unattended_core::{BoxError, Classifier};
 
-use crate::attempt::{Attempt, AttemptMeta, AttemptService};
-use crate::policy::{RetryPolicy, Shared};
+use crate::attempt::{self, AttemptMeta};
+use crate::future::ResponseFuture;
+use crate::policy::Shared;
 use crate::replay::Replay;
 
 /// Retries failed requests with jittered exponential backoff, within a shared budget, an
@@ -24,9 +22,15 @@ use crate::replay::Replay;
 /// # Clone
 ///
 /// Clones share the layer's budget, jitter source and event hook.
+///
+/// # Readiness
+///
+/// `poll_ready` is the wrapped service's. Like tower's own `Retry`, the response future keeps
+/// a clone of the wrapped service (made after the first attempt is sent) and readies it again
+/// before each retry.
 #[derive(Debug)]
 pub struct Retry<S, C, P> {
-    inner: tower::retry::Retry<RetryPolicy<C, P>, AttemptService<S>>,
+    inner: S,
     shared: Arc<Shared<C, P>>,
 }
 
@@ -40,25 +44,22 @@ impl<S: Clone, C, P> Clone for Retry<S, C, P> {
 
 impl<S, C, P> Retry<S, C, P> {
     pub(crate) fn new(inner: S, shared: Arc<Shared<C, P>>) -> Self {
-        let attempts =
-            AttemptService { inner, timeout: shared.config.attempt_timeout, clock: shared.clock };
-        let policy = RetryPolicy { shared: shared.clone() };
-        Self { inner: tower::retry::Retry::new(policy, attempts), shared }
+        Self { inner, shared }
     }
 
     /// The wrapped service.
     pub fn get_ref(&self) -> &S {
-        &self.inner.get_ref().inner
+        &self.inner
     }
 
     /// The wrapped service, mutably.
     pub fn get_mut(&mut self) -> &mut S {
-        &mut self.inner.get_mut().inner
+        &mut self.inner
     }
 
     /// Consumes the layer, returning the wrapped service.
     pub fn into_inner(self) -> S {
-        self.inner.into_inner().inner
+        self.inner
     }
 }
 
@@ -74,7 +75,7 @@ where
     type Future = ResponseFuture<S, C, P, Req>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
+        self.inner.poll_ready(cx).map_err(Into::into)
     }
 
     fn call(&mut self, req: Req) -> Self::Future {
@@ -83,54 +84,18 @@ where
         if let Some(budget) = &shared.budget {
             budget.deposit(now);
         }
+        let copy = shared.replay.replay(&req);
         let meta = AttemptMeta {
             started: now,
             attempts: 1,
             previous: shared.config.base_delay,
             idempotent: shared.replay.is_idempotent(&req),
             renewed: false,
-            key: None,
+            // Errors name the service from the kept copy, or from this if none could be kept.
+            key: if copy.is_none() { shared.replay.key(&req) } else { None },
         };
-        ResponseFuture { inner: self.inner.call(Attempt { req: Some(req), meta }) }
-    }
-}
-
-pin_project! {
-    /// The future of [`Retry`].
-    pub struct ResponseFuture<S, C, P, Req>
-    where
-        S: Service<Req>,
-        S::Error: Into<BoxError>,
-        C: Classifier<S::Response>,
-        P: Replay<Req>,
-    {
-        #[pin]
-        inner: tower::retry::future::ResponseFuture<RetryPolicy<C, P>, AttemptService<S>, Attempt<Req>>,
-    }
-}
-
-impl<S, C, P, Req> Future for ResponseFuture<S, C, P, Req>
-where
-    S: Service<Req>,
-    S::Error: Into<BoxError>,
-    C: Classifier<S::Response>,
-    P: Replay<Req>,
-{
-    type Output = Result<S::Response, BoxError>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        self.project().inner.poll(cx)
-    }
-}
-
-impl<S, C, P, Req> std::fmt::Debug for ResponseFuture<S, C, P, Req>
-where
-    S: Service<Req>,
-    S::Error: Into<BoxError>,
-    C: Classifier<S::Response>,
-    P: Replay<Req>,
-{
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ResponseFuture").finish_non_exhaustive()
+        let first =
+            attempt::send(&mut self.inner, req, shared.config.attempt_timeout, shared.clock);
+        ResponseFuture::new(first, self.shared.clone(), self.inner.clone(), copy, meta)
     }
 }
