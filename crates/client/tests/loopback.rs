@@ -178,6 +178,40 @@ async fn the_breaker_opens_and_closes_over_sockets() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_thread_that_sends_shares_one_breaker() {
+    // Each sending thread keeps a stack of its own: tasks on both workers and a plain thread
+    // must still see the one breaker of the service.
+    let server = MockServer::start().await;
+    Mock::given(path("/x")).respond_with(ResponseTemplate::new(500)).mount(&server).await;
+    let client =
+        client(&server.uri(), "max_attempts = 1\n[breaker]\nmin_calls = 5\nopen_for = \"60s\"");
+    let calls: Vec<_> = (0..8)
+        .map(|_| {
+            let client = client.clone();
+            tokio::spawn(async move { client.get_json::<serde_json::Value>("/x").await })
+        })
+        .collect();
+    for call in calls {
+        call.await.unwrap().unwrap_err();
+    }
+    let sent = server.received_requests().await.unwrap().len();
+    assert!((5..=8).contains(&sent), "{sent} requests before the breaker opened");
+
+    let elsewhere = {
+        let (client, handle) = (client.clone(), tokio::runtime::Handle::current());
+        std::thread::spawn(move || handle.block_on(client.get_json::<serde_json::Value>("/x")))
+    };
+    let err = tokio::task::spawn_blocking(move || elsewhere.join().unwrap()).await.unwrap();
+    assert!(err.unwrap_err().is_unavailable(), "a thread that never sent sees the open breaker");
+    for _ in 0..4 {
+        let client = client.clone();
+        let err = tokio::spawn(async move { client.get_json::<serde_json::Value>("/x").await });
+        assert!(err.await.unwrap().unwrap_err().is_unavailable());
+    }
+    assert_eq!(server.received_requests().await.unwrap().len(), sent, "nothing more was sent");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_connection_refused_is_a_connect_error() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
