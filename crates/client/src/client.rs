@@ -3,10 +3,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use http::uri::{Parts, PathAndQuery};
 use http::{HeaderValue, Method, Request, Response, Uri};
-use http_body_util::{BodyExt, Full};
+use http_body_util::{BodyExt, Full, LengthLimitError};
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client as HyperClient;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -155,7 +155,8 @@ impl Client {
         serde_json::from_slice(&bytes).map_err(|e| Error::json(e, ServiceKey::from_uri(&uri)))
     }
 
-    /// Reads a `2xx` response's body, within the size limit (counted after decompression).
+    /// Reads a `2xx` response's body, within the size limit (counted after decompression; the
+    /// stack bounds every body).
     async fn read(&self, res: Response<Body>, uri: &Uri) -> Result<Bytes, Error> {
         let key = || ServiceKey::from_uri(uri);
         let status = res.status();
@@ -163,24 +164,13 @@ impl Client {
             let class = HttpClassifier::new().classify_response(&res, &self.clock).err();
             return Err(Error::from_status(status, class, key(), self.clock.wall()));
         }
-        // Read frame by frame rather than with `Limited`, whose error bounds make the future of
-        // every caller lose `Send` (a higher-ranked lifetime the compiler cannot prove).
-        let mut body = res.into_body();
-        let mut bytes = BytesMut::new();
-        while let Some(frame) = body.frame().await {
-            let frame = frame.map_err(|e| Error::body(e, key(), self.clock.wall()))?;
-            if let Ok(data) = frame.into_data() {
-                if bytes.len() + data.len() > self.max_response_bytes {
-                    let too_big = format!(
-                        "the response body is over the limit of {} bytes",
-                        self.max_response_bytes
-                    );
-                    return Err(Error::body(too_big.into(), key(), self.clock.wall()));
-                }
-                bytes.extend_from_slice(&data);
+        match res.into_body().collect().await {
+            Ok(body) => Ok(body.to_bytes()),
+            Err(e) if e.is::<LengthLimitError>() => {
+                Err(Error::too_big(self.max_response_bytes, key()))
             }
+            Err(e) => Err(Error::body(e, key(), self.clock.wall())),
         }
-        Ok(bytes.freeze())
     }
 
     fn resolve(&self, uri: Uri) -> Result<Uri, Error> {
@@ -435,6 +425,7 @@ impl ClientBuilder {
             attempt_timeout: c.timeouts.attempt,
             user_agent,
             max_redirects: c.limits.max_redirects,
+            max_response_bytes: c.limits.max_response_bytes,
         };
         Ok((layers, cache))
     }

@@ -258,7 +258,8 @@ pub enum AuthSettings {
 #[serde(default, deny_unknown_fields)]
 #[non_exhaustive]
 pub struct Limits {
-    /// The largest response body read by the helpers, after decompression (default 16 MiB).
+    /// The largest response body, counted after decompression (default 16 MiB): reading past it
+    /// is an error, whether through the helpers or a body from [`Client::send`](crate::Client::send).
     pub max_response_bytes: usize,
     /// Redirects followed (default 5).
     pub max_redirects: usize,

@@ -111,6 +111,21 @@ impl Error {
         }
     }
 
+    /// A body over the size limit: asking again brings the same body.
+    pub(crate) fn too_big(limit: usize, key: Option<ServiceKey>) -> Self {
+        let message = format!(
+            "the response body is over the limit of {limit} bytes (raise \
+             limits.max_response_bytes if it is expected)"
+        );
+        Self {
+            kind: Kind::Body,
+            disposition: Disposition::Stop,
+            key,
+            attempts: None,
+            source: Some(message.into()),
+        }
+    }
+
     pub(crate) fn json(source: serde_json::Error, key: Option<ServiceKey>) -> Self {
         Self {
             kind: Kind::Json,

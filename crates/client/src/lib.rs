@@ -11,8 +11,8 @@
 //! It is built from a [`ServiceConfig`] (TOML, every field with a documented default; timeouts
 //! on by default) with [`Client::builder`]; the transport is pluggable, so the same stack runs
 //! over an in-process fake under a paused clock. Request bodies are buffered so any request can
-//! be sent again; responses are read within a size limit (counted after decompression, against
-//! bombs). Failures are one opaque [`Error`] with `is_*()` predicates, a disposition (what the
+//! be sent again; every response body is bounded by a size limit (counted after decompression,
+//! against bombs). Failures are one opaque [`Error`] with `is_*()` predicates, a disposition (what the
 //! runner should do), the service key and the attempts made.
 
 mod client;

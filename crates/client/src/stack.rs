@@ -68,6 +68,7 @@ pub(crate) struct Layers {
     pub(crate) attempt_timeout: Duration,
     pub(crate) user_agent: HeaderValue,
     pub(crate) max_redirects: usize,
+    pub(crate) max_response_bytes: usize,
 }
 
 impl Layers {
@@ -86,8 +87,10 @@ impl Layers {
             .and::<_, RequestBody, BoxError>(clone_body_fn(|body: &RequestBody| {
                 Some(body.clone())
             }));
+        let max_body = self.max_response_bytes;
         let service = ServiceBuilder::new()
-            .map_response(|res: Response<_>| res.map(box_body))
+            // Every body is bounded after decompression, however it is read (against bombs).
+            .map_response(move |res: Response<_>| res.map(|body| box_body(body, max_body)))
             .layer(TraceLayer::new(ClockedClassifier::new(self.clock)))
             .layer(self.gate.clone())
             .layer(self.retry.clone())
@@ -103,12 +106,12 @@ impl Layers {
     }
 }
 
-fn box_body<B>(body: B) -> Body
+fn box_body<B>(body: B, limit: usize) -> Body
 where
     B: HttpBody<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
 {
-    body.map_err(Into::into).boxed_unsync()
+    http_body_util::Limited::new(body, limit).boxed_unsync()
 }
 
 /// The future of one call through the stack.

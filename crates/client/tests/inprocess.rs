@@ -233,14 +233,24 @@ async fn error_statuses_say_what_to_do() {
 
 #[tokio::test(start_paused = true)]
 async fn bodies_over_the_limit_and_malformed_json_are_typed_errors() {
-    let script =
-        Script::new([Answer::Body(200, vec![b'x'; 2048]), Answer::Body(200, b"{".to_vec())]);
+    let script = Script::new([
+        Answer::Body(200, vec![b'x'; 2048]),
+        Answer::Body(200, b"{".to_vec()),
+        Answer::Body(200, vec![b'x'; 2048]),
+    ]);
     let client = client("[limits]\nmax_response_bytes = 1024", &script);
     let err = client.get_json::<Ok_>("/big").await.unwrap_err();
     assert!(err.is_body(), "{err}");
+    assert_eq!(err.disposition(), Disposition::Stop, "the same body would come again");
+    assert!(format!("{err:#}").contains("over the limit of 1024 bytes"), "{err:#}");
     let err = client.get_json::<Ok_>("/broken").await.unwrap_err();
     assert!(err.is_json(), "{err}");
     assert_eq!(err.disposition(), Disposition::Stop);
+    // A body from `send` is bounded too, whoever reads it.
+    let req = Request::get("/big").body(Full::<Bytes>::default()).unwrap();
+    let res = client.send(req).await.unwrap();
+    let err = http_body_util::BodyExt::collect(res.into_body()).await.unwrap_err();
+    assert!(err.is::<http_body_util::LengthLimitError>(), "{err}");
 }
 
 #[tokio::test(start_paused = true)]

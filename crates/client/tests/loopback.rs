@@ -105,6 +105,27 @@ async fn gzip_bodies_are_decoded() {
     assert_eq!(got["zipped"], 1);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gzip_bomb_stops_at_the_limit() {
+    // 64 MiB of zeros in about 64 KiB: the limit counts what comes out of the decompressor.
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    std::io::Write::write_all(&mut encoder, &vec![0; 64 << 20]).unwrap();
+    let bomb = encoder.finish().unwrap();
+    assert!(bomb.len() < 1 << 20, "{} bytes", bomb.len());
+    let server = MockServer::start().await;
+    let zipped = ResponseTemplate::new(200)
+        .insert_header("content-encoding", "gzip")
+        .set_body_raw(bomb, "application/json");
+    Mock::given(method("GET")).respond_with(zipped).mount(&server).await;
+    let client = client(&server.uri(), "[limits]\nmax_response_bytes = 4194304");
+    let err = client.get_json::<serde_json::Value>("/x").await.unwrap_err();
+    assert!(err.is_body(), "{err}");
+    assert!(format!("{err:#}").contains("over the limit of 4194304 bytes"), "{err:#}");
+    let res = client.send(http::Request::get("/x").body(Full::<Bytes>::default()).unwrap());
+    let err = http_body_util::BodyExt::collect(res.await.unwrap().into_body()).await.unwrap_err();
+    assert!(err.is::<http_body_util::LengthLimitError>(), "{err}");
+}
+
 /// A gzip member holding `data` in one stored (uncompressed) deflate block.
 fn gzip_stored(data: &[u8]) -> Vec<u8> {
     let mut out = vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff, 0x01];
