@@ -198,19 +198,20 @@ fn loopback(c: &mut Criterion) {
         }),
     ];
 
-    // Each measurement runs a round of every contender in turn and counts only its own, so all
-    // of them see the same machine: a loopback run shares two cores with the server, and the
-    // load of the moment moves every figure by several per cent between runs.
+    // Each measurement runs a round of every contender in turn and reports its own, so all of
+    // them see the same machine: a loopback run shares two cores with the server, and on this
+    // kind of machine a contender's figure moves by up to 1.7 times between measurement windows.
+    // The ratios printed at the end come from the sum of every round of every window, which
+    // those swings affect alike.
     let mut group = c.benchmark_group("loopback");
     group.throughput(Throughput::Elements(CONCURRENCY));
     group.measurement_time(Duration::from_secs(5));
     let clock = Clock::system();
     let warm_up = std::sync::Once::new();
+    let totals = std::cell::RefCell::new(vec![Duration::ZERO; contenders.len()]);
     for (me, (name, _)) in contenders.iter().enumerate() {
         group.bench_function(format!("{name}, {CONCURRENCY} concurrent"), |b| {
-            // Every pool connected and every code path warm before the first measurement: the
-            // first contender measured (bare hyper-util) ran 1.7 times slower without this than
-            // in any other position.
+            // Every pool connected and every code path warm before the first measurement.
             warm_up.call_once(|| {
                 for _ in 0..500 {
                     for (_, round) in &contenders {
@@ -219,13 +220,16 @@ fn loopback(c: &mut Criterion) {
                 }
             });
             b.iter_custom(|iters| {
+                let mut totals = totals.borrow_mut();
                 let mut mine = Duration::ZERO;
                 for _ in 0..iters {
                     for (who, (_, round)) in contenders.iter().enumerate() {
                         let start = clock.now();
                         rt.block_on(round());
+                        let took = clock.now() - start;
+                        totals[who] += took;
                         if who == me {
-                            mine += clock.now() - start;
+                            mine += took;
                         }
                     }
                 }
@@ -234,6 +238,13 @@ fn loopback(c: &mut Criterion) {
         });
     }
     group.finish();
+    let totals = totals.into_inner();
+    if totals[0] > Duration::ZERO {
+        println!("loopback throughput over every round, as a ratio to bare hyper-util:");
+        for ((name, _), total) in contenders.iter().zip(&totals) {
+            println!("  {name:<34} {:.3}", totals[0].as_secs_f64() / total.as_secs_f64());
+        }
+    }
 }
 
 const CONCURRENCY: u64 = 32;

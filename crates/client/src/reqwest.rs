@@ -4,7 +4,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use http::header::AUTHORIZATION;
-use http::{Extensions, HeaderValue, Method, Uri};
+use http::{Extensions, HeaderValue, Method};
 use reqwest_middleware::{Middleware, Next};
 use unattended_breaker::{BreakerHandle, CircuitBreakerLayer};
 use unattended_core::headers::quota_exhausted;
@@ -152,6 +152,9 @@ impl ResilienceMiddleware {
 
     /// Waits out the host's pause, or refuses if it lasts longer than `max_wait`.
     async fn wait_for_pause(&self, key: &ServiceKey) -> Result<(), HostPaused> {
+        if self.pauses.is_quiet() {
+            return Ok(());
+        }
         let Some(until) = self.pauses.paused_until(key.as_str(), self.clock.wall()) else {
             return Ok(());
         };
@@ -226,7 +229,9 @@ impl Middleware for ResilienceMiddleware {
         next: Next<'_>,
     ) -> reqwest_middleware::Result<reqwest::Response> {
         self.pass_gate(req.method()).await.map_err(middleware_error)?;
-        let key = req.url().as_str().parse::<Uri>().ok().and_then(|u| ServiceKey::from_uri(&u));
+        let url = req.url();
+        let key =
+            url.host_str().map(|host| ServiceKey::from_origin(url.scheme(), host, url.port()));
         let started = self.clock.now();
         if let Some(budget) = &self.budget {
             budget.deposit(started);

@@ -32,6 +32,15 @@ impl ServiceKey {
         Some(Self(key.into()))
     }
 
+    /// The default key of a service at `scheme://host:port`, as [`from_uri`](Self::from_uri)
+    /// makes it, from parts already at hand (a parsed URL of another crate, say).
+    pub fn from_origin(scheme: &str, host: &str, port: Option<u16>) -> Self {
+        let mut key = String::with_capacity(scheme.len() + host.len() + 9);
+        // Writing to a `String` cannot fail.
+        let _ = write_key(Some(scheme), host, port, &mut key);
+        Self(key.into())
+    }
+
     /// The key as a string.
     pub fn as_str(&self) -> &str {
         &self.0
@@ -255,6 +264,21 @@ mod tests {
 
     fn key(uri: &str) -> Option<String> {
         ServiceKey::from_uri(&uri.parse().unwrap()).map(|k| k.to_string())
+    }
+
+    #[test]
+    fn keys_from_origin_parts_match_keys_from_uris() {
+        let cases = [
+            ("https", "API.Example.com", None, "https://API.Example.com/x"),
+            ("http", "localhost", Some(8080), "http://localhost:8080/"),
+            ("http", "127.0.0.1", None, "http://127.0.0.1"),
+            ("https", "[::1]", Some(8443), "https://[::1]:8443/a"),
+            ("ftp", "files.example.org", None, "ftp://files.example.org/"),
+        ];
+        for (scheme, host, port, uri) in cases {
+            let from_parts = ServiceKey::from_origin(scheme, host, port).to_string();
+            assert_eq!(Some(from_parts), key(uri), "{uri}");
+        }
     }
 
     #[test]
