@@ -9,7 +9,7 @@
 //! - `loopback/*`: rounds of 32 concurrent GETs against a local hyper server, each body parsed
 //!   as JSON, for the client, a bare hyper-util client on the same transport settings, and
 //!   reqwest with reqwest-retry or with our middleware. Rounds of all four alternate within each
-//!   measurement; report the ratios to bare hyper-util.
+//!   measurement, and the ratios to bare hyper-util over every round are printed at the end.
 
 use std::convert::Infallible;
 use std::future::{Future, Ready, ready};
