@@ -108,21 +108,23 @@ where
 
     fn call(&mut self, req: Req) -> Self::Future {
         let shared = &*self.shared;
-        let circuit = match (&self.last, shared.first.get()) {
-            (Some((last, circuit)), _) if shared.key.is_key(&req, last) => circuit.clone(),
-            (None, Some((first, circuit))) if shared.key.is_key(&req, first) => {
-                self.last = Some((first.clone(), circuit.clone()));
-                circuit.clone()
-            }
-            _ => {
-                let Some(key) = shared.key.key_of(&req) else {
-                    return ResponseFuture::called(self.inner.call(req), None);
-                };
-                let circuit = shared.registry.circuit(&key);
-                let _ = shared.first.set((key.clone(), circuit.clone()));
-                self.last = Some((key, circuit.clone()));
-                circuit
-            }
+        let circuit = match &self.last {
+            Some((last, circuit)) if shared.key.is_key(&req, last) => circuit.clone(),
+            _ => match shared.first.get() {
+                Some((first, circuit)) if shared.key.is_key(&req, first) => {
+                    self.last = Some((first.clone(), circuit.clone()));
+                    circuit.clone()
+                }
+                _ => {
+                    let Some(key) = shared.key.key_of(&req) else {
+                        return ResponseFuture::called(self.inner.call(req), None);
+                    };
+                    let circuit = shared.registry.circuit(&key);
+                    let _ = shared.first.set((key.clone(), circuit.clone()));
+                    self.last = Some((key, circuit.clone()));
+                    circuit
+                }
+            },
         };
         match admit(&circuit) {
             Ok((permit, started)) => {

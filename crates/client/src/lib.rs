@@ -12,8 +12,8 @@
 //! on by default) with [`Client::builder`]; the transport is pluggable, so the same stack runs
 //! over an in-process fake under a paused clock. Request bodies are buffered so any request can
 //! be sent again; every response body is bounded by a size limit (counted after decompression,
-//! against bombs). Failures are one opaque [`Error`] with `is_*()` predicates, a disposition (what the
-//! runner should do), the service key and the attempts made.
+//! against bombs). Failures are one opaque [`Error`] with `is_*()` predicates, a disposition
+//! (what the runner should do), the service key and the attempts made.
 
 mod client;
 mod config;
