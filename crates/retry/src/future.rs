@@ -99,10 +99,7 @@ where
                                                 again"
                             .into()));
                     };
-                    *this.copy = shared.replay.replay(&req);
-                    if this.copy.is_none() && this.meta.key.is_none() {
-                        this.meta.key = shared.replay.key(&req);
-                    }
+                    *this.copy = shared.keep_copy(&req, &mut this.meta.key);
                     let timeout = shared.config.attempt_timeout;
                     let attempt = attempt::send(this.service, req, timeout, shared.clock);
                     this.state.set(State::Sending { attempt });

@@ -66,6 +66,19 @@ impl JitterRng {
 }
 
 impl<C, P> Shared<C, P> {
+    /// A copy of `req` to send next time. If none can be made, `key` is filled in from `req`, so
+    /// errors still name the service.
+    pub(crate) fn keep_copy<Req>(&self, req: &Req, key: &mut Option<ServiceKey>) -> Option<Req>
+    where
+        P: Replay<Req>,
+    {
+        let copy = self.replay.replay(req);
+        if copy.is_none() && key.is_none() {
+            *key = self.replay.key(req);
+        }
+        copy
+    }
+
     /// The rule applied after each attempt: `Some(delay)` to send the request again after
     /// `delay` (`meta` counts the new attempt), or `None` to finish with `result`, which is then
     /// replaced by a [`GaveUp`] if the failure might have passed with more tries. `copy` is the

@@ -84,15 +84,15 @@ where
         if let Some(budget) = &shared.budget {
             budget.deposit(now);
         }
-        let copy = shared.replay.replay(&req);
+        let mut key = None;
+        let copy = shared.keep_copy(&req, &mut key);
         let meta = AttemptMeta {
             started: now,
             attempts: 1,
             previous: shared.config.base_delay,
             idempotent: shared.replay.is_idempotent(&req),
             renewed: false,
-            // Errors name the service from the kept copy, or from this if none could be kept.
-            key: if copy.is_none() { shared.replay.key(&req) } else { None },
+            key,
         };
         let first =
             attempt::send(&mut self.inner, req, shared.config.attempt_timeout, shared.clock);
