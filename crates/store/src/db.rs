@@ -106,6 +106,9 @@ pub struct StateDb {
 }
 
 impl StateDb {
+    /// The schema version this program writes (and the newest it opens).
+    pub const SCHEMA_VERSION: i64 = LATEST;
+
     /// Opens (creating if needed, mode `0600` on Unix) the database at `path`, checks it and
     /// brings its schema up to date.
     ///
@@ -304,18 +307,35 @@ impl StateDb {
         self.conn
             .execute(
                 "UPDATE runs SET finished_at = ?2, outcome = ?3, disposition = ?4, error = ?5,
-                 attempts = ?6 WHERE id = ?1",
+                 attempts = ?6, summary = ?7 WHERE id = ?1",
                 params![
                     id.0,
                     end.finished_at.to_string(),
                     end.outcome.as_str(),
                     end.disposition,
                     end.error,
-                    end.attempts
+                    end.attempts,
+                    end.summary
                 ],
             )
             .map_err(self.err())?;
         Ok(())
+    }
+
+    /// Deletes all but the newest `keep` finished runs of `task`; returns how many went.
+    ///
+    /// # Errors
+    ///
+    /// A SQLite failure.
+    pub fn prune_runs(&mut self, task: &str, keep: usize) -> Result<usize, StoreError> {
+        let keep = i64::try_from(keep).unwrap_or(i64::MAX);
+        self.conn
+            .execute(
+                "DELETE FROM runs WHERE task = ?1 AND finished_at IS NOT NULL AND id NOT IN
+                 (SELECT id FROM runs WHERE task = ?1 ORDER BY id DESC LIMIT ?2)",
+                params![task, keep],
+            )
+            .map_err(self.err())
     }
 
     /// Marks every unfinished run as [`RunOutcome::Abandoned`](crate::RunOutcome::Abandoned) at `at` (call at start: they were
@@ -343,8 +363,8 @@ impl StateDb {
         let mut stmt = self
             .conn
             .prepare(
-                "SELECT id, task, started_at, finished_at, outcome, disposition, error, attempts
-                 FROM runs WHERE task = ?1 ORDER BY id DESC LIMIT ?2",
+                "SELECT id, task, started_at, finished_at, outcome, disposition, error, attempts,
+                 summary FROM runs WHERE task = ?1 ORDER BY id DESC LIMIT ?2",
             )
             .map_err(self.err())?;
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
@@ -359,12 +379,13 @@ impl StateDb {
                     r.get::<_, Option<String>>(5)?,
                     r.get::<_, Option<String>>(6)?,
                     r.get::<_, i64>(7)?,
+                    r.get::<_, Option<String>>(8)?,
                 ))
             })
             .map_err(self.err())?;
         let mut runs = Vec::new();
         for row in rows {
-            let (id, task, started, finished, outcome, disposition, error, attempts) =
+            let (id, task, started, finished, outcome, disposition, error, attempts, summary) =
                 row.map_err(self.err())?;
             let end = match (finished, outcome) {
                 (Some(finished), Some(outcome)) => Some(RunEnd {
@@ -373,6 +394,7 @@ impl StateDb {
                     disposition,
                     error,
                     attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
+                    summary,
                 }),
                 _ => None,
             };
@@ -392,18 +414,28 @@ impl StateDb {
         status: &TaskStatus,
         now: Timestamp,
     ) -> Result<(), StoreError> {
+        let time = |t: Option<Timestamp>| t.map(|t| t.to_string());
         self.conn
             .execute(
-                "INSERT INTO task_states (task, state, since, next_run, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5)
+                "INSERT INTO task_states (task, state, since, next_run, updated_at, reason,
+                 last_slot, last_success, last_error, last_disposition, failures, run_id)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
                  ON CONFLICT (task) DO UPDATE SET state = ?2, since = ?3, next_run = ?4,
-                 updated_at = ?5",
+                 updated_at = ?5, reason = ?6, last_slot = ?7, last_success = ?8,
+                 last_error = ?9, last_disposition = ?10, failures = ?11, run_id = ?12",
                 params![
                     task,
                     status.state.as_str(),
                     status.since.to_string(),
-                    status.next_run.map(|t| t.to_string()),
-                    now.to_string()
+                    time(status.next_run),
+                    now.to_string(),
+                    status.reason,
+                    time(status.last_slot),
+                    time(status.last_success),
+                    status.last_error,
+                    status.last_disposition,
+                    status.failures,
+                    status.run.map(|r| r.0),
                 ],
             )
             .map_err(self.err())?;
@@ -416,28 +448,104 @@ impl StateDb {
     ///
     /// A SQLite failure, or a damaged row.
     pub fn task_states(&self) -> Result<Vec<(String, TaskStatus)>, StoreError> {
-        let mut stmt = self
+        self.query_states(
+            "SELECT task, state, since, next_run, reason, last_slot, last_success,
+             last_error, last_disposition, failures, run_id FROM task_states ORDER BY task",
+            [],
+        )
+    }
+
+    /// `task`'s state, if it has one.
+    ///
+    /// # Errors
+    ///
+    /// A SQLite failure, or a damaged row.
+    pub fn task_state(&self, task: &str) -> Result<Option<TaskStatus>, StoreError> {
+        let found = self.query_states(
+            "SELECT task, state, since, next_run, reason, last_slot, last_success,
+             last_error, last_disposition, failures, run_id FROM task_states WHERE task = ?1",
+            [task],
+        )?;
+        Ok(found.into_iter().next().map(|(_, status)| status))
+    }
+
+    /// Removes `task`'s state; returns whether it had one.
+    ///
+    /// # Errors
+    ///
+    /// A SQLite failure.
+    pub fn delete_task_state(&mut self, task: &str) -> Result<bool, StoreError> {
+        let n = self
             .conn
-            .prepare("SELECT task, state, since, next_run FROM task_states ORDER BY task")
+            .execute("DELETE FROM task_states WHERE task = ?1", [task])
             .map_err(self.err())?;
+        Ok(n > 0)
+    }
+
+    fn query_states(
+        &self,
+        sql: &str,
+        params: impl rusqlite::Params,
+    ) -> Result<Vec<(String, TaskStatus)>, StoreError> {
+        type Row = (
+            String,
+            String,
+            String,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+            i64,
+            Option<i64>,
+        );
+        let mut stmt = self.conn.prepare(sql).map_err(self.err())?;
         let rows = stmt
-            .query_map([], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, Option<String>>(3)?,
+            .query_map(params, |r| {
+                Ok::<Row, _>((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                    r.get(6)?,
+                    r.get(7)?,
+                    r.get(8)?,
+                    r.get(9)?,
+                    r.get(10)?,
                 ))
             })
             .map_err(self.err())?;
         let mut states = Vec::new();
         for row in rows {
-            let (task, state, since, next) = row.map_err(self.err())?;
-            let status = TaskStatus {
-                state: state.parse::<TaskState>().map_err(|e| self.corrupt(e))?,
-                since: self.time(&since)?,
-                next_run: next.map(|n| self.time(&n)).transpose()?,
-            };
+            let (
+                task,
+                state,
+                since,
+                next,
+                reason,
+                slot,
+                success,
+                error,
+                disposition,
+                failures,
+                run,
+            ) = row.map_err(self.err())?;
+            let time = |t: Option<String>| t.map(|t| self.time(&t)).transpose();
+            let mut status = TaskStatus::new(
+                state.parse::<TaskState>().map_err(|e| self.corrupt(e))?,
+                self.time(&since)?,
+            );
+            status.next_run = time(next)?;
+            status.reason = reason;
+            status.last_slot = time(slot)?;
+            status.last_success = time(success)?;
+            status.last_error = error;
+            status.last_disposition = disposition;
+            status.failures = u32::try_from(failures).unwrap_or(u32::MAX);
+            status.run = run.map(RunId);
             states.push((task, status));
         }
         Ok(states)

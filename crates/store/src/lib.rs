@@ -7,7 +7,8 @@
 //! - **checkpoints**: each task's last good state as JSON, saved atomically with a version that
 //!   catches a second writer ([`Expect`]);
 //! - **runs**: when each run started and ended, how, with what error and disposition;
-//! - **task states**: idle, running, succeeded, failed, cooldown, with times;
+//! - **task states**: idle, running, succeeded, degraded, failed, cooldown, deferred, disabled,
+//!   with their times, the last slot served, the last success and the last error;
 //! - **open breakers and rate-limit pauses**, restored at start and saved after each change
 //!   ([`StateSaver`]), so a job started during an outage still knows the host is down;
 //! - **refresh tokens** ([`Store::credential`], a token

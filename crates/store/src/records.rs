@@ -38,10 +38,16 @@ pub enum TaskState {
     Running,
     /// Its last run succeeded.
     Succeeded,
-    /// Its last run failed and needs a human.
+    /// Its last run did its work, but skipped steps that needed an unavailable service.
+    Degraded,
+    /// Its last run failed.
     Failed,
     /// Its last run failed; it waits until its next run time before trying again.
     Cooldown,
+    /// Its next run waits for a time it was told (a window that opens, a pause that ends).
+    Deferred,
+    /// It does not run until a human acts (credentials revoked, a fault retrying cannot fix).
+    Disabled,
 }
 
 impl TaskState {
@@ -51,8 +57,11 @@ impl TaskState {
             Self::Idle => "idle",
             Self::Running => "running",
             Self::Succeeded => "succeeded",
+            Self::Degraded => "degraded",
             Self::Failed => "failed",
             Self::Cooldown => "cooldown",
+            Self::Deferred => "deferred",
+            Self::Disabled => "disabled",
         }
     }
 }
@@ -76,15 +85,19 @@ impl FromStr for TaskState {
             "idle" => Self::Idle,
             "running" => Self::Running,
             "succeeded" => Self::Succeeded,
+            "degraded" => Self::Degraded,
             "failed" => Self::Failed,
             "cooldown" => Self::Cooldown,
+            "deferred" => Self::Deferred,
+            "disabled" => Self::Disabled,
             other => return Err(UnknownName(other.to_owned())),
         })
     }
 }
 
-/// A task's state with its times.
+/// A task's state with its times, as the runner keeps it between runs and processes.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct TaskStatus {
     /// The state.
     pub state: TaskState,
@@ -92,6 +105,45 @@ pub struct TaskStatus {
     pub since: Timestamp,
     /// When it runs next, if scheduled.
     pub next_run: Option<Timestamp>,
+    /// Why it is in this state, for the states that need a reason (deferred, disabled, failed).
+    pub reason: Option<String>,
+    /// The last schedule slot served (run, or skipped on purpose): where catch-up counts from.
+    pub last_slot: Option<Timestamp>,
+    /// When a run last ended in success (or degraded success): what the heartbeat watches.
+    pub last_success: Option<Timestamp>,
+    /// The last run's error, if it failed. Never a secret.
+    pub last_error: Option<String>,
+    /// The last failure's disposition, as text.
+    pub last_disposition: Option<String>,
+    /// Failed runs in a row.
+    pub failures: u32,
+    /// The run in progress, while [`TaskState::Running`].
+    pub run: Option<RunId>,
+}
+
+impl TaskStatus {
+    /// A status in `state` since `since`, with nothing else known.
+    pub fn new(state: TaskState, since: Timestamp) -> Self {
+        Self {
+            state,
+            since,
+            next_run: None,
+            reason: None,
+            last_slot: None,
+            last_success: None,
+            last_error: None,
+            last_disposition: None,
+            failures: 0,
+            run: None,
+        }
+    }
+
+    /// The same status with its next run at `at`.
+    #[must_use]
+    pub fn next_run(mut self, at: Option<Timestamp>) -> Self {
+        self.next_run = at;
+        self
+    }
 }
 
 /// Identifies a run in the store.
@@ -104,6 +156,8 @@ pub struct RunId(pub i64);
 pub enum RunOutcome {
     /// It did its work.
     Succeeded,
+    /// It did its work but skipped steps that needed an unavailable service.
+    Degraded,
     /// It failed; the disposition says what next.
     Failed,
     /// It did not run its work (outside its window, a needed service down).
@@ -117,6 +171,7 @@ impl RunOutcome {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Succeeded => "succeeded",
+            Self::Degraded => "degraded",
             Self::Failed => "failed",
             Self::Skipped => "skipped",
             Self::Abandoned => "abandoned",
@@ -130,6 +185,7 @@ impl FromStr for RunOutcome {
     fn from_str(s: &str) -> Result<Self, UnknownName> {
         Ok(match s {
             "succeeded" => Self::Succeeded,
+            "degraded" => Self::Degraded,
             "failed" => Self::Failed,
             "skipped" => Self::Skipped,
             "abandoned" => Self::Abandoned,
@@ -140,6 +196,7 @@ impl FromStr for RunOutcome {
 
 /// How a run ended, to record.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct RunEnd {
     /// When it ended.
     pub finished_at: Timestamp,
@@ -151,6 +208,15 @@ pub struct RunEnd {
     pub error: Option<String>,
     /// Attempts made.
     pub attempts: u32,
+    /// What the run did, in a line (`"uploaded 2 videos"`), if it said.
+    pub summary: Option<String>,
+}
+
+impl RunEnd {
+    /// A run that ended at `finished_at` with `outcome`, nothing else said.
+    pub fn new(outcome: RunOutcome, finished_at: Timestamp) -> Self {
+        Self { finished_at, outcome, disposition: None, error: None, attempts: 0, summary: None }
+    }
 }
 
 /// A run as recorded.

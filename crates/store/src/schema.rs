@@ -40,6 +40,15 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         secret      TEXT NOT NULL,
         updated_at  TEXT NOT NULL
     ) STRICT;",
+    // 3: what the runner keeps of each task between processes; run summaries.
+    "ALTER TABLE task_states ADD COLUMN reason TEXT;
+    ALTER TABLE task_states ADD COLUMN last_slot TEXT;
+    ALTER TABLE task_states ADD COLUMN last_success TEXT;
+    ALTER TABLE task_states ADD COLUMN last_error TEXT;
+    ALTER TABLE task_states ADD COLUMN last_disposition TEXT;
+    ALTER TABLE task_states ADD COLUMN failures INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE task_states ADD COLUMN run_id INTEGER;
+    ALTER TABLE runs ADD COLUMN summary TEXT;",
 ];
 
 /// The schema version this program writes.

@@ -61,6 +61,28 @@ pub trait StateStore: Send + Sync + 'static {
         &self,
     ) -> impl Future<Output = Result<Vec<(String, TaskStatus)>, StoreError>> + Send;
 
+    /// `task`'s state, if it has one.
+    fn task_state(
+        &self,
+        task: &str,
+    ) -> impl Future<Output = Result<Option<TaskStatus>, StoreError>> + Send;
+
+    /// Deletes all but the newest `keep` finished runs of `task`; returns how many went.
+    fn prune_runs(
+        &self,
+        task: &str,
+        keep: usize,
+    ) -> impl Future<Output = Result<usize, StoreError>> + Send;
+
+    /// Marks every unfinished run abandoned (the process that ran it is gone); returns how many.
+    fn abandon_unfinished_runs(&self) -> impl Future<Output = Result<usize, StoreError>> + Send;
+
+    /// Removes `task`'s checkpoint; returns whether there was one.
+    fn delete_checkpoint(
+        &self,
+        task: &str,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
     /// Replaces the held services (open breakers, pauses) of `kind`.
     fn replace_held(
         &self,
@@ -244,6 +266,26 @@ impl StateStore for Store {
 
     async fn task_states(&self) -> Result<Vec<(String, TaskStatus)>, StoreError> {
         self.run(|db| db.task_states()).await
+    }
+
+    async fn task_state(&self, task: &str) -> Result<Option<TaskStatus>, StoreError> {
+        let task = task.to_owned();
+        self.run(move |db| db.task_state(&task)).await
+    }
+
+    async fn prune_runs(&self, task: &str, keep: usize) -> Result<usize, StoreError> {
+        let task = task.to_owned();
+        self.run(move |db| db.prune_runs(&task, keep)).await
+    }
+
+    async fn abandon_unfinished_runs(&self) -> Result<usize, StoreError> {
+        let now = self.shared.clock.wall();
+        self.run(move |db| db.abandon_unfinished_runs(now)).await
+    }
+
+    async fn delete_checkpoint(&self, task: &str) -> Result<bool, StoreError> {
+        let task = task.to_owned();
+        self.run(move |db| db.delete_checkpoint(&task)).await
     }
 
     async fn replace_held(&self, kind: &str, held: Vec<HeldService>) -> Result<(), StoreError> {

@@ -49,13 +49,11 @@ async fn every_record_type_round_trips() {
     assert_eq!(saved, Checkpoint { value: upload(262_144), version: 2, updated_at: at });
 
     let run = store.start_run("upload").await.unwrap();
-    let end = RunEnd {
-        finished_at: at,
-        outcome: RunOutcome::Failed,
-        disposition: Some(Disposition::RetryAt(at).to_string()),
-        error: Some("gave up after 4 attempts".into()),
-        attempts: 4,
-    };
+    let mut end = RunEnd::new(RunOutcome::Failed, at);
+    end.disposition = Some(Disposition::RetryAt(at).to_string());
+    end.error = Some("gave up after 4 attempts".into());
+    end.attempts = 4;
+    end.summary = Some("uploaded 1 of 2".into());
     store.finish_run(run, end.clone()).await.unwrap();
     let second = store.start_run("upload").await.unwrap();
     let runs = store.runs("upload", 10).await.unwrap();
@@ -63,9 +61,18 @@ async fn every_record_type_round_trips() {
     assert_eq!((runs[0].id, runs[0].end.clone()), (second, None), "newest first");
     assert_eq!((runs[1].id, runs[1].end.clone()), (run, Some(end)));
 
-    let status = TaskStatus { state: TaskState::Cooldown, since: at, next_run: Some(t0()) };
+    let mut status = TaskStatus::new(TaskState::Cooldown, at).next_run(Some(t0()));
+    status.reason = Some("503 from the API".into());
+    status.last_slot = Some(t0());
+    status.last_success = Some(at);
+    status.last_error = Some("gave up after 4 attempts".into());
+    status.last_disposition = Some("retry at 2026-11-28T10:00:00Z".into());
+    status.failures = 2;
+    status.run = Some(second);
     store.set_task_state("upload", status.clone()).await.unwrap();
-    let idle = TaskStatus { state: TaskState::Idle, since: at, next_run: None };
+    assert_eq!(store.task_state("upload").await.unwrap(), Some(status.clone()));
+    assert_eq!(store.task_state("none").await.unwrap(), None);
+    let idle = TaskStatus::new(TaskState::Idle, at);
     store.set_task_state("blog", idle.clone()).await.unwrap();
     assert_eq!(
         store.task_states().await.unwrap(),
@@ -109,7 +116,7 @@ async fn a_new_file_is_private_and_at_the_latest_schema() {
         let mode = std::fs::metadata(dir.path().join(file)).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600, "{file}");
     }
-    assert_eq!(store.blocking(|db| db.schema_version()).unwrap(), 2);
+    assert_eq!(store.blocking(|db| db.schema_version()).unwrap(), StateDb::SCHEMA_VERSION);
 }
 
 /// The schema as version 1 shipped it.
@@ -130,7 +137,7 @@ async fn a_version_1_file_is_migrated_with_its_data() {
     let path = dir.path().join("old.db");
     rusqlite::Connection::open(&path).unwrap().execute_batch(V1).unwrap();
     let store = open(&path).await;
-    assert_eq!(store.blocking(|db| db.schema_version()).unwrap(), 2);
+    assert_eq!(store.blocking(|db| db.schema_version()).unwrap(), StateDb::SCHEMA_VERSION);
     let saved = store.load::<serde_json::Value>("upload").await.unwrap().unwrap();
     assert_eq!((saved.value["bytes_sent"].as_u64(), saved.version), (Some(5), 3));
     store.replace_held("pause:x", vec![]).await.unwrap(); // the version 2 tables exist
@@ -142,7 +149,10 @@ async fn a_file_from_a_newer_program_is_refused() {
     let path = dir.path().join("new.db");
     rusqlite::Connection::open(&path).unwrap().execute_batch("PRAGMA user_version = 99").unwrap();
     let err = StateDb::open(&path, &StoreConfig::new()).unwrap_err();
-    assert!(matches!(err, StoreError::TooNew { found: 99, supported: 2, .. }), "{err}");
+    assert!(
+        matches!(err, StoreError::TooNew { found: 99, supported: StateDb::SCHEMA_VERSION, .. }),
+        "{err}"
+    );
     assert_eq!(err.disposition(), Disposition::Stop);
 }
 
@@ -336,4 +346,44 @@ async fn a_rotated_refresh_token_is_there_after_a_restart() {
     cache.get().await.unwrap();
     let ok = mock.token_calls().iter().filter(|c| c.status == Some(http::StatusCode::OK)).count();
     assert_eq!(ok, 2, "both processes got a token");
+}
+
+#[tokio::test]
+async fn runs_are_pruned_to_the_newest_and_the_running_one_stays() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir.path().join("state.db")).await;
+    let mut ids = Vec::new();
+    for _ in 0..5 {
+        let id = store.start_run("scrape").await.unwrap();
+        store.finish_run(id, RunEnd::new(RunOutcome::Succeeded, t0())).await.unwrap();
+        ids.push(id);
+    }
+    let running = store.start_run("scrape").await.unwrap();
+    let other = store.start_run("blog").await.unwrap();
+    assert_eq!(store.prune_runs("scrape", 2).await.unwrap(), 4);
+    let left: Vec<_> = store.runs("scrape", 10).await.unwrap().iter().map(|r| r.id).collect();
+    assert_eq!(left, [running, ids[4]], "the newest finished run and the unfinished one");
+    assert_eq!(store.runs("blog", 10).await.unwrap()[0].id, other, "other tasks untouched");
+}
+
+#[tokio::test]
+async fn every_task_state_round_trips() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir.path().join("state.db")).await;
+    for state in [
+        TaskState::Idle,
+        TaskState::Running,
+        TaskState::Succeeded,
+        TaskState::Degraded,
+        TaskState::Failed,
+        TaskState::Cooldown,
+        TaskState::Deferred,
+        TaskState::Disabled,
+    ] {
+        let status = TaskStatus::new(state, t0());
+        store.set_task_state("t", status.clone()).await.unwrap();
+        assert_eq!(store.task_state("t").await.unwrap(), Some(status), "{state}");
+    }
+    assert!(store.blocking(|db| db.delete_task_state("t")).unwrap());
+    assert_eq!(store.task_state("t").await.unwrap(), None);
 }
