@@ -132,6 +132,27 @@ async fn a_wait_longer_than_allowed_ends_at_once_with_the_server_time() {
     );
 }
 
+/// The "never" sentinel is a day past the time library's range: it is read as the latest instant
+/// and capped like ten years in seconds, not ignored as malformed (which would retry on backoff).
+#[tokio::test(start_paused = true)]
+async fn a_never_date_ends_at_once_with_the_capped_time_like_huge_seconds() {
+    let capped = add_saturating(t0(), unattended_core::HeaderLimits::DEFAULT_MAX_WAIT);
+    for value in ["315360000", "Fri, 31 Dec 9999 23:59:59 GMT", "Fri Dec 31 23:59:59 9999"] {
+        let never = Answer::StatusWith(429, vec![("retry-after", value.to_owned())]);
+        let script = Script::new(clock(), [never]);
+        let start = clock().now();
+        let err = layer(plain())
+            .layer(script.clone())
+            .oneshot(get("https://a.example/"))
+            .await
+            .unwrap_err();
+        let err = gave_up(&err);
+        assert_eq!(err.reason(), GiveUpReason::ServerWaitTooLong, "{value}");
+        assert_eq!(err.retry_at(), capped, "{value}");
+        assert_eq!((script.count(), clock().now()), (1, start), "{value}: gave up at once");
+    }
+}
+
 #[tokio::test(start_paused = true)]
 async fn post_is_not_retried_on_503_without_a_key() {
     let script = Script::new(clock(), [Answer::Status(503)]);

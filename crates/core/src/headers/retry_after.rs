@@ -4,6 +4,7 @@ use std::fmt;
 use std::time::{Duration, SystemTime};
 
 use jiff::Timestamp;
+use jiff::tz::Offset;
 
 use crate::clock::add_saturating;
 
@@ -23,8 +24,10 @@ pub enum RetryAfter {
 impl RetryAfter {
     /// Parses a field value; `None` when it is neither form (such values must be ignored).
     ///
-    /// A delay too large for a `u64` of seconds saturates; capping implausible waits is the
-    /// caller's job (see [`HeaderLimits`](super::HeaderLimits)).
+    /// A delay too large for a `u64` of seconds saturates, and so does a date past
+    /// [`Timestamp::MAX`] (the "never" some servers send, `Fri, 31 Dec 9999 23:59:59 GMT`, lies
+    /// a day beyond it); capping implausible waits is the caller's job (see
+    /// [`HeaderLimits`](super::HeaderLimits)).
     pub fn parse(value: &[u8]) -> Option<Self> {
         let value = std::str::from_utf8(value).ok()?.trim_matches([' ', '\t']);
         if value.is_empty() {
@@ -35,7 +38,8 @@ impl RetryAfter {
             return Some(Self::Delay(Duration::from_secs(seconds)));
         }
         let date: SystemTime = httpdate::parse_http_date(value).ok()?;
-        Timestamp::try_from(date).ok().map(Self::Date)
+        // httpdate reads years 1970 to 9999, so the only date jiff cannot hold is a later one.
+        Some(Self::Date(Timestamp::try_from(date).unwrap_or(Timestamp::MAX)))
     }
 
     /// The instant this value points at, for a response received at `now`.
@@ -48,14 +52,28 @@ impl RetryAfter {
 }
 
 impl fmt::Display for RetryAfter {
-    /// Formats the value as a server would send it: seconds, or an IMF-fixdate.
+    /// Formats the value as a server would send it: seconds, or an IMF-fixdate. Any date can be
+    /// formatted, one before 1970 too (httpdate's formatter would panic on it).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const DAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+        const MONTHS: [&str; 12] =
+            ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
         match self {
             Self::Delay(delay) => write!(f, "{}", delay.as_secs()),
-            Self::Date(date) => match SystemTime::try_from(*date) {
-                Ok(time) => f.write_str(&httpdate::fmt_http_date(time)),
-                Err(_) => f.write_str("Thu, 01 Jan 1970 00:00:00 GMT"),
-            },
+            Self::Date(date) => {
+                let dt = Offset::UTC.to_datetime(*date);
+                let day = DAYS[usize::from(dt.weekday().to_monday_zero_offset().unsigned_abs())];
+                let month = MONTHS[usize::from(dt.month().unsigned_abs()).clamp(1, 12) - 1];
+                write!(
+                    f,
+                    "{day}, {:02} {month} {:04} {:02}:{:02}:{:02} GMT",
+                    dt.day(),
+                    dt.year(),
+                    dt.hour(),
+                    dt.minute(),
+                    dt.second()
+                )
+            }
         }
     }
 }
@@ -83,6 +101,36 @@ mod tests {
         assert_eq!(RetryAfter::parse(b"Sun, 06 Nov 1994 08:49:37 GMT"), expected);
         assert_eq!(RetryAfter::parse(b"Sunday, 06-Nov-94 08:49:37 GMT"), expected);
         assert_eq!(RetryAfter::parse(b"Sun Nov  6 08:49:37 1994"), expected);
+    }
+
+    #[test]
+    fn dates_past_the_time_library_saturate() {
+        // The "never" sentinel, as an IMF-fixdate and in asctime form (RFC 850 has two-digit
+        // years), is a day past `Timestamp::MAX`.
+        for never in [&b"Fri, 31 Dec 9999 23:59:59 GMT"[..], b"Fri Dec 31 23:59:59 9999"] {
+            let parsed = RetryAfter::parse(never);
+            assert_eq!(
+                parsed,
+                Some(RetryAfter::Date(Timestamp::MAX)),
+                "{:?}",
+                String::from_utf8_lossy(never)
+            );
+        }
+        let now = ts("2026-11-28T10:00:00Z");
+        assert_eq!(
+            RetryAfter::parse(b"Thu, 30 Dec 9999 23:00:00 GMT").unwrap().until(now),
+            Timestamp::MAX
+        );
+    }
+
+    #[test]
+    fn any_date_can_be_displayed() {
+        let old = RetryAfter::Date(ts("1969-07-20T20:17:40Z"));
+        assert_eq!(old.to_string(), "Sun, 20 Jul 1969 20:17:40 GMT");
+        for date in [Timestamp::MIN, Timestamp::MAX, Timestamp::UNIX_EPOCH] {
+            assert!(!RetryAfter::Date(date).to_string().is_empty());
+        }
+        assert_eq!(RetryAfter::Date(Timestamp::MAX).to_string(), "Thu, 30 Dec 9999 22:00:00 GMT");
     }
 
     #[test]

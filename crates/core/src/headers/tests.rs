@@ -179,11 +179,17 @@ proptest! {
     }
 
     #[test]
-    fn retry_after_round_trips(secs in any::<u32>(), date in 0i64..253_402_300_799) {
+    fn retry_after_round_trips(secs in any::<u32>(), date in 0i64..=Timestamp::MAX.as_second()) {
         let delay = RetryAfter::Delay(Duration::from_secs(u64::from(secs)));
         prop_assert_eq!(RetryAfter::parse(delay.to_string().as_bytes()), Some(delay));
         let date = RetryAfter::Date(Timestamp::from_second(date).unwrap());
         prop_assert_eq!(RetryAfter::parse(date.to_string().as_bytes()), Some(date));
+    }
+
+    #[test]
+    fn any_date_displays(date in Timestamp::MIN.as_second()..=Timestamp::MAX.as_second()) {
+        let shown = RetryAfter::Date(Timestamp::from_second(date).unwrap()).to_string();
+        prop_assert!(shown.ends_with(" GMT"), "{}", shown);
     }
 
     #[test]
@@ -223,4 +229,15 @@ fn quota_fields_alone_ignore_retry_after() {
     assert!(!has_quota_fields(&map));
     assert!(!has_quota_fields(&HeaderMap::new()));
     assert!(has_quota_fields(&headers(&[("x-ratelimit-remaining", "10")])));
+}
+
+#[test]
+fn a_date_past_the_time_library_is_capped_not_ignored() {
+    for never in ["Fri, 31 Dec 9999 23:59:59 GMT", "Fri Dec 31 23:59:59 9999"] {
+        let w = wait(&[("retry-after", never)]).unwrap();
+        assert_eq!(
+            (w.until, w.source, w.capped),
+            (ts("2026-11-29T11:00:00Z"), WaitSource::RetryAfter, true)
+        );
+    }
 }
