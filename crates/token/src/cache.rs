@@ -82,6 +82,8 @@ pub(crate) struct Cached {
     generation: u64,
     refresh_at: Option<Instant>,
     expires_at: Option<Instant>,
+    /// It was already due when it arrived (kept until one retry spacing later).
+    due_on_arrival: bool,
     /// Fetched because the server refused the token before it.
     pub(crate) after_refusal: bool,
     /// A server has accepted it at least once.
@@ -144,6 +146,11 @@ impl Ticket {
 /// - **Failures**: if a refresh fails while the old token is valid, the old one is served and the
 ///   next refresh waits the retry spacing; once it has expired, callers get
 ///   [`TokenError::RefreshFailed`] with the time of the next try.
+/// - **A token already due when it arrives** (`expires_in: 0`, a negative `expires_in`, an
+///   expiry at or before now): the callers waiting for that fetch get it, and so does every
+///   caller until the next refresh, which comes one retry spacing later (as after a failed
+///   refresh) and is single-flight like any other; the server judges the token. A source that
+///   only gives such tokens is asked once per retry spacing, never once per call.
 /// - **Revocation**: [`FetchError::Revoked`] (OAuth2 `invalid_grant`) makes every call fail with
 ///   [`TokenError::Reauthorize`] without calling the source again, until
 ///   [`reset_credentials`](Self::reset_credentials).
@@ -342,6 +349,9 @@ impl<S: TokenSource> TokenCache<S> {
 
     async fn refresh(&self, now: Instant) -> Result<Arc<Cached>, TokenError> {
         let old = self.current.load_full().filter(|c| c.is_valid(now));
+        // Tokens fetched from here on are numbered from this: a caller that waited for someone
+        // else's fetch takes its token, whatever its expiry.
+        let waited_for = self.generation.load(Ordering::Acquire);
         let mut last_failure = match self.refresh.try_lock() {
             Ok(guard) => guard,
             // Someone is refreshing: use the old token while it lasts, else wait for theirs.
@@ -358,7 +368,7 @@ impl<S: TokenSource> TokenCache<S> {
         }
         let now = self.clock.now();
         if let Some(cached) = &*self.current.load()
-            && cached.is_fresh(now)
+            && (cached.is_fresh(now) || cached.generation >= waited_for)
         {
             return Ok(cached.clone()); // refreshed while this caller waited
         }
@@ -376,9 +386,13 @@ impl<S: TokenSource> TokenCache<S> {
         }
         match self.source.fetch().await {
             Ok(token) => {
-                *last_failure = None;
                 let after_refusal = self.refused.swap(false, Ordering::AcqRel);
-                let cached = Arc::new(self.schedule(Arc::new(token), after_refusal));
+                let cached = self.schedule(Arc::new(token), after_refusal);
+                // A token due on arrival is used (the server judges it), and the next fetch is
+                // spaced like one after a failure: a source that only gives such tokens must not
+                // be asked on every call.
+                *last_failure = cached.due_on_arrival.then(|| self.clock.now());
+                let cached = Arc::new(cached);
                 self.current.store(Some(cached.clone()));
                 Ok(cached)
             }
@@ -404,28 +418,41 @@ impl<S: TokenSource> TokenCache<S> {
     }
 
     /// When to refresh `token`: its lifetime times the fraction, at most the maximum skew, less up
-    /// to a fifth at random.
+    /// to a fifth at random. A token already due (it expires now or earlier) is kept until one
+    /// retry spacing from now.
     fn schedule(&self, token: Arc<AccessToken>, after_refusal: bool) -> Cached {
         let expires = token.expires_at();
-        let generation = self.generation.fetch_add(1, Ordering::Relaxed);
-        let cached = |refresh_at, expires_at| Cached {
+        let generation = self.generation.fetch_add(1, Ordering::AcqRel);
+        let cached = |refresh_at, expires_at, due_on_arrival| Cached {
             token,
             generation,
             refresh_at,
             expires_at,
+            due_on_arrival,
             after_refusal,
             accepted: AtomicBool::new(false),
             bearer: OnceLock::new(),
             raw: OnceLock::new(),
         };
         let Some(expires) = expires else {
-            return cached(None, None);
+            return cached(None, None, false);
         };
-        let lifetime = duration_between(self.clock.wall(), expires);
+        let (now, wall) = (self.clock.now(), self.clock.wall());
+        if expires <= wall {
+            let next_try = now + self.config.retry_spacing;
+            tracing::warn!(
+                %expires,
+                next_try = %self.clock.wall_at(next_try),
+                "the token source gave a token that is already due; using it, and asking for \
+                 another after the retry spacing"
+            );
+            return cached(Some(next_try), Some(now), true);
+        }
+        let lifetime = duration_between(wall, expires);
         let skew = lifetime.mul_f64(self.config.skew_fraction).min(self.config.max_skew);
         let skew = skew.mul_f64(1.0 - fastrand::f64() * 0.2);
         let expires_at = self.clock.instant_at(expires);
         let refresh_at = expires_at.checked_sub(skew).unwrap_or(expires_at);
-        cached(Some(refresh_at), Some(expires_at))
+        cached(Some(refresh_at), Some(expires_at), false)
     }
 }

@@ -4,7 +4,9 @@
 //!   token a little before it expires (`min(5 min, 10% of its lifetime)`, less up to a fifth at
 //!   random), runs one refresh at a time however many callers need a token, keeps serving the old
 //!   token while a refresh fails and spaces the retries (30 s), and turns a revoked grant (OAuth2
-//!   `invalid_grant`) into [`TokenError::Reauthorize`] without asking again.
+//!   `invalid_grant`) into [`TokenError::Reauthorize`] without asking again. A token already
+//!   due when it arrives (`expires_in: 0`) is used until the next refresh, one retry spacing
+//!   later, so such a source is asked once per spacing, not once per call.
 //!   [`spawn_refresher`](TokenCache::spawn_refresher) refreshes in the background, so callers
 //!   never wait for a fetch.
 //! - [`TokenLayer`] puts the token on each request ([`Placement`]: `Authorization: Bearer`, an
@@ -12,7 +14,8 @@
 //!   once more with a new one; if that token is refused too, the credentials need a human
 //!   ([`TokenError::Reauthorize`]). Inside a retry layer it leaves the replay to that layer.
 //! - [`OAuth2Source`] fetches tokens with the refresh-token or client-credentials grant (the
-//!   `oauth2` crate) through any tower HTTP service, and saves rotated refresh tokens in a
+//!   `oauth2` crate) through any tower HTTP service (an `expires_in` sent as a string or with a
+//!   fraction is read too), and saves rotated refresh tokens in a
 //!   [`CredentialStore`] ([`FileCredentialStore`]: atomic replace, mode `0600`).
 //! - [`StaticToken`] is an API key or a long-lived token.
 //!

@@ -4,17 +4,22 @@ use std::error::Error as StdError;
 use std::fmt;
 use std::marker::PhantomData;
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::{Request, Response};
 use http_body::Body;
 use http_body_util::{BodyExt, Limited};
-use oauth2::basic::{BasicClient, BasicErrorResponseType, BasicTokenResponse};
+use oauth2::basic::{
+    BasicErrorResponse, BasicErrorResponseType, BasicRevocationErrorResponse,
+    BasicTokenIntrospectionResponse, BasicTokenType,
+};
 use oauth2::{
     AuthType, ClientId, ClientSecret, EndpointNotSet, EndpointSet, HttpRequest, HttpResponse,
-    RefreshToken, RequestTokenError, Scope, TokenResponse, TokenUrl,
+    RefreshToken, RequestTokenError, Scope, StandardRevocableToken, TokenResponse, TokenUrl,
 };
 use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Deserializer, Serialize};
 use tower_service::Service;
 use unattended_core::clock::add_saturating;
 use unattended_core::{BoxError, Clock};
@@ -22,8 +27,18 @@ use unattended_core::{BoxError, Clock};
 use crate::store::{CredentialStore, CredentialStoreError};
 use crate::token::{AccessToken, FetchError, FetchFuture, TokenSource};
 
-type Client =
-    BasicClient<EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointSet>;
+type Client = oauth2::Client<
+    BasicErrorResponse,
+    TokenAnswer,
+    BasicTokenIntrospectionResponse,
+    StandardRevocableToken,
+    BasicRevocationErrorResponse,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointSet,
+>;
 
 /// The largest token endpoint answer read; real ones are well under 4 KiB.
 const MAX_BODY: usize = 64 * 1024;
@@ -47,7 +62,7 @@ impl OAuth2Client {
         client_secret: impl Into<String>,
         token_url: &str,
     ) -> Result<Self, oauth2::url::ParseError> {
-        let client = BasicClient::new(ClientId::new(client_id.into()))
+        let client = oauth2::Client::new(ClientId::new(client_id.into()))
             .set_client_secret(ClientSecret::new(client_secret.into()))
             .set_token_uri(TokenUrl::new(token_url.to_owned())?)
             .set_auth_type(AuthType::RequestBody);
@@ -81,6 +96,10 @@ enum Grant {
 /// The endpoint is called through `http`, any `Service<http::Request<B>>` whose body type can be
 /// made from a `Vec<u8>`: a resilient client (so the token call itself gets retries and a
 /// breaker), a plain hyper-util client, or an in-process fake in tests.
+///
+/// A token's `expires_in` may be an integer, a number with a fraction or a numeric string (some
+/// providers send `"3600"`); a negative one means the token is already due (see
+/// [`TokenCache`](crate::TokenCache) for what happens then).
 ///
 /// Answers are read as RFC 6749 says: `invalid_grant`, `invalid_client`, `unauthorized_client`,
 /// `invalid_request`, `invalid_scope` and `unsupported_grant_type` need a human
@@ -242,12 +261,75 @@ where
                         .await
                 }
             };
-            let answer: BasicTokenResponse = answer.map_err(fetch_error)?;
+            let answer: TokenAnswer = answer.map_err(fetch_error)?;
             self.keep_rotated(answer.refresh_token());
             let expires_at = answer.expires_in().map(|ttl| add_saturating(self.clock.wall(), ttl));
             Ok(AccessToken::new(answer.access_token().secret().clone(), expires_at))
         })
     }
+}
+
+/// A token endpoint's answer (RFC 6749 §5.1), read like `oauth2`'s standard one except for
+/// `expires_in`, which some providers send as a string or with a fraction.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+struct TokenAnswer {
+    access_token: oauth2::AccessToken,
+    #[serde(deserialize_with = "oauth2::helpers::deserialize_untagged_enum_case_insensitive")]
+    token_type: BasicTokenType,
+    #[serde(default, deserialize_with = "lifetime", skip_serializing_if = "Option::is_none")]
+    expires_in: Option<Duration>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    refresh_token: Option<RefreshToken>,
+    #[serde(rename = "scope", default, skip_serializing_if = "Option::is_none")]
+    #[serde(deserialize_with = "oauth2::helpers::deserialize_space_delimited_vec")]
+    #[serde(serialize_with = "oauth2::helpers::serialize_space_delimited_vec")]
+    scopes: Option<Vec<Scope>>,
+}
+
+impl TokenResponse for TokenAnswer {
+    type TokenType = BasicTokenType;
+
+    fn access_token(&self) -> &oauth2::AccessToken {
+        &self.access_token
+    }
+
+    fn token_type(&self) -> &BasicTokenType {
+        &self.token_type
+    }
+
+    fn expires_in(&self) -> Option<Duration> {
+        self.expires_in
+    }
+
+    fn refresh_token(&self) -> Option<&RefreshToken> {
+        self.refresh_token.as_ref()
+    }
+
+    fn scopes(&self) -> Option<&Vec<Scope>> {
+        self.scopes.as_ref()
+    }
+}
+
+/// `expires_in` as seconds: a number (with or without a fraction) or a numeric string; negative
+/// is zero (due now), beyond `Duration` saturates, anything else (`NaN`, `"soon"`) is refused.
+fn lifetime<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Duration>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Seconds {
+        Number(f64),
+        Text(String),
+    }
+    let seconds = match Option::<Seconds>::deserialize(deserializer)? {
+        None => return Ok(None),
+        Some(Seconds::Number(n)) => n,
+        Some(Seconds::Text(text)) => {
+            text.trim().parse::<f64>().map_err(serde::de::Error::custom)?
+        }
+    };
+    if seconds.is_nan() || seconds == f64::NEG_INFINITY {
+        return Err(serde::de::Error::custom("expires_in is not a number of seconds"));
+    }
+    Ok(Some(Duration::try_from_secs_f64(seconds.max(0.0)).unwrap_or(Duration::MAX)))
 }
 
 /// One call of the token endpoint through `http`, its answer read into memory (bounded).

@@ -18,7 +18,13 @@ fn clock() -> Clock {
 
 #[derive(Clone, Copy, Debug)]
 enum Answer {
-    Token { lifetime: Duration },
+    Token {
+        lifetime: Duration,
+    },
+    /// A token that expired this long before it was given.
+    Stale {
+        ago: Duration,
+    },
     Down,
     Revoked,
 }
@@ -27,7 +33,10 @@ enum Answer {
 #[derive(Clone)]
 struct Endpoint {
     script: Arc<Mutex<VecDeque<Answer>>>,
+    fallback: Answer,
     calls: Arc<AtomicUsize>,
+    in_flight: Arc<AtomicUsize>,
+    most_in_flight: Arc<AtomicUsize>,
     clock: Clock,
 }
 
@@ -35,30 +44,43 @@ impl Endpoint {
     fn new(script: impl IntoIterator<Item = Answer>) -> Self {
         Self {
             script: Arc::new(Mutex::new(script.into_iter().collect())),
+            fallback: Answer::Token { lifetime: Duration::from_secs(3600) },
             calls: Arc::default(),
+            in_flight: Arc::default(),
+            most_in_flight: Arc::default(),
             clock: clock(),
         }
     }
+    /// Always answers `answer`.
+    fn always(answer: Answer) -> Self {
+        Self { fallback: answer, ..Self::new([]) }
+    }
     fn calls(&self) -> usize {
         self.calls.load(Ordering::SeqCst)
+    }
+    /// The most fetches that were ever in flight at once.
+    fn most_in_flight(&self) -> usize {
+        self.most_in_flight.load(Ordering::SeqCst)
     }
 }
 
 impl TokenSource for Endpoint {
     fn fetch(&self) -> FetchFuture<'_> {
         let n = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
-        let answer = self
-            .script
-            .lock()
-            .unwrap()
-            .pop_front()
-            .unwrap_or(Answer::Token { lifetime: Duration::from_secs(3600) });
+        let answer = self.script.lock().unwrap().pop_front().unwrap_or(self.fallback);
+        let in_flight = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        self.most_in_flight.fetch_max(in_flight, Ordering::SeqCst);
         Box::pin(async move {
             self.clock.sleep(Duration::from_millis(50)).await;
+            self.in_flight.fetch_sub(1, Ordering::SeqCst);
             match answer {
                 Answer::Token { lifetime } => Ok(AccessToken::new(
                     format!("secret-token-{n}"),
                     Some(add_saturating(self.clock.wall(), lifetime)),
+                )),
+                Answer::Stale { ago } => Ok(AccessToken::new(
+                    format!("secret-token-{n}"),
+                    Some(unattended_core::clock::sub_saturating(self.clock.wall(), ago)),
                 )),
                 Answer::Down => Err(FetchError::Unavailable("503 from the token endpoint".into())),
                 Answer::Revoked => Err(FetchError::Revoked { reason: "invalid_grant".into() }),
@@ -193,4 +215,72 @@ async fn the_retry_spacing_is_configurable() {
     clock().sleep(Duration::from_secs(1)).await;
     assert!(cache.get().await.is_err());
     assert_eq!(endpoint.calls(), 2);
+}
+
+async fn hundred_callers<S: TokenSource>(cache: &Arc<TokenCache<S>>) -> Vec<String> {
+    let mut callers = tokio::task::JoinSet::new();
+    for _ in 0..100 {
+        let cache = cache.clone();
+        callers.spawn(async move { cache.get().await.map(|t| t.secret().to_owned()) });
+    }
+    let mut tokens = Vec::new();
+    while let Some(token) = callers.join_next().await {
+        tokens.push(token.unwrap().unwrap());
+    }
+    tokens
+}
+
+/// `expires_in: 0`: the token is due when it arrives. The callers waiting for it use it, the
+/// next fetch comes one retry spacing later, and a hundred callers never cause more than one.
+#[tokio::test(start_paused = true)]
+async fn a_token_due_on_arrival_is_used_and_the_next_fetch_is_spaced() {
+    for due in [
+        Answer::Token { lifetime: Duration::ZERO },
+        Answer::Stale { ago: Duration::from_secs(600) },
+    ] {
+        let endpoint = Endpoint::always(due);
+        let cache = Arc::new(TokenCache::new(endpoint.clone(), clock()));
+        let tokens = hundred_callers(&cache).await;
+        assert!(tokens.iter().all(|t| t == "secret-token-1"), "{due:?}: {tokens:?}");
+        assert_eq!(endpoint.calls(), 1, "{due:?}: one fetch for a hundred callers");
+        // Within the retry spacing (30 s) the token is used as it is.
+        for _ in 0..29 {
+            clock().sleep(Duration::from_secs(1)).await;
+            assert_eq!(cache.get().await.unwrap().secret(), "secret-token-1");
+        }
+        assert_eq!(endpoint.calls(), 1, "{due:?}: not one fetch per call");
+        // Then one more fetch, single-flight again.
+        clock().sleep(Duration::from_secs(1)).await;
+        let tokens = hundred_callers(&cache).await;
+        assert!(tokens.iter().all(|t| t == "secret-token-2"), "{due:?}: {tokens:?}");
+        assert_eq!(endpoint.calls(), 2, "{due:?}");
+        assert_eq!(endpoint.most_in_flight(), 1, "{due:?}");
+    }
+}
+
+/// Even with no retry spacing, the callers that waited for a fetch take its token rather than
+/// fetching one after another.
+#[tokio::test(start_paused = true)]
+async fn callers_waiting_for_a_fetch_take_its_token_whatever_its_expiry() {
+    let endpoint = Endpoint::always(Answer::Token { lifetime: Duration::ZERO });
+    let config = CacheConfig::new().retry_spacing(Duration::ZERO);
+    let cache = Arc::new(TokenCache::with_config(endpoint.clone(), clock(), config));
+    let tokens = hundred_callers(&cache).await;
+    assert!(tokens.iter().all(|t| t == "secret-token-1"), "{tokens:?}");
+    assert_eq!((endpoint.calls(), endpoint.most_in_flight()), (1, 1));
+}
+
+/// A server refusing a token that was due on arrival does not make the cache ask again before
+/// the retry spacing.
+#[tokio::test(start_paused = true)]
+async fn a_refused_due_token_is_not_replaced_before_the_spacing() {
+    let endpoint = Endpoint::always(Answer::Token { lifetime: Duration::ZERO });
+    let cache = TokenCache::new(endpoint.clone(), clock());
+    let token = cache.get().await.unwrap();
+    cache.invalidate(&token);
+    let err = cache.get().await.unwrap_err();
+    assert!(matches!(err, TokenError::RefreshFailed { .. }), "{err:?}");
+    assert_eq!(endpoint.calls(), 1);
+    clock().sleep(Duration::from_secs(30)).await;
+    assert_eq!(cache.get().await.unwrap().secret(), "secret-token-2");
 }

@@ -404,6 +404,72 @@ async fn the_retry_spacing_applies_through_the_layer() {
     assert_eq!(mock.token_calls().len(), 2, "at 0 s and at 5 s");
 }
 
+/// A token endpoint that answers `200` with `body`.
+fn answering(
+    body: &'static str,
+) -> impl Service<
+    Request<Full<Bytes>>,
+    Response = Response<Full<Bytes>>,
+    Error = Infallible,
+    Future: Send,
+> + Clone
++ Send
++ Sync
++ 'static {
+    tower::service_fn(move |_: Request<Full<Bytes>>| async move {
+        let mut res = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
+        res.headers_mut().insert("content-type", "application/json".parse().unwrap());
+        Ok::<_, Infallible>(res)
+    })
+}
+
+/// Some providers send `expires_in` as a string or with a fraction: such answers are tokens.
+#[tokio::test(start_paused = true)]
+async fn expires_in_as_a_string_or_a_fraction_is_read() {
+    let now = clock().wall();
+    let at = |secs: f64| unattended_core::clock::add_saturating(now, Duration::from_secs_f64(secs));
+    for (body, expires) in [
+        (r#"{"access_token":"t","token_type":"Bearer","expires_in":3600}"#, Some(at(3600.0))),
+        (r#"{"access_token":"t","token_type":"Bearer","expires_in":"3600"}"#, Some(at(3600.0))),
+        (r#"{"access_token":"t","token_type":"bearer","expires_in":" 3599.5 "}"#, Some(at(3599.5))),
+        (r#"{"access_token":"t","token_type":"Bearer","expires_in":59.25}"#, Some(at(59.25))),
+        // Negative: due now (the cache's rule for due tokens applies).
+        (r#"{"access_token":"t","token_type":"Bearer","expires_in":-5}"#, Some(now)),
+        (r#"{"access_token":"t","token_type":"Bearer","expires_in":"-5"}"#, Some(now)),
+        (r#"{"access_token":"t","token_type":"Bearer","expires_in":null}"#, None),
+        (r#"{"access_token":"t","token_type":"Bearer"}"#, None),
+        (
+            r#"{"access_token":"t","token_type":"Bearer","expires_in":1e30}"#,
+            Some(jiff::Timestamp::MAX),
+        ),
+    ] {
+        let src = OAuth2Source::<_, Full<Bytes>>::client_credentials(
+            client(),
+            ["scope-a"],
+            answering(body),
+            clock(),
+        );
+        let token = unattended_token::TokenSource::fetch(&src)
+            .await
+            .unwrap_or_else(|e| panic!("{body}: {e}"));
+        assert_eq!((token.secret(), token.expires_at()), ("t", expires), "{body}");
+    }
+    for body in [
+        r#"{"access_token":"t","token_type":"Bearer","expires_in":"soon"}"#,
+        r#"{"access_token":"t","token_type":"Bearer","expires_in":"NaN"}"#,
+        r#"{"access_token":"t","token_type":"Bearer","expires_in":true}"#,
+    ] {
+        let src = OAuth2Source::<_, Full<Bytes>>::client_credentials(
+            client(),
+            ["scope-a"],
+            answering(body),
+            clock(),
+        );
+        let err = unattended_token::TokenSource::fetch(&src).await.unwrap_err();
+        assert!(err.to_string().contains("unavailable"), "{body}: {err}");
+    }
+}
+
 /// Runs futures concurrently on this task (no extra dependency for a join).
 async fn futures_join<F: std::future::Future>(futures: impl Iterator<Item = F>) -> Vec<F::Output> {
     let handles: Vec<_> = futures.map(|f| Box::pin(f)).collect();
