@@ -22,7 +22,7 @@ use unattended_ratelimit::{PauseRegistry, RateLimitLayer};
 use unattended_retry::{BudgetConfig, RetryConfig, RetryLayer};
 use unattended_token::{Placement, StaticToken, TokenCache, TokenLayer, TokenSource};
 
-use crate::config::{AuthSettings, ConfigError, ServiceConfig};
+use crate::config::{AuthSettings, ConfigError, ServiceConfig, Timeouts};
 use crate::error::Error;
 use crate::stack::{
     AnySource, Body, Layers, RequestBody, SharedCache, SharedTransport, ThreadStacks,
@@ -212,6 +212,20 @@ impl Client {
     }
 }
 
+/// Refuses a zero timeout: it would fail every connection, attempt or call at once.
+pub(crate) fn check_timeouts(t: &Timeouts) -> Result<(), ConfigError> {
+    for (field, value) in [
+        ("timeouts.connect", t.connect),
+        ("timeouts.attempt", t.attempt),
+        ("timeouts.overall", t.overall),
+    ] {
+        if value.is_zero() {
+            return Err(ConfigError::invalid(field, "must be more than zero"));
+        }
+    }
+    Ok(())
+}
+
 /// The retry settings of `c`, as both the client and the reqwest adapter use them.
 pub(crate) fn retry_config(c: &ServiceConfig, seed: Option<u64>) -> RetryConfig {
     RetryConfig::standard()
@@ -375,9 +389,7 @@ impl ClientBuilder {
     fn layers(&self) -> Result<(Layers, Option<SharedCache>), ConfigError> {
         let c = &self.config;
         let clock = self.clock;
-        if c.timeouts.attempt.is_zero() || c.timeouts.overall.is_zero() {
-            return Err(ConfigError::invalid("timeouts", "must be more than zero"));
-        }
+        check_timeouts(&c.timeouts)?;
         let retry = retry_config(c, self.seed);
         let retry = RetryLayer::new(retry)
             .map_err(|e| ConfigError::invalid("retry", e.to_string()))?

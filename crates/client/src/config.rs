@@ -96,6 +96,7 @@ impl unattended_core::HasDisposition for ConfigError {
 }
 
 /// Timeouts. All are on by default: a server that never answers becomes an error, not a hang.
+/// None may be zero (`"0s"` is refused when the client is built).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 #[non_exhaustive]

@@ -17,7 +17,9 @@ use unattended_ratelimit::PauseRegistry;
 use unattended_retry::{GaveUp, RetryBudget, RetryConfig, RetryState};
 use unattended_token::{AccessToken, Placement};
 
-use crate::client::{Client, ClientBuilder, breaker_config, calendars, retry_config};
+use crate::client::{
+    Client, ClientBuilder, breaker_config, calendars, check_timeouts, retry_config,
+};
 use crate::config::{ConfigError, ServiceConfig};
 use crate::stack::SharedCache;
 
@@ -87,6 +89,7 @@ impl ResilienceMiddleware {
         seed: Option<u64>,
         token: Option<(SharedCache, Placement)>,
     ) -> Result<Self, ConfigError> {
+        check_timeouts(&config.timeouts)?;
         let retry = retry_config(config, seed);
         let schedule =
             retry.backoff_schedule().map_err(|e| ConfigError::invalid("retry", e.to_string()))?;

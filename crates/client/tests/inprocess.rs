@@ -289,6 +289,19 @@ async fn a_missing_secret_is_a_config_error() {
 }
 
 #[test]
+fn zero_timeouts_are_config_errors() {
+    for field in ["connect", "attempt", "overall"] {
+        let text = format!("[timeouts]\n{field} = \"0s\"");
+        let err = Client::builder(config(&text)).build_with(Script::default()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!("invalid service config: `timeouts.{field}` must be more than zero")
+        );
+        assert_eq!(err.disposition(), Disposition::Stop);
+    }
+}
+
+#[test]
 fn calls_can_be_spawned() {
     fn assert_send<T: Send>(_: &T) {}
     let client = Client::builder(config("")).build_with(Script::default()).unwrap();

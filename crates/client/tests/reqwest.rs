@@ -160,3 +160,13 @@ async fn a_closed_gate_refuses_writes_on_both() {
     assert!(err.to_string().contains("outside their time window"), "{err}");
     assert_eq!(requests(&server).await, 0);
 }
+
+#[test]
+fn zero_timeouts_are_refused_by_the_middleware_too() {
+    for field in ["connect", "attempt", "overall"] {
+        let text = format!("[timeouts]\n{field} = \"0s\"");
+        let config = ServiceConfig::from_toml(&text).unwrap();
+        let err = unattended_client::ResilienceMiddleware::from_config(&config).unwrap_err();
+        assert!(err.to_string().contains(&format!("timeouts.{field}")), "{err}");
+    }
+}
