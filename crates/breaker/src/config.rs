@@ -55,8 +55,8 @@ impl OpenDuration {
 /// | slow calls | not judged |
 ///
 /// A *failure* is what the shared classifier calls transient: 5xx (but 501), 408, resets,
-/// timeouts. A 404, a 401 or a 429 says nothing about the service's health and does not count;
-/// rate limiting is the rate-limit layer's business.
+/// timeouts. A 404, a 401 or a 429 (with or without `Retry-After`) says nothing about the
+/// service's health and does not count; rate limiting is the rate-limit layer's business.
 #[derive(Clone, Debug, PartialEq)]
 pub struct BreakerConfig {
     pub(crate) policy: FailurePolicy,

@@ -5,9 +5,10 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
+use http::StatusCode;
 use pin_project_lite::pin_project;
 use tokio::time::Instant;
-use unattended_core::{BoxError, BreakerOpen, Classifier, FailureClass};
+use unattended_core::{BoxError, BreakerOpen, Classifier, FailureClass, TransientCause};
 
 use crate::circuit::{Circuit, Permit};
 use crate::window::Outcome;
@@ -66,8 +67,7 @@ impl<C> Tracker<C> {
         self.done = true;
         let settings = &*self.circuit.settings;
         let clock = &settings.clock;
-        // Only what says the service is unwell counts: not a 404, a 401 or a 429.
-        let failed = matches!(class, Some(FailureClass::Transient(_)));
+        let failed = class.is_some_and(counts_against_health);
         let probing = matches!(self.permit, Permit::Probe { .. });
         let now = (failed || probing || settings.needs_clock).then(|| clock.now());
         let slow = match (self.started, now, settings.config.slow_call) {
@@ -86,6 +86,19 @@ impl<C> Tracker<C> {
         {
             settings.announce(&self.circuit, transition);
         }
+    }
+}
+
+/// Only what says the service is unwell counts: not a 404 or a 401, and not a 429 with or without
+/// `Retry-After` (a throttled host is alive; the classifier calls a bare 429 transient so that it
+/// is retried).
+fn counts_against_health(class: &FailureClass) -> bool {
+    match class {
+        FailureClass::Transient(TransientCause::Status(status)) => {
+            *status != StatusCode::TOO_MANY_REQUESTS
+        }
+        FailureClass::Transient(_) => true,
+        _ => false,
     }
 }
 

@@ -8,7 +8,7 @@
 //!
 //! - **Closed**: calls go through; their outcomes enter a window. What counts as a failure is the
 //!   shared classifier's *transient* class (5xx but 501, 408, resets, timeouts); a 404, 401 or
-//!   429 says nothing about the service's health.
+//!   429 (with or without `Retry-After`) says nothing about the service's health.
 //! - **Open**: the window called for it ([`FailurePolicy`]: failure rate over the last N calls or
 //!   the last T seconds, or N failures in a row; optionally the rate of slow calls). Calls fail at
 //!   once with [`BreakerOpen`], whose disposition is "skip work that needs this service", without

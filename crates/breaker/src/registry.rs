@@ -47,7 +47,7 @@ pub struct CallPermit {
 
 impl CallPermit {
     /// Records how the call ended: `None` for a success, else its [`FailureClass`] (only
-    /// transient failures count against the service).
+    /// transient failures count against the service, and a `429` never does).
     pub fn finish(mut self, class: Option<&FailureClass>) {
         self.tracker.record(class);
     }

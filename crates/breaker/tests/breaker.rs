@@ -140,6 +140,42 @@ async fn an_open_breaker_fails_fast_with_its_retry_time() {
     }
 }
 
+/// A throttled host is alive: 429s, with or without `Retry-After`, never open the breaker.
+#[tokio::test(start_paused = true)]
+async fn a_429_never_counts_with_or_without_retry_after() {
+    for policy in [
+        FailurePolicy::consecutive(2),
+        FailurePolicy::count_window(10, 0.5).min_calls(2),
+        FailurePolicy::time_window(Duration::from_secs(10), 0.5).min_calls(2),
+    ] {
+        let server = Server::new(429);
+        let layer = layer(BreakerConfig::standard().policy(policy));
+        let handle = layer.handle();
+        let mut svc = layer.layer(server.clone());
+        for _ in 0..100 {
+            assert_eq!(send(&mut svc, "a.example").await.unwrap(), 429, "{policy:?}");
+        }
+        assert_eq!(handle.state(KEY), Some(BreakerState::Closed), "{policy:?}");
+        // 503s do count (once the 429s have left the time window).
+        clock().sleep(Duration::from_secs(11)).await;
+        server.set(503);
+        let mut sent = 0;
+        while send(&mut svc, "a.example").await.is_ok() {
+            sent += 1;
+        }
+        assert!(sent <= 10, "{policy:?}: {sent}");
+    }
+    // Through the hand-held permit too.
+    let handle = layer(BreakerConfig::standard().policy(FailurePolicy::consecutive(2))).handle();
+    let throttled = unattended_core::FailureClass::Transient(
+        unattended_core::TransientCause::Status(http::StatusCode::TOO_MANY_REQUESTS),
+    );
+    for _ in 0..10 {
+        handle.try_call("db").unwrap().finish(Some(&throttled));
+    }
+    assert_eq!(handle.state("db"), Some(BreakerState::Closed));
+}
+
 #[tokio::test(start_paused = true)]
 async fn half_open_lets_exactly_n_probes_through() {
     let server = Server::new(503);
