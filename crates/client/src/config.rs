@@ -272,43 +272,68 @@ impl Default for Limits {
     }
 }
 
-/// Durations as text: `"250ms"`, `"30s"`, `"10m"`, `"1h 30m"` (or ISO 8601).
-pub(crate) mod duration {
+/// Durations as text: `"250ms"`, `"30s"`, `"10m"`, `"1h 30m"` (or ISO 8601), for serde's
+/// `with` attribute: `#[serde(with = "unattended_client::duration")]`.
+pub mod duration {
     use std::time::Duration;
 
     use serde::{Deserialize, Deserializer, Serializer, de};
 
-    pub(crate) fn parse(text: &str) -> Result<Duration, String> {
+    /// Reads a duration; the error says what was wrong, quoting the text.
+    ///
+    /// # Errors
+    ///
+    /// The text is not a duration, or it is negative.
+    pub fn parse(text: &str) -> Result<Duration, String> {
         let signed: jiff::SignedDuration =
             text.parse().map_err(|e| format!("{text:?} is not a duration like \"30s\": {e}"))?;
         Duration::try_from(signed).map_err(|_| format!("{text:?} is negative"))
     }
 
-    pub(crate) fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    /// Writes `d` as text (`"1h 30m"`).
+    ///
+    /// # Errors
+    ///
+    /// The serializer's, or a duration too long to write.
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
         let signed = jiff::SignedDuration::try_from(*d).map_err(serde::ser::Error::custom)?;
         s.serialize_str(&format!("{signed:#}"))
     }
 
-    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    /// Reads a duration written as text.
+    ///
+    /// # Errors
+    ///
+    /// The deserializer's, or the text is not a duration.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
         parse(&String::deserialize(d)?).map_err(de::Error::custom)
     }
 }
 
-pub(crate) mod opt_duration {
+/// An optional duration as text (see [`duration`]), for serde's `with` attribute.
+pub mod opt_duration {
     use std::time::Duration;
 
     use serde::{Deserialize, Deserializer, Serializer, de};
 
-    pub(crate) fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+    /// Writes `d` as text, or nothing.
+    ///
+    /// # Errors
+    ///
+    /// The serializer's.
+    pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
         match d {
             Some(d) => super::duration::serialize(d, s),
             None => s.serialize_none(),
         }
     }
 
-    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
-        d: D,
-    ) -> Result<Option<Duration>, D::Error> {
+    /// Reads an optional duration written as text.
+    ///
+    /// # Errors
+    ///
+    /// The deserializer's, or the text is not a duration.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
         Option::<String>::deserialize(d)?
             .map(|text| super::duration::parse(&text).map_err(de::Error::custom))
             .transpose()

@@ -27,6 +27,7 @@ pub use self::config::{
     AuthSettings, BreakerSettings, ConfigError, GateSettings, Limits, RateLimitSettings,
     RetrySettings, ServiceConfig, Timeouts,
 };
+pub use self::config::{duration, opt_duration};
 pub use self::error::Error;
 #[cfg(feature = "reqwest")]
 pub use self::reqwest::ResilienceMiddleware;

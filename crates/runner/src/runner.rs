@@ -1,0 +1,707 @@
+//! The scheduler loop: starts due runs in their own tasks, records how they end, watches.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use jiff::Timestamp;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use unattended_client::Client;
+use unattended_core::Clock;
+use unattended_core::clock::add_saturating;
+use unattended_store::{
+    RunEnd, RunId, RunOutcome, StateStore, Store, StoreConfig, TaskState, TaskStatus,
+};
+
+use crate::alerting::{AlertNote, Alerter};
+use crate::config::{RunnerConfig, TaskSpec};
+use crate::context::{LiveTask, TaskContext};
+use crate::engine::TaskError;
+use crate::error::RunnerError;
+use crate::machine::{self, AlertAction, Ending};
+use crate::monitor::{self, Probe};
+use crate::services::{Services, Transport, Transports};
+
+/// Builds a [`Runner`] from a checked config.
+#[derive(Debug)]
+pub struct RunnerBuilder {
+    config: RunnerConfig,
+    clock: Clock,
+    seed: Option<u64>,
+    store: Option<Store>,
+    transports: Transports,
+    probe: Probe,
+}
+
+impl std::fmt::Debug for Transports {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Transports")
+    }
+}
+
+impl RunnerBuilder {
+    /// Reads time through `clock` (a paused test clock runs weeks in seconds).
+    #[must_use]
+    pub fn clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Seeds every random choice (start jitter, the clients' jitter, runs' random sources), so
+    /// the same seed gives the same run.
+    #[must_use]
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = Some(seed);
+        self
+    }
+
+    /// Uses `store` instead of opening the config's `[state] path`.
+    #[must_use]
+    pub fn store(mut self, store: Store) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// Sends the requests of service `name` through `transport` (for the OAuth token endpoint
+    /// of credential `C`, the name is `oauth:C`; for ping URLs, `ping`).
+    #[must_use]
+    pub fn transport(mut self, name: &str, transport: Transport) -> Self {
+        self.transports.set(name, transport);
+        self
+    }
+
+    /// Sends the requests of every service without a transport of its own through `transport`.
+    #[must_use]
+    pub fn fallback_transport(mut self, transport: Transport) -> Self {
+        self.transports.set_fallback(transport);
+        self
+    }
+
+    /// Reads the process's resident memory and the store's free disk through these functions
+    /// instead of the system's (tests give fixed readings).
+    #[must_use]
+    pub fn monitor_readings(
+        mut self,
+        rss: impl Fn() -> Option<u64> + Send + Sync + 'static,
+        free_disk: impl Fn(&std::path::Path) -> Option<u64> + Send + Sync + 'static,
+    ) -> Self {
+        self.probe = Probe::new(rss, free_disk);
+        self
+    }
+
+    /// Opens the store (unless one was given) and builds the clients.
+    ///
+    /// # Errors
+    ///
+    /// The store cannot be opened, a service's settings cannot be used, or an environment
+    /// variable they name is missing.
+    pub async fn build(self) -> Result<Runner, RunnerError> {
+        let seed = self.seed.unwrap_or_else(|| fastrand::u64(..));
+        let store = match self.store {
+            Some(store) => store,
+            None => Store::open(&self.config.state.path, StoreConfig::new(), self.clock).await?,
+        };
+        let services = Services::build(&self.config, self.clock, seed, &store, &self.transports)?;
+        let ping = match (self.config.tasks.iter().any(|t| t.ping.is_some()), &self.transports) {
+            (false, _) => None,
+            (true, transports) => Some(crate::services::ping_client(self.clock, seed, transports)?),
+        };
+        let mut rng = fastrand::Rng::with_seed(seed);
+        let now = self.clock.wall();
+        let tasks = self
+            .config
+            .tasks
+            .iter()
+            .map(|spec| {
+                let clients = spec
+                    .services
+                    .iter()
+                    .filter_map(|(role, service)| {
+                        services.clients.get(service).map(|c| (role.clone(), c.clone()))
+                    })
+                    .collect();
+                TaskSlot {
+                    spec: spec.clone(),
+                    clients: Arc::new(clients),
+                    live: Arc::new(LiveTask::default()),
+                    status: TaskStatus::new(TaskState::Idle, now),
+                    next_start: None,
+                    running: None,
+                    watched_since: now,
+                    seed: rng.u64(..),
+                }
+            })
+            .collect();
+        Ok(Runner {
+            config: Arc::new(self.config),
+            store,
+            clock: self.clock,
+            services,
+            ping,
+            alerter: Arc::new(Alerter::default()),
+            tasks,
+            rng,
+            probe: self.probe,
+        })
+    }
+}
+
+/// What the runner keeps of one task.
+struct TaskSlot {
+    spec: TaskSpec,
+    clients: Arc<BTreeMap<String, Client>>,
+    live: Arc<LiveTask>,
+    status: TaskStatus,
+    /// When its next run starts (jitter included); none while running or disabled.
+    next_start: Option<Timestamp>,
+    running: Option<Running>,
+    watched_since: Timestamp,
+    seed: u64,
+}
+
+struct Running {
+    run: RunId,
+    slot: Timestamp,
+    started: Timestamp,
+    cancel: CancellationToken,
+}
+
+/// A run that ended, as its supervisor reports it.
+struct Finished {
+    index: usize,
+    ending: Ending,
+}
+
+/// A task as the running runner sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TaskView {
+    /// The task's name.
+    pub name: String,
+    /// Its engine's name.
+    pub engine: String,
+    /// Its state, as last written to the store.
+    pub status: TaskStatus,
+    /// When its next run starts, jitter included.
+    pub next_start: Option<Timestamp>,
+    /// Since when it is running, if it is.
+    pub running_since: Option<Timestamp>,
+    /// The running run's last progress report.
+    pub progress: Option<crate::context::Progress>,
+    /// The running run's last sign of life (start, progress, checkpoint save).
+    pub last_heartbeat: Option<Timestamp>,
+}
+
+/// How a `once` run ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct OnceOutcome {
+    /// The run's record.
+    pub end: RunEnd,
+    /// The task's state after it.
+    pub state: TaskState,
+}
+
+/// The long-lived runner: owns time (schedules), isolation (one tokio task per run), memory of
+/// what happened (the store) and what to do with a failure (the disposition).
+pub struct Runner {
+    config: Arc<RunnerConfig>,
+    store: Store,
+    clock: Clock,
+    services: Services,
+    ping: Option<Client>,
+    alerter: Arc<Alerter>,
+    tasks: Vec<TaskSlot>,
+    rng: fastrand::Rng,
+    probe: Probe,
+}
+
+impl std::fmt::Debug for Runner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runner")
+            .field("config", &self.config.file)
+            .field("tasks", &self.tasks.iter().map(|t| &t.spec.name).collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Runner {
+    /// A builder for `config`.
+    pub fn builder(config: RunnerConfig) -> RunnerBuilder {
+        RunnerBuilder {
+            config,
+            clock: Clock::system(),
+            seed: None,
+            store: None,
+            transports: Transports::default(),
+            probe: Probe::system(),
+        }
+    }
+
+    /// The store the runner records into.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The client of service `name`.
+    pub fn client(&self, name: &str) -> Option<&Client> {
+        self.services.clients.get(name)
+    }
+
+    /// What the runner knows of each task right now: its state, and for a running task its
+    /// last progress report and heartbeat.
+    pub fn tasks(&self) -> Vec<TaskView> {
+        self.tasks
+            .iter()
+            .map(|t| TaskView {
+                name: t.spec.name.clone(),
+                engine: t.spec.engine_name.clone(),
+                status: t.status.clone(),
+                next_start: t.next_start,
+                running_since: t.running.as_ref().map(|r| r.started),
+                progress: t.live.progress(),
+                last_heartbeat: t.live.last_beat(),
+            })
+            .collect()
+    }
+
+    /// The alerts raised and recoveries reported so far by this runner.
+    pub fn alerts(&self) -> Vec<AlertNote> {
+        self.alerter.said()
+    }
+
+    /// Runs until `shutdown` fires: then stops scheduling, asks running tasks to stop, gives
+    /// them the config's grace period to save their checkpoints, and returns.
+    ///
+    /// # Errors
+    ///
+    /// The store failed (a full disk, a damaged file): the runner cannot keep its promises and
+    /// stops.
+    pub async fn run(&mut self, shutdown: CancellationToken) -> Result<(), RunnerError> {
+        self.start_up().await?;
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let interval = self.config.monitor.interval;
+        let mut next_watch = self.clock.wall();
+        let mut stopping: Option<Timestamp> = None;
+        loop {
+            let now = self.clock.wall();
+            if stopping.is_none() {
+                for index in 0..self.tasks.len() {
+                    if self.tasks[index].next_start.is_some_and(|t| t <= now) {
+                        self.start(index, &tx, &shutdown).await?;
+                    }
+                }
+                if now >= next_watch {
+                    self.watch(now).await?;
+                    next_watch = add_saturating(now, interval);
+                }
+            }
+            let running = self.tasks.iter().filter(|t| t.running.is_some()).count();
+            if stopping.is_some() && running == 0 {
+                return Ok(());
+            }
+            let wake = if stopping.is_some() {
+                Timestamp::MAX
+            } else {
+                self.tasks.iter().filter_map(|t| t.next_start).fold(next_watch, Timestamp::min)
+            };
+            let sleep = self.clock.sleep_until(self.clock.instant_at(wake));
+            tokio::select! {
+                biased;
+                () = shutdown.cancelled(), if stopping.is_none() => {
+                    tracing::info!(running, "shutting down: no new runs; running ones may save their checkpoints");
+                    stopping = Some(self.clock.wall());
+                    for t in &self.tasks {
+                        if let Some(r) = &t.running {
+                            r.cancel.cancel();
+                        }
+                    }
+                }
+                Some(done) = rx.recv() => {
+                    self.finish(done).await?;
+                }
+                () = sleep => {}
+            }
+        }
+    }
+
+    /// Runs task `name` once now, whatever its schedule, and records it as `run` would (for
+    /// people who keep cron; state, breakers and checkpoints carry across invocations).
+    ///
+    /// # Errors
+    ///
+    /// No such task, or the store failed.
+    pub async fn once(&mut self, name: &str) -> Result<OnceOutcome, RunnerError> {
+        let Some(index) = self.tasks.iter().position(|t| t.spec.name == name) else {
+            let known: Vec<&str> = self.tasks.iter().map(|t| t.spec.name.as_str()).collect();
+            return Err(RunnerError::UnknownTask {
+                name: name.to_owned(),
+                known: known.join(", "),
+            });
+        };
+        self.store.abandon_unfinished_runs().await?;
+        self.load_status(index).await?;
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let never = CancellationToken::new();
+        self.start_now(index, &tx, &never).await?;
+        let done = rx.recv().await.expect("the run's supervisor always reports");
+        let end = self.finish(done).await?;
+        Ok(OnceOutcome { end, state: self.tasks[index].status.state })
+    }
+
+    /// Reads every task's state and works out its first run.
+    async fn start_up(&mut self) -> Result<(), RunnerError> {
+        let abandoned = self.store.abandon_unfinished_runs().await?;
+        if abandoned > 0 {
+            tracing::warn!(
+                abandoned,
+                "runs were cut short by the previous process's end; their tasks resume from their checkpoints"
+            );
+        }
+        for index in 0..self.tasks.len() {
+            self.load_status(index).await?;
+            let now = self.clock.wall();
+            let slot = &mut self.tasks[index];
+            let name = slot.spec.name.clone();
+            if !slot.spec.enabled {
+                tracing::info!(task = %name, "disabled in the config");
+                slot.next_start = None;
+                continue;
+            }
+            let status = &slot.status;
+            let next = match status.state {
+                TaskState::Running => {
+                    tracing::warn!(task = %name, "its last run was cut short; resuming from its checkpoint");
+                    Some(now)
+                }
+                TaskState::Disabled => {
+                    tracing::warn!(task = %name, reason = status.reason.as_deref().unwrap_or(""), "disabled until a human acts");
+                    None
+                }
+                TaskState::Cooldown | TaskState::Deferred | TaskState::Failed => {
+                    Some(status.next_run.map_or(now, |t| t.max(now)))
+                }
+                TaskState::Idle if status.reason.is_some() && status.next_run.is_some() => {
+                    Some(status.next_run.map_or(now, |t| t.max(now)))
+                }
+                _ => match slot.spec.schedule.plan(status.last_slot, now) {
+                    Some(plan) => {
+                        if plan.missed > 0 {
+                            tracing::info!(task = %name, missed = plan.missed, catch_up = plan.start == now, "slots were missed while the runner was down");
+                        }
+                        let start = plan.start;
+                        Some(self.jittered(index, start))
+                    }
+                    None => None,
+                },
+            };
+            let slot = &mut self.tasks[index];
+            slot.next_start = next;
+            if slot.status.state == TaskState::Running {
+                slot.status.state = TaskState::Idle;
+                slot.status.reason = Some("its last run was cut short; resuming".to_owned());
+                slot.status.run = None;
+            }
+            slot.status.next_run = next;
+            let (name, status) = (slot.spec.name.clone(), slot.status.clone());
+            self.store.set_task_state(&name, status).await?;
+            tracing::info!(task = %name, next_run = ?next, "scheduled");
+        }
+        Ok(())
+    }
+
+    async fn load_status(&mut self, index: usize) -> Result<(), RunnerError> {
+        let name = self.tasks[index].spec.name.clone();
+        if let Some(status) = self.store.task_state(&name).await? {
+            self.tasks[index].status = status;
+        }
+        Ok(())
+    }
+
+    fn jittered(&mut self, index: usize, at: Timestamp) -> Timestamp {
+        let max = self.tasks[index].spec.schedule.max_jitter();
+        if max.is_zero() {
+            return at;
+        }
+        let nanos = u64::try_from(max.as_nanos()).unwrap_or(u64::MAX);
+        add_saturating(at, Duration::from_nanos(self.rng.u64(0..=nanos)))
+    }
+
+    /// Starts task `index` if its window is open (else defers it to the opening).
+    async fn start(
+        &mut self,
+        index: usize,
+        tx: &mpsc::UnboundedSender<Finished>,
+        shutdown: &CancellationToken,
+    ) -> Result<(), RunnerError> {
+        let now = self.clock.wall();
+        let slot = &mut self.tasks[index];
+        if slot.running.is_some() {
+            return Ok(());
+        }
+        if let Some(window) = &slot.spec.window
+            && !window.calendar.is_open(now)
+        {
+            {
+                let opens = window.calendar.next_open(now);
+                slot.next_start = opens;
+                slot.status.state = TaskState::Deferred;
+                slot.status.since = now;
+                slot.status.next_run = opens;
+                slot.status.reason = Some(match opens {
+                    Some(at) => format!("window {} is closed; it opens at {at}", window.name),
+                    None => format!("window {} never opens again", window.name),
+                });
+                tracing::info!(task = %slot.spec.name, until = ?opens, "deferred: outside its window");
+                let (name, status) = (slot.spec.name.clone(), slot.status.clone());
+                self.store.set_task_state(&name, status).await?;
+                return Ok(());
+            }
+        }
+        self.start_now(index, tx, shutdown).await
+    }
+
+    async fn start_now(
+        &mut self,
+        index: usize,
+        tx: &mpsc::UnboundedSender<Finished>,
+        shutdown: &CancellationToken,
+    ) -> Result<(), RunnerError> {
+        let now = self.clock.wall();
+        let (store, clock, grace) =
+            (self.store.clone(), self.clock, self.config.runner.shutdown_grace);
+        let slot = &mut self.tasks[index];
+        let name = slot.spec.name.clone();
+        // The slot this run serves: the latest one due, or the last one again for a retry.
+        let served = match slot.status.last_slot {
+            Some(last) => slot.spec.schedule.latest_slot(last, now).unwrap_or(last),
+            None => now,
+        };
+        let run = store.start_run(&name).await?;
+        let checkpoint = store.load_checkpoint(&name).await?.map(|c| (c.value, c.version));
+        slot.status.state = TaskState::Running;
+        slot.status.since = now;
+        slot.status.run = Some(run);
+        slot.status.next_run = None;
+        slot.next_start = None;
+        store.set_task_state(&name, slot.status.clone()).await?;
+        let cancel = shutdown.child_token();
+        slot.running = Some(Running { run, slot: served, started: now, cancel: cancel.clone() });
+        slot.live.clear();
+        slot.live.beat(now);
+        slot.seed = slot.seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let cx = TaskContext::new(
+            name.clone().into(),
+            run,
+            clock,
+            slot.clients.clone(),
+            store,
+            checkpoint,
+            cancel.clone(),
+            slot.live.clone(),
+            slot.seed,
+            slot.status.failures,
+        );
+        tracing::info!(task = %name, run = run.0, slot = %served, "run started");
+        self.ping(index, "/start");
+        let engine = self.tasks[index].spec.engine.clone();
+        let max_runtime = self.tasks[index].spec.max_runtime;
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            let ending = supervise(engine, cx, clock, max_runtime, cancel, grace).await;
+            let _ = tx.send(Finished { index, ending });
+        });
+        Ok(())
+    }
+
+    /// Records how a run ended and schedules the next.
+    async fn finish(&mut self, done: Finished) -> Result<RunEnd, RunnerError> {
+        let now = self.clock.wall();
+        let index = done.index;
+        let slot = &mut self.tasks[index];
+        let Some(running) = slot.running.take() else {
+            unreachable!("a run is reported once, by its own supervisor")
+        };
+        let name = slot.spec.name.clone();
+        let decision = machine::after_run(
+            &name,
+            &slot.status,
+            &slot.spec.schedule,
+            running.slot,
+            done.ending,
+            now,
+        );
+        if decision.overlapped > 0 {
+            tracing::warn!(task = %name, skipped = decision.overlapped, "slots came while the run was still going; skipped");
+        }
+        let mut end = decision.end;
+        end.finished_at = now;
+        slot.status = decision.status;
+        self.store.finish_run(running.run, end.clone()).await?;
+        self.store.prune_runs(&name, self.config.state.keep_runs).await?;
+        let next =
+            decision.next_slot.map(|at| if at <= now { at } else { self.jittered(index, at) });
+        let slot = &mut self.tasks[index];
+        slot.next_start = next;
+        slot.status.next_run = next;
+        self.store.set_task_state(&name, slot.status.clone()).await?;
+        let took = jiff::SignedDuration::try_from(unattended_core::clock::duration_between(
+            running.started,
+            now,
+        ))
+        .unwrap_or_default();
+        match end.outcome {
+            RunOutcome::Succeeded | RunOutcome::Degraded => {
+                tracing::info!(task = %name, run = running.run.0, outcome = end.outcome.as_str(), took = %format!("{took:#}"), summary = end.summary.as_deref().unwrap_or(""), next_run = ?next, "run ended");
+                self.ping(index, "");
+            }
+            _ => {
+                tracing::warn!(task = %name, run = running.run.0, outcome = end.outcome.as_str(), took = %format!("{took:#}"), error = end.error.as_deref().unwrap_or(""), disposition = end.disposition.as_deref().unwrap_or(""), next_run = ?next, "run ended");
+                if end.outcome == RunOutcome::Failed {
+                    self.ping(index, "/fail");
+                }
+            }
+        }
+        let mut alerts = decision.alerts;
+        if matches!(end.outcome, RunOutcome::Succeeded | RunOutcome::Degraded) {
+            for what in ["credentials", "stopped", "late"] {
+                alerts.push(AlertAction::Recover {
+                    incident: machine::incident(&name, what),
+                    detail: format!("{name} ran successfully again"),
+                });
+            }
+        }
+        for action in alerts {
+            self.alerter.apply(action, now);
+        }
+        Ok(end)
+    }
+
+    /// The monitor's round: late tasks, renewed credentials, tasks reset by a human, memory
+    /// and disk.
+    async fn watch(&mut self, now: Timestamp) -> Result<(), RunnerError> {
+        let renewed = self.services.reload_credentials(&self.store);
+        for credential in &renewed {
+            tracing::info!(%credential, "a renewed refresh token was found in the store");
+        }
+        for index in 0..self.tasks.len() {
+            let slot = &self.tasks[index];
+            if !slot.spec.enabled {
+                continue;
+            }
+            let name = slot.spec.name.clone();
+            if slot.status.state == TaskState::Disabled {
+                // `unattended reset` or `auth` in another process writes the state.
+                if let Some(stored) = self.store.task_state(&name).await?
+                    && stored.state != TaskState::Disabled
+                {
+                    {
+                        tracing::info!(task = %name, "re-enabled by a human");
+                        let slot = &mut self.tasks[index];
+                        slot.status = stored;
+                        slot.next_start = Some(now);
+                        slot.watched_since = now;
+                    }
+                }
+                continue;
+            }
+            let late =
+                machine::is_late(&slot.status, slot.watched_since, slot.spec.stale_after, now);
+            let incident = machine::incident(&name, "late");
+            if late && !self.alerter.is_open(&incident) {
+                let since = slot.status.last_success.map_or_else(
+                    || "it has never succeeded".to_owned(),
+                    |t| format!("its last success was at {t}"),
+                );
+                let stale =
+                    jiff::SignedDuration::try_from(slot.spec.stale_after).unwrap_or_default();
+                self.alerter.apply(
+                    AlertAction::Raise {
+                        incident,
+                        title: format!("{name} is late"),
+                        detail: format!("no successful run for more than {stale:#}: {since}; state {}, last error: {}", slot.status.state, slot.status.last_error.as_deref().unwrap_or("none")),
+                        help: None,
+                    },
+                    now,
+                );
+            }
+        }
+        for action in monitor::check(&self.probe, &self.config.monitor, self.store.path()) {
+            self.alerter.apply(action, now);
+        }
+        Ok(())
+    }
+
+    fn ping(&self, index: usize, suffix: &str) {
+        let (Some(client), Some(url)) = (&self.ping, &self.tasks[index].spec.ping) else { return };
+        let (client, url, task) =
+            (client.clone(), format!("{url}{suffix}"), self.tasks[index].spec.name.clone());
+        tokio::spawn(async move {
+            let req =
+                http::Request::get(url.as_str()).body(unattended_client::RequestBody::default());
+            let Ok(req) = req else { return };
+            if let Err(e) = client.send(req).await {
+                tracing::warn!(%task, error = %e, "the ping URL could not be reached");
+            }
+        });
+    }
+}
+
+/// Runs the engine in its own tokio task (a panic ends that task only), within `max_runtime`,
+/// and stops it `grace` after `cancel` fires.
+async fn supervise(
+    engine: Arc<dyn crate::Engine>,
+    mut cx: TaskContext,
+    clock: Clock,
+    max_runtime: Duration,
+    cancel: CancellationToken,
+    grace: Duration,
+) -> Ending {
+    let work = tokio::spawn(async move {
+        let result = engine.run(&mut cx).await;
+        (result, cx)
+    });
+    let abort = work.abort_handle();
+    let stop = async {
+        cancel.cancelled().await;
+        clock.sleep(grace).await;
+    };
+    tokio::select! {
+        joined = clock.timeout(max_runtime, work) => match joined {
+            Ok(Ok((Ok(summary), cx))) => Ending::Done(summary, cx.into_skipped()),
+            Ok(Ok((Err(_), _))) if cancel.is_cancelled() => Ending::Interrupted,
+            Ok(Ok((Err(e), _))) => Ending::Failed(e),
+            Ok(Err(join)) if join.is_panic() => Ending::Panicked(panic_message(join.into_panic())),
+            Ok(Err(_)) => Ending::Interrupted,
+            Err(_) => {
+                abort.abort();
+                Ending::TimedOut(max_runtime)
+            }
+        },
+        () = stop => {
+            abort.abort();
+            Ending::Interrupted
+        }
+    }
+}
+
+fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
+    match payload.downcast::<String>() {
+        Ok(s) => *s,
+        Err(payload) => match payload.downcast::<&'static str>() {
+            Ok(s) => (*s).to_owned(),
+            Err(_) => "a panic without a message".to_owned(),
+        },
+    }
+}
+
+impl TaskError {
+    /// Whether the runner would run the task again on its own (not `Stop` or `Reauthorize`).
+    pub fn is_retried(&self) -> bool {
+        !matches!(
+            self.disposition(),
+            unattended_core::Disposition::Stop | unattended_core::Disposition::Reauthorize
+        )
+    }
+}
