@@ -443,21 +443,19 @@ impl Runner {
         if let Some(window) = &slot.spec.window
             && !window.calendar.is_open(now)
         {
-            {
-                let opens = window.calendar.next_open(now);
-                slot.next_start = opens;
-                slot.status.state = TaskState::Deferred;
-                slot.status.since = now;
-                slot.status.next_run = opens;
-                slot.status.reason = Some(match opens {
-                    Some(at) => format!("window {} is closed; it opens at {at}", window.name),
-                    None => format!("window {} never opens again", window.name),
-                });
-                tracing::info!(task = %slot.spec.name, until = ?opens, "deferred: outside its window");
-                let (name, status) = (slot.spec.name.clone(), slot.status.clone());
-                self.store.set_task_state(&name, status).await?;
-                return Ok(());
-            }
+            let opens = window.calendar.next_open(now);
+            slot.next_start = opens;
+            slot.status.state = TaskState::Deferred;
+            slot.status.since = now;
+            slot.status.next_run = opens;
+            slot.status.reason = Some(match opens {
+                Some(at) => format!("window {} is closed; it opens at {at}", window.name),
+                None => format!("window {} never opens again", window.name),
+            });
+            tracing::info!(task = %slot.spec.name, until = ?opens, "deferred: outside its window");
+            let (name, status) = (slot.spec.name.clone(), slot.status.clone());
+            self.store.set_task_state(&name, status).await?;
+            return Ok(());
         }
         self.start_now(index, tx, shutdown).await
     }
@@ -596,13 +594,11 @@ impl Runner {
                 if let Some(stored) = self.store.task_state(&name).await?
                     && stored.state != TaskState::Disabled
                 {
-                    {
-                        tracing::info!(task = %name, "re-enabled by a human");
-                        let slot = &mut self.tasks[index];
-                        slot.status = stored;
-                        slot.next_start = Some(now);
-                        slot.watched_since = now;
-                    }
+                    tracing::info!(task = %name, "re-enabled by a human");
+                    let slot = &mut self.tasks[index];
+                    slot.status = stored;
+                    slot.next_start = Some(now);
+                    slot.watched_since = now;
                 }
                 continue;
             }
