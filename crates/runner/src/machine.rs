@@ -55,6 +55,8 @@ pub(crate) struct Decision {
     pub(crate) end: RunEnd,
     /// The slot of the next run, if it is scheduled (none: disabled).
     pub(crate) next_slot: Option<Timestamp>,
+    /// The schedule slot the next run serves, when it is a regular one (not a retry).
+    pub(crate) planned: Option<Timestamp>,
     /// Slots that passed while the run went on (skipped).
     pub(crate) overlapped: u64,
     /// Alerts to raise or close.
@@ -210,7 +212,8 @@ pub(crate) fn after_run(
         });
     }
     status.next_run = next_slot;
-    Decision { status, end, next_slot, overlapped, alerts }
+    let planned = next_slot.filter(|n| Some(*n) == regular_slot);
+    Decision { status, end, next_slot, planned, overlapped, alerts }
 }
 
 fn retry_slot(regular: Option<Timestamp>, now: Timestamp, failures: u32) -> Timestamp {

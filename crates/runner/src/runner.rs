@@ -127,6 +127,7 @@ impl RunnerBuilder {
                     live: Arc::new(LiveTask::default()),
                     status: TaskStatus::new(TaskState::Idle, now),
                     next_start: None,
+                    planned_slot: None,
                     running: None,
                     watched_since: now,
                     seed: rng.u64(..),
@@ -155,6 +156,8 @@ struct TaskSlot {
     status: TaskStatus,
     /// When its next run starts (jitter included); none while running or disabled.
     next_start: Option<Timestamp>,
+    /// The schedule slot that run serves, when it is a planned one (not a retry).
+    planned_slot: Option<Timestamp>,
     running: Option<Running>,
     watched_since: Timestamp,
     seed: u64,
@@ -387,6 +390,7 @@ impl Runner {
                 }
                 _ => match slot.spec.schedule.plan(status.last_slot, now) {
                     Some(plan) => {
+                        slot.planned_slot = Some(plan.slot);
                         if plan.missed > 0 {
                             tracing::info!(task = %name, missed = plan.missed, catch_up = plan.start == now, "slots were missed while the runner was down");
                         }
@@ -471,10 +475,12 @@ impl Runner {
             (self.store.clone(), self.clock, self.config.runner.shutdown_grace);
         let slot = &mut self.tasks[index];
         let name = slot.spec.name.clone();
-        // The slot this run serves: the latest one due, or the last one again for a retry.
-        let served = match slot.status.last_slot {
-            Some(last) => slot.spec.schedule.latest_slot(last, now).unwrap_or(last),
-            None => now,
+        // The slot this run serves: the planned one, else the latest one due, else (a retry)
+        // the last one again.
+        let served = match (slot.planned_slot.take(), slot.status.last_slot) {
+            (Some(planned), _) => planned,
+            (None, Some(last)) => slot.spec.schedule.latest_slot(last, now).unwrap_or(last),
+            (None, None) => now,
         };
         let run = store.start_run(&name).await?;
         let checkpoint = store.load_checkpoint(&name).await?.map(|c| (c.value, c.version));
@@ -542,6 +548,7 @@ impl Runner {
             decision.next_slot.map(|at| if at <= now { at } else { self.jittered(index, at) });
         let slot = &mut self.tasks[index];
         slot.next_start = next;
+        slot.planned_slot = decision.planned;
         slot.status.next_run = next;
         self.store.set_task_state(&name, slot.status.clone()).await?;
         let took = jiff::SignedDuration::try_from(unattended_core::clock::duration_between(
