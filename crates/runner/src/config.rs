@@ -463,6 +463,7 @@ impl RunnerConfig {
                 None
             }
         };
+        issues.0.sort_by_key(|i| i.span.as_ref().map_or(usize::MAX, |s| s.start));
         match config {
             Some(config) if issues.0.is_empty() => Ok(config),
             _ => Err(ConfigError::Invalid {
@@ -490,6 +491,7 @@ fn read(
     let mut runner = RunnerSettings::default();
     let mut monitor = MonitorSettings::default();
     let mut services = BTreeMap::new();
+    let mut service_tables = BTreeMap::new();
     let mut windows = BTreeMap::new();
     let mut task_tables = Vec::new();
     let mut alerts = toml::Table::new();
@@ -499,13 +501,7 @@ fn read(
             "state" => state = issues.read("in [state]", value).unwrap_or_default(),
             "runner" => runner = issues.read("in [runner]", value).unwrap_or_default(),
             "monitor" => monitor = issues.read("in [monitor]", value).unwrap_or_default(),
-            "services" => {
-                for (name, table) in tables(value, "services", issues) {
-                    if let Some(entry) = read_service(&name, table, issues) {
-                        services.insert(name, entry);
-                    }
-                }
-            }
+            "services" => service_tables.extend(tables(value, "services", issues)),
             "windows" => {
                 for (name, table) in tables(value, "windows", issues) {
                     let tspan = table.span();
@@ -547,9 +543,36 @@ fn read(
         issues.add("in [monitor]: `interval` must be more than zero", None);
     }
     let mut tasks = Vec::new();
+    let mut defaults = BTreeMap::new();
+    let given: std::collections::BTreeSet<String> = service_tables.keys().cloned().collect();
     for (name, table) in task_tables {
-        if let Some(task) = read_task(&name, table, dir, kinds, &services, &windows, issues) {
+        let task = read_task(&name, table, dir, kinds, &given, &mut defaults, &windows, issues);
+        if let Some(task) = task {
             tasks.push(task);
+        }
+    }
+    // The engines' defaults for their services, under what the file says.
+    for (name, text) in &defaults {
+        match DeTable::parse(text) {
+            Ok(table) => {
+                let mut table = table;
+                table.get_mut().make_owned();
+                let span = table.span();
+                let base = Spanned::new(span, DeValue::Table(table.into_inner()));
+                let merged = match service_tables.remove(name) {
+                    Some(user) => merge(base, user),
+                    None => base,
+                };
+                service_tables.insert(name.clone(), merged);
+            }
+            Err(e) => {
+                issues.add(format!("the defaults of service {name:?} are not TOML: {e}"), None)
+            }
+        }
+    }
+    for (name, table) in service_tables {
+        if let Some(entry) = read_service(&name, table, issues) {
+            services.insert(name, entry);
         }
     }
     Some(RunnerConfig { file: path.to_path_buf(), state, runner, monitor, services, tasks, alerts })
@@ -595,6 +618,25 @@ fn read_service(
     Some(ServiceEntry { config, oauth })
 }
 
+/// `over` laid on `base`: tables merge key by key, anything else in `over` wins.
+fn merge<'i>(base: Spanned<DeValue<'i>>, over: Spanned<DeValue<'i>>) -> Spanned<DeValue<'i>> {
+    let span = over.span();
+    match (base.into_inner(), over.into_inner()) {
+        (DeValue::Table(mut base), DeValue::Table(over)) => {
+            for (key, value) in over {
+                let existing = base.keys().find(|k| k.get_ref() == key.get_ref()).cloned();
+                let value = match existing.and_then(|k| base.remove(&k)) {
+                    Some(old) => merge(old, value),
+                    None => value,
+                };
+                base.insert(key, value);
+            }
+            Spanned::new(span, DeValue::Table(base))
+        }
+        (_, over) => Spanned::new(span, over),
+    }
+}
+
 /// Removes `key` from `table`.
 fn take<'i>(table: &mut DeTable<'i>, key: &str) -> Option<Spanned<DeValue<'i>>> {
     let found = table.keys().find(|k| k.get_ref().as_ref() == key)?.clone();
@@ -606,7 +648,8 @@ fn read_task(
     table: Spanned<DeValue<'_>>,
     dir: &Path,
     kinds: &EngineKinds,
-    services: &BTreeMap<String, ServiceEntry>,
+    services: &std::collections::BTreeSet<String>,
+    defaults: &mut BTreeMap<String, String>,
     windows: &BTreeMap<String, TaskWindow>,
     issues: &mut Issues,
 ) -> Option<TaskSpec> {
@@ -727,8 +770,11 @@ fn read_task(
                 Some(s) => (s.get_ref().clone(), Some(s.span())),
                 None => (role.clone(), Some(keys.engine.span())),
             };
-            if !services.contains_key(&service) {
-                let known: Vec<&str> = services.keys().map(String::as_str).collect();
+            let default = engine.service_defaults(&role);
+            if let Some(text) = default {
+                defaults.entry(service.clone()).or_insert(text);
+            } else if !services.contains(&service) {
+                let known: Vec<&str> = services.iter().map(String::as_str).collect();
                 issues.add(
                     format!(
                         "{here}: engine {engine_name:?} uses service {role:?}, but there is no \
@@ -828,5 +874,110 @@ pub(crate) mod bytes {
             Size::Off(false) => Ok(None),
             Size::Off(true) => Err(de::Error::custom("give a size such as \"512MiB\", or false")),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::{RunSummary, TaskContext, TaskError};
+
+    #[derive(Clone)]
+    struct Uses(&'static str, Option<&'static str>);
+
+    #[async_trait::async_trait]
+    impl Engine for Uses {
+        fn name(&self) -> &str {
+            "uses"
+        }
+        fn services(&self) -> Vec<String> {
+            vec![self.0.to_owned()]
+        }
+        fn service_defaults(&self, _: &str) -> Option<String> {
+            self.1.map(str::to_owned)
+        }
+        async fn run(&self, _: &mut TaskContext) -> Result<RunSummary, TaskError> {
+            Ok(RunSummary::new())
+        }
+    }
+
+    fn kinds() -> EngineKinds {
+        EngineKinds::new()
+            .with("plain", |_: toml::Table, _| Ok(Uses("api", None)))
+            .with("defaulted", |_: toml::Table, _| {
+                Ok(Uses("yt", Some("base_url = \"https://yt.example\"\n[timeouts]\nattempt = \"2m\"\noverall = \"10m\"\n")))
+            })
+    }
+
+    fn parse(text: &str) -> Result<RunnerConfig, ConfigError> {
+        RunnerConfig::parse(text, "/etc/unattended/unattended.toml", &kinds())
+    }
+
+    #[test]
+    fn every_mistake_is_reported_with_its_place() {
+        let text = "[tasks.a]\nengine = \"plain\"\nevry = \"15m\"\n\n[tasks.b]\nengine = \"nope\"\nevery = \"1h\"\n\n[statee]\n";
+        let err = parse(text).unwrap_err();
+        let shown = err.to_string();
+        assert_eq!(err.places(), [(1, 1), (2, 10), (6, 10), (9, 2)], "in file order: {shown}");
+        assert!(
+            shown.contains("unknown engine \"nope\"") && shown.contains("\"plain\""),
+            "{shown}"
+        );
+        assert!(shown.contains("unattended.toml:9:2"), "{shown}");
+        assert!(shown.contains("unknown section `statee`"), "{shown}");
+        // `evry` is the engine's (it takes any table) but the task has no schedule and no service.
+        assert!(shown.contains("needs `every"), "{shown}");
+    }
+
+    #[test]
+    fn unknown_keys_of_a_service_point_at_the_key() {
+        let text = "[services.api]\nbase_url = \"https://a.example\"\n[services.api.retry]\nmax_atempts = 3\n[tasks.t]\nengine = \"plain\"\nevery = \"1h\"\n";
+        let err = parse(text).unwrap_err();
+        assert_eq!(err.places(), [(4, 1)], "{err}");
+        assert!(err.to_string().contains("max_atempts"), "{err}");
+    }
+
+    #[test]
+    fn engine_defaults_lie_under_the_file() {
+        let config =
+            parse("[tasks.t]\nengine = \"defaulted\"\nevery = \"1h\"\ntz = \"UTC\"\n").unwrap();
+        let yt = &config.services["yt"].config;
+        assert_eq!(yt.base_url.as_deref(), Some("https://yt.example"));
+        assert_eq!(yt.timeouts.attempt, Duration::from_secs(120));
+        let config = parse(
+            "[services.yt.timeouts]\nattempt = \"5s\"\n[tasks.t]\nengine = \"defaulted\"\nevery = \"1h\"\ntz = \"UTC\"\n",
+        )
+        .unwrap();
+        let yt = &config.services["yt"].config;
+        assert_eq!(
+            (yt.timeouts.attempt, yt.timeouts.overall),
+            (Duration::from_secs(5), Duration::from_secs(600))
+        );
+        assert_eq!(yt.base_url.as_deref(), Some("https://yt.example"), "kept from the defaults");
+        assert_eq!(config.state.path, PathBuf::from("/etc/unattended/unattended.db"));
+    }
+
+    #[test]
+    fn a_missing_service_names_the_known_ones() {
+        let err =
+            parse("[services.other]\n[tasks.t]\nengine = \"plain\"\nevery = \"1h\"\n").unwrap_err();
+        let shown = err.to_string();
+        assert!(shown.contains("no [services.api]") && shown.contains("\"other\""), "{shown}");
+    }
+
+    #[test]
+    fn sizes_read_with_units() {
+        assert_eq!(bytes::parse("512MiB"), Ok(512 << 20));
+        assert_eq!(bytes::parse("1GB"), Ok(1_000_000_000));
+        assert!(bytes::parse("lots").is_err());
+        assert!(bytes::parse("3 parsecs").unwrap_err().contains("unknown unit"));
+    }
+
+    #[test]
+    fn line_and_column_count_characters() {
+        assert_eq!(line_col("a\nbé c", 5), (2, 3));
+        assert_eq!(line_col("", 10), (1, 1));
     }
 }

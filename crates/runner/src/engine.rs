@@ -53,6 +53,15 @@ pub trait Engine: Send + Sync + 'static {
     /// a `[services.NAME]` entry (or mapped to one by the task's `services` table).
     fn services(&self) -> Vec<String>;
 
+    /// Defaults for one of its services, as the TOML of a `[services.NAME]` table (base URL,
+    /// timeouts, gate windows, `[oauth]`...). The config file's own table for that service is
+    /// laid over it key by key, so a user writes only what differs. `None` (the default): the
+    /// file must define the service.
+    fn service_defaults(&self, service: &str) -> Option<String> {
+        let _ = service;
+        None
+    }
+
     /// One run of the task.
     ///
     /// # Errors
