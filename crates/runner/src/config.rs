@@ -546,7 +546,8 @@ fn read(
     let mut defaults = BTreeMap::new();
     let given: std::collections::BTreeSet<String> = service_tables.keys().cloned().collect();
     for (name, table) in task_tables {
-        let task = read_task(&name, table, dir, kinds, &given, &mut defaults, &windows, issues);
+        let known = Known { dir, kinds, services: &given, windows: &windows };
+        let task = read_task(&name, table, &known, &mut defaults, issues);
         if let Some(task) = task {
             tasks.push(task);
         }
@@ -643,16 +644,22 @@ fn take<'i>(table: &mut DeTable<'i>, key: &str) -> Option<Spanned<DeValue<'i>>> 
     table.remove(&found)
 }
 
+/// What a task may refer to.
+struct Known<'a> {
+    dir: &'a Path,
+    kinds: &'a EngineKinds,
+    services: &'a std::collections::BTreeSet<String>,
+    windows: &'a BTreeMap<String, TaskWindow>,
+}
+
 fn read_task(
     name: &str,
     table: Spanned<DeValue<'_>>,
-    dir: &Path,
-    kinds: &EngineKinds,
-    services: &std::collections::BTreeSet<String>,
+    known: &Known<'_>,
     defaults: &mut BTreeMap<String, String>,
-    windows: &BTreeMap<String, TaskWindow>,
     issues: &mut Issues,
 ) -> Option<TaskSpec> {
+    let Known { dir, kinds, services, windows } = *known;
     let span = table.span();
     let DeValue::Table(fields) = table.into_inner() else { return None };
     let (mut own, mut theirs) = (DeTable::new(), DeTable::new());
