@@ -101,7 +101,7 @@ impl Default for StoreConfig {
 /// The state database, with blocking calls. [`Store`](crate::Store) is the async face.
 #[derive(Debug)]
 pub struct StateDb {
-    conn: Connection,
+    pub(crate) conn: Connection,
     path: PathBuf,
 }
 
@@ -139,7 +139,7 @@ impl StateDb {
         &self.path
     }
 
-    fn err(&self) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
+    pub(crate) fn err(&self) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
         |e| StoreError::sqlite(&self.path, e)
     }
 
@@ -202,7 +202,7 @@ impl StateDb {
         self.conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(self.err())
     }
 
-    fn write(&mut self) -> Result<Transaction<'_>, StoreError> {
+    pub(crate) fn write(&mut self) -> Result<Transaction<'_>, StoreError> {
         let path = &self.path;
         self.conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -637,11 +637,11 @@ impl StateDb {
             .map_err(self.err())
     }
 
-    fn time(&self, text: &str) -> Result<Timestamp, StoreError> {
+    pub(crate) fn time(&self, text: &str) -> Result<Timestamp, StoreError> {
         text.parse().map_err(|e: jiff::Error| self.corrupt(e))
     }
 
-    fn corrupt(&self, detail: impl std::fmt::Display) -> StoreError {
+    pub(crate) fn corrupt(&self, detail: impl std::fmt::Display) -> StoreError {
         StoreError::Corrupt { path: self.path.clone(), detail: detail.to_string() }
     }
 }

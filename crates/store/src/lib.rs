@@ -11,6 +11,9 @@
 //!   with their times, the last slot served, the last success and the last error;
 //! - **open breakers and rate-limit pauses**, restored at start and saved after each change
 //!   ([`StateSaver`]), so a job started during an outage still knows the host is down;
+//! - **the alert outbox**: alerts written with a pending delivery per sink, and the incidents
+//!   open now, in one transaction ([`StateDb::record_alert`]), so an alert survives a crash and
+//!   a sink that is down, and an incident raises one alert;
 //! - **refresh tokens** ([`Store::credential`], a token
 //!   [`CredentialStore`](unattended_token::CredentialStore)), written with `synchronous=FULL`.
 //!
@@ -21,6 +24,7 @@
 //! [`Store`] is the async face (blocking work on tokio's blocking pool); [`StateDb`] is the same
 //! database with blocking calls; [`StateStore`] is the trait another backend would implement.
 
+mod alerts;
 mod db;
 mod error;
 mod persist;
@@ -28,6 +32,9 @@ mod records;
 mod schema;
 mod store;
 
+pub use self::alerts::{
+    AlertId, AlertKind, AlertRecord, Delivery, Incident, NewAlert, PendingDelivery,
+};
 pub use self::db::{Durability, StateDb, StoreConfig};
 pub use self::error::StoreError;
 pub use self::persist::{Restored, SqliteCredentialStore, StateSaver, StateSaverBuilder};

@@ -49,6 +49,32 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     ALTER TABLE task_states ADD COLUMN failures INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE task_states ADD COLUMN run_id INTEGER;
     ALTER TABLE runs ADD COLUMN summary TEXT;",
+    // 4: the alert outbox: alerts, their deliveries (one per sink), open incidents.
+    "CREATE TABLE alerts (
+        id          INTEGER PRIMARY KEY AUTOINCREMENT,
+        incident    TEXT NOT NULL,
+        kind        TEXT NOT NULL CHECK (kind IN ('raised', 'recovered')),
+        task        TEXT,
+        title       TEXT NOT NULL,
+        detail      TEXT NOT NULL,
+        help        TEXT,
+        created_at  TEXT NOT NULL
+    ) STRICT;
+    CREATE TABLE alert_deliveries (
+        alert            INTEGER NOT NULL REFERENCES alerts (id),
+        sink             TEXT NOT NULL,
+        delivered_at     TEXT,
+        attempts         INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at  TEXT NOT NULL,
+        last_error       TEXT,
+        PRIMARY KEY (alert, sink)
+    ) STRICT;
+    CREATE INDEX alert_deliveries_pending ON alert_deliveries (alert) WHERE delivered_at IS NULL;
+    CREATE TABLE incidents (
+        key        TEXT PRIMARY KEY,
+        opened_at  TEXT NOT NULL,
+        alert      INTEGER NOT NULL REFERENCES alerts (id)
+    ) STRICT;",
 ];
 
 /// The schema version this program writes.
