@@ -18,6 +18,7 @@
 mod client;
 mod config;
 mod error;
+mod redact;
 #[cfg(feature = "reqwest")]
 mod reqwest;
 mod stack;
@@ -29,6 +30,7 @@ pub use self::config::{
 };
 pub use self::config::{duration, opt_duration};
 pub use self::error::Error;
+pub use self::redact::SecretPath;
 #[cfg(feature = "reqwest")]
 pub use self::reqwest::ResilienceMiddleware;
 pub use self::stack::{AnySource, Body, RequestBody, SharedCache};

@@ -25,6 +25,8 @@ use unattended_ratelimit::RateLimitLayer;
 use unattended_retry::RetryLayer;
 use unattended_token::{TokenLayer, TokenSource};
 
+use crate::redact::RequestSpan;
+
 /// The request body the client sends: buffered, so a request can be sent again.
 pub type RequestBody = Full<Bytes>;
 
@@ -91,7 +93,7 @@ impl Layers {
         let service = ServiceBuilder::new()
             // Every body is bounded after decompression, however it is read (against bombs).
             .map_response(move |res: Response<_>| res.map(|body| box_body(body, max_body)))
-            .layer(TraceLayer::new(ClockedClassifier::new(self.clock)))
+            .layer(TraceLayer::new(ClockedClassifier::new(self.clock)).make_span_with(RequestSpan))
             .layer(self.gate.clone())
             .layer(self.retry.clone())
             .layer(self.ratelimit.clone())
