@@ -19,7 +19,9 @@
 //! - [`client`]: [`Client`], all of the above assembled on hyper-util, rustls and tower-http,
 //!   built from a TOML [`ServiceConfig`](client::ServiceConfig);
 //! - [`store`]: [`Store`], embedded state in one SQLite file: checkpoints, runs, task states,
-//!   open breakers and pauses that outlive the process, refresh tokens.
+//!   open breakers and pauses that outlive the process, refresh tokens;
+//! - [`alerts`]: [`Outbox`](alerts::Outbox), alerts for a human (one per incident, one on
+//!   recovery) written to the store first and delivered from there to a log and webhooks.
 //!
 //! Each layer crate can also be used alone, in any tower stack. Together they go in this order,
 //! outermost first: `Gate → Retry → RateLimit → CircuitBreaker → Token → attempt Timeout →
@@ -48,6 +50,7 @@
 //! # }
 //! ```
 
+pub use unattended_alerts as alerts;
 pub use unattended_breaker as breaker;
 pub use unattended_breaker::{BreakerOpen, CircuitBreakerLayer};
 pub use unattended_client as client;

@@ -1,0 +1,195 @@
+//! The `[alerts]` table of a config file.
+
+use std::fmt;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// Where alerts go and how hard delivery tries: the runner's `[alerts]` table.
+///
+/// ```toml
+/// [alerts]
+/// log = true                      # default: every alert is logged
+/// keep = 1000                     # delivered alerts kept in the store (default 1000)
+/// retry_first = "30s"             # a failed delivery is tried again after about 30 s,
+/// retry_max = "1h"                # then doubling up to about 1 h, forever
+///
+/// [[alerts.webhook]]              # JSON POST; named "webhook:0" unless `name` is given
+/// url_env = "ALERT_WEBHOOK_URL"   # or `url = "https://..."`; the URL is never logged
+/// timeout = "60s"
+/// ```
+///
+/// A sink's name (its `name`, else `webhook:N`, `command:N` or `smtp:N` by its place in the
+/// list, and `log`) keeps its pending deliveries across a restart: renaming or reordering sinks
+/// while alerts are undelivered leaves those to the old name, which then fails as not
+/// configured (shown as undelivered) until it comes back.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct AlertsConfig {
+    /// Log every alert with `tracing` (default true): `warn` raised, `info` recovered.
+    pub log: bool,
+    /// Delivered alerts kept in the store (default 1000); older ones are pruned. Undelivered
+    /// alerts and those of open incidents are always kept.
+    pub keep: usize,
+    /// The wait before a failed delivery is tried again (default 30 s), doubled after each
+    /// failure.
+    #[serde(with = "duration")]
+    pub retry_first: Duration,
+    /// The longest wait between attempts (default 1 h). A delivery is never given up.
+    #[serde(with = "duration")]
+    pub retry_max: Duration,
+    /// Webhooks.
+    pub webhook: Vec<WebhookConfig>,
+}
+
+impl Default for AlertsConfig {
+    fn default() -> Self {
+        Self {
+            log: true,
+            keep: 1000,
+            retry_first: Duration::from_secs(30),
+            retry_max: Duration::from_secs(3600),
+            webhook: Vec::new(),
+        }
+    }
+}
+
+/// A webhook: each alert is `POST`ed as JSON (see [`Alert`](crate::Alert)); any `2xx` answer
+/// is a delivery.
+///
+/// The URL may hold a secret (most chat webhooks do, in the path): it is never logged nor put
+/// in an error; only its origin (`https://hooks.example.com`) is shown. `Debug` shows only the
+/// origin too.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct WebhookConfig {
+    /// The sink's name (default `webhook:N`, N its place among the webhooks from 0).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// The URL, written in the file.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// The environment variable holding the URL (instead of `url`).
+    #[serde(default)]
+    pub url_env: Option<String>,
+    /// The longest one delivery may take, retries by the client included (default 60 s).
+    #[serde(default = "default_webhook_timeout", with = "duration")]
+    pub timeout: Duration,
+}
+
+fn default_webhook_timeout() -> Duration {
+    Duration::from_secs(60)
+}
+
+impl WebhookConfig {
+    /// A webhook posting to `url`.
+    pub fn url(url: impl Into<String>) -> Self {
+        Self {
+            name: None,
+            url: Some(url.into()),
+            url_env: None,
+            timeout: default_webhook_timeout(),
+        }
+    }
+
+    /// A webhook posting to the URL in the environment variable `var`.
+    pub fn url_env(var: impl Into<String>) -> Self {
+        Self {
+            name: None,
+            url: None,
+            url_env: Some(var.into()),
+            timeout: default_webhook_timeout(),
+        }
+    }
+
+    /// Named `name`.
+    #[must_use]
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// The longest one delivery may take.
+    #[must_use]
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+}
+
+impl fmt::Debug for WebhookConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let origin = self.url.as_deref().map(crate::webhook::origin);
+        f.debug_struct("WebhookConfig")
+            .field("name", &self.name)
+            .field("url", &origin)
+            .field("url_env", &self.url_env)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+/// A sink could not be made from its config.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// A value is missing, out of range or inconsistent.
+    #[error("invalid alert sink {sink}: {problem}")]
+    Invalid {
+        /// The sink's name.
+        sink: String,
+        /// What is wrong (never a secret).
+        problem: String,
+    },
+    /// An environment variable the config names is not set.
+    #[error("invalid alert sink {sink}: the environment variable {var} is not set")]
+    MissingEnv {
+        /// The sink's name.
+        sink: String,
+        /// The variable.
+        var: String,
+    },
+    /// Two sinks have the same name.
+    #[error("two alert sinks are named {0}; give one a different `name`")]
+    DuplicateName(String),
+}
+
+impl ConfigError {
+    pub(crate) fn invalid(sink: &str, problem: impl Into<String>) -> Self {
+        Self::Invalid { sink: sink.to_owned(), problem: problem.into() }
+    }
+}
+
+impl unattended_core::HasDisposition for ConfigError {
+    fn disposition(&self) -> unattended_core::Disposition {
+        unattended_core::Disposition::Stop
+    }
+}
+
+/// Reads the environment variable `var` for `sink`.
+pub(crate) fn env(sink: &str, var: &str) -> Result<String, ConfigError> {
+    std::env::var(var)
+        .map_err(|_| ConfigError::MissingEnv { sink: sink.to_owned(), var: var.to_owned() })
+}
+
+/// Durations as text: `"250ms"`, `"30s"`, `"10m"`, `"1h 30m"` (or ISO 8601).
+mod duration {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer, de};
+
+    pub(super) fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        let signed = jiff::SignedDuration::try_from(*d).map_err(serde::ser::Error::custom)?;
+        s.serialize_str(&format!("{signed:#}"))
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let text = String::deserialize(d)?;
+        let signed: jiff::SignedDuration = text.parse().map_err(|e| {
+            de::Error::custom(format!("{text:?} is not a duration like \"30s\": {e}"))
+        })?;
+        Duration::try_from(signed).map_err(|_| de::Error::custom(format!("{text:?} is negative")))
+    }
+}
