@@ -34,10 +34,10 @@ pub struct AlertsConfig {
     pub keep: usize,
     /// The wait before a failed delivery is tried again (default 30 s), doubled after each
     /// failure.
-    #[serde(with = "duration")]
+    #[serde(with = "unattended_client::duration")]
     pub retry_first: Duration,
     /// The longest wait between attempts (default 1 h). A delivery is never given up.
-    #[serde(with = "duration")]
+    #[serde(with = "unattended_client::duration")]
     pub retry_max: Duration,
     /// Webhooks.
     pub webhook: Vec<WebhookConfig>,
@@ -75,7 +75,7 @@ pub struct WebhookConfig {
     #[serde(default)]
     pub url_env: Option<String>,
     /// The longest one delivery may take, retries by the client included (default 60 s).
-    #[serde(default = "default_webhook_timeout", with = "duration")]
+    #[serde(default = "default_webhook_timeout", with = "unattended_client::duration")]
     pub timeout: Duration,
 }
 
@@ -172,24 +172,4 @@ impl unattended_core::HasDisposition for ConfigError {
 pub(crate) fn env(sink: &str, var: &str) -> Result<String, ConfigError> {
     std::env::var(var)
         .map_err(|_| ConfigError::MissingEnv { sink: sink.to_owned(), var: var.to_owned() })
-}
-
-/// Durations as text: `"250ms"`, `"30s"`, `"10m"`, `"1h 30m"` (or ISO 8601).
-mod duration {
-    use std::time::Duration;
-
-    use serde::{Deserialize, Deserializer, Serializer, de};
-
-    pub(super) fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-        let signed = jiff::SignedDuration::try_from(*d).map_err(serde::ser::Error::custom)?;
-        s.serialize_str(&format!("{signed:#}"))
-    }
-
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        let text = String::deserialize(d)?;
-        let signed: jiff::SignedDuration = text.parse().map_err(|e| {
-            de::Error::custom(format!("{text:?} is not a duration like \"30s\": {e}"))
-        })?;
-        Duration::try_from(signed).map_err(|_| de::Error::custom(format!("{text:?} is negative")))
-    }
 }
