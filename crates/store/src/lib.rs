@@ -14,6 +14,9 @@
 //! - **the alert outbox**: alerts written with a pending delivery per sink, and the incidents
 //!   open now, in one transaction ([`StateDb::record_alert`]), so an alert survives a crash and
 //!   a sink that is down, and an incident raises one alert;
+//! - **entries**: what an engine keeps beyond its checkpoint, one JSON value per task, kind
+//!   and key ([`Store::put_entry`], [`Store::insert_entry`] only if the key is new, so a step
+//!   replayed after a crash records nothing twice);
 //! - **refresh tokens** ([`Store::credential`], a token
 //!   [`CredentialStore`](unattended_token::CredentialStore)), written with `synchronous=FULL`.
 //!
@@ -26,6 +29,7 @@
 
 mod alerts;
 mod db;
+mod entries;
 mod error;
 mod persist;
 mod records;
@@ -36,6 +40,7 @@ pub use self::alerts::{
     AlertId, AlertKind, AlertRecord, Delivery, Incident, NewAlert, PendingDelivery,
 };
 pub use self::db::{Durability, StateDb, StoreConfig};
+pub use self::entries::Entry;
 pub use self::error::StoreError;
 pub use self::persist::{Restored, SqliteCredentialStore, StateSaver, StateSaverBuilder};
 pub use self::records::{

@@ -75,6 +75,18 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         opened_at  TEXT NOT NULL,
         alert      INTEGER NOT NULL REFERENCES alerts (id)
     ) STRICT;",
+    // 5: what engines keep beyond their checkpoint, by task, kind and key.
+    "CREATE TABLE entries (
+        seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+        task        TEXT NOT NULL,
+        kind        TEXT NOT NULL,
+        key         TEXT NOT NULL,
+        value       TEXT NOT NULL,
+        created_at  TEXT NOT NULL,
+        updated_at  TEXT NOT NULL,
+        UNIQUE (task, kind, key)
+    ) STRICT;
+    CREATE INDEX entries_in_order ON entries (task, kind, seq);",
 ];
 
 /// The schema version this program writes.
