@@ -17,9 +17,14 @@ use serde::{Deserialize, Serialize};
 /// [[alerts.webhook]]              # JSON POST; named "webhook:0" unless `name` is given
 /// url_env = "ALERT_WEBHOOK_URL"   # or `url = "https://..."`; the URL is never logged
 /// timeout = "60s"
+///
+/// [[alerts.command]]              # the alert in UNATTENDED_ALERT_* variables and on stdin
+/// program = "/usr/local/bin/page-me"
+/// args = ["--urgent"]
+/// timeout = "10s"
 /// ```
 ///
-/// A sink's name (its `name`, else `webhook:N`, `command:N` or `smtp:N` by its place in the
+/// A sink's name (its `name`, else `webhook:N` or `command:N` by its place in the
 /// list, and `log`) keeps its pending deliveries across a restart: renaming or reordering sinks
 /// while alerts are undelivered leaves those to the old name, which then fails as not
 /// configured (shown as undelivered) until it comes back.
@@ -41,6 +46,8 @@ pub struct AlertsConfig {
     pub retry_max: Duration,
     /// Webhooks.
     pub webhook: Vec<WebhookConfig>,
+    /// Commands.
+    pub command: Vec<CommandConfig>,
 }
 
 impl Default for AlertsConfig {
@@ -51,6 +58,7 @@ impl Default for AlertsConfig {
             retry_first: Duration::from_secs(30),
             retry_max: Duration::from_secs(3600),
             webhook: Vec::new(),
+            command: Vec::new(),
         }
     }
 }
@@ -128,6 +136,60 @@ impl fmt::Debug for WebhookConfig {
             .field("url_env", &self.url_env)
             .field("timeout", &self.timeout)
             .finish()
+    }
+}
+
+/// A command run for each alert: the alert in environment variables (`UNATTENDED_ALERT_ID`,
+/// `_INCIDENT`, `_KIND`, `_TASK`, `_TITLE`, `_DETAIL`, `_HELP`, `_AT`, `_TEXT`; an absent task
+/// or help is empty) and as JSON on standard input. Exit status 0 is a delivery; another status,
+/// a failure to start or a timeout is a failure (with the end of its standard error).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct CommandConfig {
+    /// The sink's name (default `command:N`).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// The program (a path, or a name looked up in `PATH`). Not run through a shell.
+    pub program: String,
+    /// Its arguments.
+    #[serde(default)]
+    pub args: Vec<String>,
+    /// How long it may run before it is killed (default 10 s).
+    #[serde(default = "default_command_timeout", with = "unattended_client::duration")]
+    pub timeout: Duration,
+}
+
+fn default_command_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+
+impl CommandConfig {
+    /// Runs `program` with `args`.
+    pub fn new(
+        program: impl Into<String>,
+        args: impl IntoIterator<Item = impl Into<String>>,
+    ) -> Self {
+        Self {
+            name: None,
+            program: program.into(),
+            args: args.into_iter().map(Into::into).collect(),
+            timeout: default_command_timeout(),
+        }
+    }
+
+    /// Named `name`.
+    #[must_use]
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// How long it may run.
+    #[must_use]
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
     }
 }
 

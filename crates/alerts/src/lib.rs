@@ -9,9 +9,10 @@
 //! - **nothing lost**: an alert survives a crash, a restart and a webhook or mail server that is
 //!   down; each sink's delivery is retried with growing, jittered spacing (30 s doubling to 1 h
 //!   by default) until it is taken, never dropped;
-//! - **sinks**: `log` (`tracing`, on by default) and `webhook` (JSON `POST` through the
-//!   workspace's resilient [`Client`](unattended_client::Client)), from the config, and any
-//!   [`AlertSink`] of the caller's own;
+//! - **sinks**: `log` (`tracing`, on by default), `webhook` (JSON `POST` through the
+//!   workspace's resilient [`Client`](unattended_client::Client)) and `command` (a program run
+//!   with the alert in `UNATTENDED_ALERT_*` variables and as JSON on stdin, with a timeout),
+//!   from the config, and any [`AlertSink`] of the caller's own;
 //! - **no secrets shown**: a webhook URL (which often holds a token) appears in no log or
 //!   error, only its origin does;
 //! - **runs anywhere in time**: every time comes from a [`Clock`](unattended_core::Clock) and the
@@ -59,13 +60,14 @@
 //! ```
 
 mod alert;
+mod command;
 mod config;
 mod outbox;
 mod sink;
 mod webhook;
 
 pub use self::alert::{Alert, JSON_VERSION, Notice};
-pub use self::config::{AlertsConfig, ConfigError, WebhookConfig};
+pub use self::config::{AlertsConfig, CommandConfig, ConfigError, WebhookConfig};
 pub use self::outbox::{DeliveryReport, Outbox, OutboxBuilder};
 pub use self::sink::{AlertSink, DeliverFuture, SinkError};
 pub use self::webhook::{Transport, transport};

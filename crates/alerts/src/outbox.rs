@@ -14,6 +14,7 @@ use unattended_core::clock::add_saturating;
 use unattended_store::{AlertKind, Incident, NewAlert, PendingDelivery, Store, StoreError};
 
 use crate::alert::{Alert, Notice};
+use crate::command::CommandSink;
 use crate::config::{AlertsConfig, ConfigError};
 use crate::sink::{AlertSink, LogSink, SinkError};
 use crate::webhook::{Transport, WebhookSink};
@@ -416,6 +417,10 @@ impl OutboxBuilder {
             let transport = self.transport.clone();
             let sink = WebhookSink::new(&name, webhook, clock, transport, self.seed)?;
             sinks.push(Arc::new(sink));
+        }
+        for (i, command) in c.command.iter().enumerate() {
+            let name = command.name.clone().unwrap_or_else(|| format!("command:{i}"));
+            sinks.push(Arc::new(CommandSink::new(&name, command, clock)?));
         }
         sinks.extend(self.extra);
         let mut names = Vec::new();
