@@ -6,8 +6,9 @@
 //! - [`oauth`]: a Google OAuth token endpoint and an API that checks its tokens, on the
 //!   [`Clock`](unattended_core::Clock), with injectable faults;
 //! - [`dev`]: DEV (Forem API v1) with its throttles, duplicate guards and error bodies;
-//! - [`gmail`]: profile, messages, history pages from a `startHistoryId` (`404` when too old),
-//!   new mail on demand, the per-user rate limit;
+//! - [`gmail`]: profile, messages (`metadata` format, label changes by `modify`), history pages
+//!   from a `startHistoryId` filtered by type and label (`404` when too old), new mail on
+//!   demand, the per-user rate limit;
 //! - [`youtube`]: YouTube's resumable upload (sessions, 256 KiB chunks, `308` + `Range`,
 //!   status queries) and its daily quota reset at midnight Pacific;
 //! - [`website`]: `robots.txt` (present, missing, unreachable), pages answering conditional

@@ -52,6 +52,7 @@ pub struct Seen {
 
 #[derive(Debug)]
 struct State {
+    client: (String, String),
     refresh_tokens: HashSet<String>,
     access_tokens: HashMap<String, Instant>,
     lifetime: Duration,
@@ -76,6 +77,7 @@ impl GoogleOAuth {
     /// A mock issuing one-hour tokens (`expires_in: 3599`), answering at once.
     pub fn new(clock: Clock) -> Self {
         let state = State {
+            client: (CLIENT_ID.to_owned(), CLIENT_SECRET.to_owned()),
             refresh_tokens: HashSet::new(),
             access_tokens: HashMap::new(),
             lifetime: Duration::from_secs(3599),
@@ -92,6 +94,13 @@ impl GoogleOAuth {
 
     fn state(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Accepts the client `id` and `secret` instead of [`CLIENT_ID`] and [`CLIENT_SECRET`] (for
+    /// a program that reads its client from environment variables a test cannot set).
+    pub fn accept_client(&self, id: &str, secret: &str) -> &Self {
+        self.state().client = (id.to_owned(), secret.to_owned());
+        self
     }
 
     /// A new valid refresh token, as a user's consent gives.
@@ -175,8 +184,8 @@ impl GoogleOAuth {
         let grant = form.get("grant_type").cloned();
         let seen =
             |status, fault| Seen { at, credential: grant.clone(), status: Some(status), fault };
-        if form.get("client_id").map(String::as_str) != Some(CLIENT_ID)
-            || form.get("client_secret").map(String::as_str) != Some(CLIENT_SECRET)
+        if form.get("client_id") != Some(&state.client.0)
+            || form.get("client_secret") != Some(&state.client.1)
         {
             let body = r#"{"error":"invalid_client","error_description":"The OAuth client was not found."}"#;
             return (json(StatusCode::UNAUTHORIZED, body), seen(StatusCode::UNAUTHORIZED, false));

@@ -91,3 +91,19 @@ async fn grants_errors_expiry_and_rotation() {
     );
     assert_eq!(token(&mock, &form("refresh_token", &rotated)).await.0, StatusCode::OK);
 }
+
+#[tokio::test(start_paused = true)]
+async fn another_client_can_be_accepted_instead() {
+    let mock = GoogleOAuth::new(clock());
+    let refresh = mock.grant();
+    mock.accept_client("ours.apps.googleusercontent.com", "s3cret");
+    let (status, body) = token(&mock, &form("refresh_token", &refresh)).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("invalid_client"))
+    );
+    let ours = format!(
+        "grant_type=refresh_token&refresh_token={refresh}&client_id=ours.apps.googleusercontent.com&client_secret=s3cret"
+    );
+    assert_eq!(token(&mock, &ours).await.0, StatusCode::OK);
+}
