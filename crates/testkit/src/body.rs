@@ -4,6 +4,8 @@ use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -16,17 +18,24 @@ use unattended_core::Clock;
 pub struct MockBody {
     chunks: VecDeque<Bytes>,
     trickle: Option<(Clock, Duration, Option<Pin<Box<tokio::time::Sleep>>>)>,
+    sent: Option<Arc<AtomicU64>>,
 }
 
 impl MockBody {
     /// The whole body at once.
     pub fn full(bytes: impl Into<Bytes>) -> Self {
-        Self { chunks: VecDeque::from([bytes.into()]), trickle: None }
+        Self { chunks: VecDeque::from([bytes.into()]), trickle: None, sent: None }
     }
 
     /// No body.
     pub fn empty() -> Self {
-        Self { chunks: VecDeque::new(), trickle: None }
+        Self { chunks: VecDeque::new(), trickle: None, sent: None }
+    }
+
+    /// `chunks` one after the other, each added to `sent` when the reader takes it: how much
+    /// of a big body a client really pulled before it stopped reading.
+    pub fn counted(chunks: impl IntoIterator<Item = Bytes>, sent: Arc<AtomicU64>) -> Self {
+        Self { chunks: chunks.into_iter().collect(), trickle: None, sent: Some(sent) }
     }
 
     /// `bytes` in `pieces` pieces, one every `every` on `clock`.
@@ -34,7 +43,7 @@ impl MockBody {
         let size = bytes.len().div_ceil(pieces.max(1)).max(1);
         let chunks =
             (0..bytes.len()).step_by(size).map(|i| bytes.slice(i..(i + size).min(bytes.len())));
-        Self { chunks: chunks.collect(), trickle: Some((clock, every, None)) }
+        Self { chunks: chunks.collect(), trickle: Some((clock, every, None)), sent: None }
     }
 }
 
@@ -57,7 +66,11 @@ impl Body for MockBody {
             }
             *pending = None;
         }
-        Poll::Ready(this.chunks.pop_front().map(|c| Ok(Frame::data(c))))
+        let chunk = this.chunks.pop_front();
+        if let (Some(sent), Some(chunk)) = (&this.sent, &chunk) {
+            sent.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+        }
+        Poll::Ready(chunk.map(|c| Ok(Frame::data(c))))
     }
 
     fn is_end_stream(&self) -> bool {

@@ -43,6 +43,8 @@ pub enum Fault {
     },
     /// `503 Service Unavailable` (an HTML page, as a load balancer gives).
     Unavailable,
+    /// `503 Service Unavailable` with a `Retry-After` (planned maintenance, an overloaded site).
+    UnavailableFor(RetryAfter),
     /// The connection breaks before an answer: an I/O error in-process, a dropped connection
     /// over a socket.
     Transport,
@@ -77,6 +79,7 @@ impl Fault {
             Self::RateLimited(_) => "rate_limited",
             Self::QuotaHeaders { .. } => "quota_headers",
             Self::Unavailable => "unavailable",
+            Self::UnavailableFor(_) => "unavailable_for",
             Self::Transport => "transport",
             Self::Hang => "hang",
             Self::SlowBody { .. } => "slow_body",
@@ -182,18 +185,14 @@ pub(crate) fn generic_response(fault: &Fault, clock: &Clock) -> Option<Response<
     match fault {
         Fault::RateLimited(after) => {
             *res.status_mut() = StatusCode::TOO_MANY_REQUESTS;
-            let value = match after {
-                Some(RetryAfter::Seconds(s)) => Some(s.to_string()),
-                Some(RetryAfter::Date(s)) => {
-                    let at = unattended_core::clock::add_saturating(
-                        clock.wall(),
-                        Duration::from_secs(*s),
-                    );
-                    Some(at.strftime("%a, %d %b %Y %H:%M:%S GMT").to_string())
-                }
-                None => None,
-            };
-            if let Some(value) = value.and_then(|v| v.parse().ok()) {
+            if let Some(value) = after.and_then(|a| retry_after(a, clock)) {
+                res.headers_mut().insert(http::header::RETRY_AFTER, value);
+            }
+        }
+        Fault::UnavailableFor(after) => {
+            *res.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+            *res.body_mut() = MockBody::full("<html><body>503 Service Unavailable</body></html>");
+            if let Some(value) = retry_after(*after, clock) {
                 res.headers_mut().insert(http::header::RETRY_AFTER, value);
             }
         }
@@ -222,6 +221,18 @@ pub(crate) fn generic_response(fault: &Fault, clock: &Clock) -> Option<Response<
         | Fault::SessionExpired => return None,
     }
     Some(res)
+}
+
+/// A `Retry-After` value, in seconds or as an HTTP-date from the clock's now.
+fn retry_after(after: RetryAfter, clock: &Clock) -> Option<http::HeaderValue> {
+    let text = match after {
+        RetryAfter::Seconds(s) => s.to_string(),
+        RetryAfter::Date(s) => {
+            let at = unattended_core::clock::add_saturating(clock.wall(), Duration::from_secs(s));
+            at.strftime("%a, %d %b %Y %H:%M:%S GMT").to_string()
+        }
+    };
+    text.parse().ok()
 }
 
 /// Answers one request to a mock: the generic faults here, the mock's own answer (given the

@@ -12,7 +12,8 @@
 //! - [`youtube`]: YouTube's resumable upload (sessions, 256 KiB chunks, `308` + `Range`,
 //!   status queries) and its daily quota reset at midnight Pacific;
 //! - [`website`]: `robots.txt` (present, missing, unreachable), pages answering conditional
-//!   requests with `304`, a sitemap;
+//!   requests with `304`, pages that change or go, big pages and gzip bombs, a sitemap; [`Web`]
+//!   puts several sites behind one transport;
 //! - [`fault`]: the faults mocks inject ([`fault::Fault`]) and when ([`fault::Trigger`]: the Nth
 //!   request to a route, a span of time, a seeded chance); [`log`]: what a mock received;
 //! - [`serve`]: any mock on 127.0.0.1, sharing its state with the in-process service;
@@ -21,6 +22,8 @@
 //!
 //! Each mock is a plain tower `Service<http::Request<B>>`, so it can be a client's transport
 //! under a paused clock.
+//!
+//! [`Web`]: website::Web
 
 pub mod body;
 pub mod capture;

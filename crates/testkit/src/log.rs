@@ -20,7 +20,7 @@ pub struct Recorded {
     /// Its body's length.
     pub body_len: usize,
     /// The headers the protocols turn on (`content-range`, `if-none-match`,
-    /// `if-modified-since`, `idempotency-key`, `x-upload-content-length`); credentials
+    /// `if-modified-since`, `idempotency-key`, `x-upload-content-length`, `user-agent`); credentials
     /// (`authorization`, `api-key`) only as `[present]`.
     pub headers: Vec<(&'static str, String)>,
     /// The status answered (`None` when the fault gave no answer).
@@ -30,7 +30,7 @@ pub struct Recorded {
 }
 
 /// The headers recorded, in order; the credentials among them only as present.
-const RECORDED: [(&str, bool); 7] = [
+const RECORDED: [(&str, bool); 8] = [
     ("authorization", true),
     ("api-key", true),
     ("content-range", false),
@@ -38,6 +38,7 @@ const RECORDED: [(&str, bool); 7] = [
     ("if-modified-since", false),
     ("idempotency-key", false),
     ("x-upload-content-length", false),
+    ("user-agent", false),
 ];
 
 impl Recorded {
@@ -103,6 +104,11 @@ impl RequestLog {
     /// The gaps between consecutive requests of `method` to `prefix`.
     pub fn gaps(&self, method: &Method, prefix: &str) -> Vec<Duration> {
         self.to(method, prefix).windows(2).map(|w| w[1].at - w[0].at).collect()
+    }
+
+    /// The value of the recorded header `name`, if the request had it.
+    pub fn header(entry: &Recorded, name: &str) -> Option<String> {
+        entry.headers.iter().find(|(n, _)| *n == name).map(|(_, v)| v.clone())
     }
 
     /// Requests a fault answered.
