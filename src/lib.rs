@@ -21,7 +21,10 @@
 //! - [`store`]: [`Store`], embedded state in one SQLite file: checkpoints, runs, task states,
 //!   open breakers and pauses that outlive the process, refresh tokens;
 //! - [`alerts`]: [`Outbox`](alerts::Outbox), alerts for a human (one per incident, one on
-//!   recovery) written to the store first and delivered from there to a log and webhooks.
+//!   recovery) written to the store first and delivered from there to a log and webhooks;
+//! - [`runner`]: [`Runner`], schedules, per-run error boundaries, the task state machine,
+//!   heartbeats and alerts, for engines implementing [`Engine`]; [`engines`] lists the ones the
+//!   `unattended` command knows.
 //!
 //! Each layer crate can also be used alone, in any tower stack. Together they go in this order,
 //! outermost first: `Gate → Retry → RateLimit → CircuitBreaker → Token → attempt Timeout →
@@ -66,7 +69,14 @@ pub use unattended_ratelimit as ratelimit;
 pub use unattended_ratelimit::{HostPaused, RateLimitLayer};
 pub use unattended_retry as retry;
 pub use unattended_retry::{GaveUp, RetryConfig, RetryLayer};
+pub use unattended_runner as runner;
+pub use unattended_runner::{Engine, EngineKinds, Runner, RunnerConfig, TaskContext};
 pub use unattended_store as store;
 pub use unattended_store::{StateStore, Store};
 pub use unattended_token as token;
 pub use unattended_token::{TokenCache, TokenError, TokenLayer};
+
+/// The engines the `unattended` command knows, by the names a task's `engine = "..."` gives.
+pub fn engines() -> EngineKinds {
+    unattended_engine_command::register(EngineKinds::new())
+}

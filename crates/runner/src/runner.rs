@@ -24,7 +24,6 @@ use crate::monitor::{self, Probe};
 use crate::services::{Services, Transport, Transports};
 
 /// Builds a [`Runner`] from a checked config.
-#[derive(Debug)]
 pub struct RunnerBuilder {
     config: RunnerConfig,
     clock: Clock,
@@ -32,6 +31,17 @@ pub struct RunnerBuilder {
     store: Option<Store>,
     transports: Transports,
     probe: Probe,
+    on_watch: Option<Arc<dyn Fn() + Send + Sync>>,
+}
+
+impl std::fmt::Debug for RunnerBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunnerBuilder")
+            .field("config", &self.config.file)
+            .field("clock", &self.clock)
+            .field("seed", &self.seed)
+            .finish_non_exhaustive()
+    }
 }
 
 impl std::fmt::Debug for Transports {
@@ -90,6 +100,14 @@ impl RunnerBuilder {
         self
     }
 
+    /// Calls `tick` at the end of every monitor round: a sign that the runner's own loop is
+    /// alive (for a systemd watchdog).
+    #[must_use]
+    pub fn on_watch(mut self, tick: impl Fn() + Send + Sync + 'static) -> Self {
+        self.on_watch = Some(Arc::new(tick));
+        self
+    }
+
     /// Opens the store (unless one was given) and builds the clients.
     ///
     /// # Errors
@@ -103,6 +121,15 @@ impl RunnerBuilder {
             None => Store::open(&self.config.state.path, StoreConfig::new(), self.clock).await?,
         };
         let services = Services::build(&self.config, self.clock, seed, &store, &self.transports)?;
+        // Open breakers and pauses outlive the process: restored now, saved after each run.
+        let mut saver = unattended_store::StateSaver::builder(store.clone());
+        for (name, client) in &services.clients {
+            if let Some(breakers) = client.breakers() {
+                saver = saver.breakers(name.clone(), breakers.clone());
+            }
+            saver = saver.pauses(name.clone(), client.pauses());
+        }
+        let (saver, _restored) = saver.start().await?;
         let ping = match (self.config.tasks.iter().any(|t| t.ping.is_some()), &self.transports) {
             (false, _) => None,
             (true, transports) => Some(crate::services::ping_client(self.clock, seed, transports)?),
@@ -139,11 +166,13 @@ impl RunnerBuilder {
             store,
             clock: self.clock,
             services,
+            saver,
             ping,
             alerter: Arc::new(Alerter::default()),
             tasks,
             rng,
             probe: self.probe,
+            on_watch: self.on_watch,
         })
     }
 }
@@ -213,11 +242,13 @@ pub struct Runner {
     store: Store,
     clock: Clock,
     services: Services,
+    saver: unattended_store::StateSaver,
     ping: Option<Client>,
     alerter: Arc<Alerter>,
     tasks: Vec<TaskSlot>,
     rng: fastrand::Rng,
     probe: Probe,
+    on_watch: Option<Arc<dyn Fn() + Send + Sync>>,
 }
 
 impl std::fmt::Debug for Runner {
@@ -239,6 +270,7 @@ impl Runner {
             store: None,
             transports: Transports::default(),
             probe: Probe::system(),
+            on_watch: None,
         }
     }
 
@@ -267,6 +299,16 @@ impl Runner {
                 last_heartbeat: t.live.last_beat(),
             })
             .collect()
+    }
+
+    /// Saves the clients' open breakers and pauses to the store now (the runner also does it
+    /// after every run and monitor round).
+    ///
+    /// # Errors
+    ///
+    /// The store could not write them.
+    pub async fn save_state(&self) -> Result<(), RunnerError> {
+        Ok(self.saver.save_now().await?)
     }
 
     /// The alerts raised and recoveries reported so far by this runner.
@@ -580,6 +622,7 @@ impl Runner {
         for action in alerts {
             self.alerter.apply(action, now);
         }
+        self.save_held().await;
         Ok(end)
     }
 
@@ -633,7 +676,18 @@ impl Runner {
         for action in monitor::check(&self.probe, &self.config.monitor, self.store.path()) {
             self.alerter.apply(action, now);
         }
+        self.save_held().await;
+        if let Some(tick) = &self.on_watch {
+            tick();
+        }
         Ok(())
+    }
+
+    /// Saves open breakers and pauses; a failure is logged (the next save tries again).
+    async fn save_held(&self) {
+        if let Err(error) = self.saver.save_now().await {
+            tracing::error!(%error, "could not save open breakers and pauses");
+        }
     }
 
     fn ping(&self, index: usize, suffix: &str) {

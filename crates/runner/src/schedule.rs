@@ -24,6 +24,7 @@ pub const MISSED_COUNT_CAP: u64 = 10_000;
 
 /// How often a task's slots come.
 #[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub enum Cadence {
     /// A fixed interval of elapsed time from the last slot.
     Every(Duration),

@@ -1,0 +1,226 @@
+//! The `unattended` command line, for a runner with any set of engines.
+//!
+//! The `unattended` binary calls [`main`] with the four engines of the workspace; an engine's own
+//! small binary calls it with that engine alone:
+//!
+//! ```no_run
+//! fn main() -> std::process::ExitCode {
+//!     unattended_cli::main(unattended_runner::EngineKinds::new())
+//! }
+//! ```
+//!
+//! # Exit codes
+//!
+//! | code | meaning |
+//! |---|---|
+//! | 0 | done: the command did what it was asked (a task that ran degraded is done) |
+//! | 1 | a task failed, and the runner will try it again on its own |
+//! | 2 | the command line or the config file is wrong: nothing ran |
+//! | 3 | a human is needed: a task is disabled (credentials revoked, a fault retrying cannot fix) |
+//!
+//! Errors print like cargo's: `error: <what happened>`, its causes, then `help: <what to do>`.
+
+mod check;
+mod fetch;
+mod logging;
+mod once;
+mod reset;
+mod run;
+mod status;
+
+use std::fmt;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use unattended_runner::{EngineKinds, RunnerConfig};
+
+pub use self::logging::LogFormat;
+
+/// Keeps scheduled jobs alive unattended: expired tokens are refreshed, rate limits waited out,
+/// outages skipped and retried, crashes resumed from the last checkpoint, and a human alerted
+/// only when a human is needed.
+#[derive(Debug, Parser)]
+#[command(version, propagate_version = true)]
+#[command(
+    after_help = "Exit codes: 0 done, 1 a task failed (it will be retried), 2 usage or config \
+error, 3 a human is needed.\nSee `unattended help run` for a first config."
+)]
+pub struct Cli {
+    /// The config file (default: $UNATTENDED_CONFIG, else ./unattended.toml).
+    #[arg(long, short, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+
+    /// Log lines as JSON or text; `auto` is text on a terminal, JSON otherwise.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Auto)]
+    log_format: LogFormat,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Runs every task on its schedule until stopped (SIGTERM or Ctrl-C).
+    #[command(after_long_help = run::EXAMPLE)]
+    Run(run::Args),
+    /// Runs one task now, once, and records it as `run` would (for people who keep cron).
+    Once(once::Args),
+    /// Shows every task's state, last success, next run and last error, from the store.
+    Status(status::Args),
+    /// Validates the config (every mistake, with line and column) and prints each task's next runs.
+    Check(check::Args),
+    /// Sends one request through the full resilient stack, with the store's breakers and pauses.
+    Fetch(fetch::Args),
+    /// Makes a disabled or failing task runnable again (the running runner picks it up).
+    Reset(reset::Args),
+}
+
+/// Runs the command line with `kinds` as the engines a config may name; returns the exit code.
+pub fn main(kinds: EngineKinds) -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            return CliError::new(format!("cannot start the async runtime: {e}"), Code::Usage)
+                .print();
+        }
+    };
+    match runtime.block_on(execute(cli, kinds)) {
+        Ok(code) => code.into(),
+        Err(e) => e.print(),
+    }
+}
+
+async fn execute(cli: Cli, kinds: EngineKinds) -> Result<Code, CliError> {
+    let config = config_path(cli.config.clone());
+    match cli.command {
+        Command::Run(args) => run::run(&config, cli.log_format, &kinds, args).await,
+        Command::Once(args) => once::run(&config, cli.log_format, &kinds, args).await,
+        Command::Status(args) => status::run(&config, cli.log_format, &kinds, args).await,
+        Command::Check(args) => check::run(&config, &kinds, args),
+        Command::Fetch(args) => fetch::run(&config, cli.log_format, &kinds, args).await,
+        Command::Reset(args) => reset::run(&config, &kinds, args).await,
+    }
+}
+
+fn config_path(given: Option<PathBuf>) -> PathBuf {
+    given
+        .or_else(|| std::env::var_os("UNATTENDED_CONFIG").map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from(unattended_runner::DEFAULT_FILE))
+}
+
+/// Reads and checks the config, or says what is wrong with it.
+pub(crate) fn load(path: &std::path::Path, kinds: &EngineKinds) -> Result<RunnerConfig, CliError> {
+    RunnerConfig::load(path, kinds).map_err(|e| {
+        let help = match &e {
+            unattended_runner::ConfigError::Read { .. } => format!(
+                "give the config with `--config FILE` or UNATTENDED_CONFIG; `unattended help run` shows a first one (looked for {})",
+                path.display()
+            ),
+            _ => "fix the places shown, then run `unattended check`".to_owned(),
+        };
+        CliError::new(e.to_string(), Code::Usage).help(help)
+    })
+}
+
+/// What a command ended with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Code {
+    Ok = 0,
+    TaskFailed = 1,
+    Usage = 2,
+    NeedsHuman = 3,
+}
+
+impl From<Code> for ExitCode {
+    fn from(c: Code) -> Self {
+        Self::from(c as u8)
+    }
+}
+
+/// An error as the user sees it: what happened, why, what to do.
+#[derive(Debug)]
+pub(crate) struct CliError {
+    message: String,
+    causes: Vec<String>,
+    help: Option<String>,
+    code: Code,
+}
+
+impl CliError {
+    pub(crate) fn new(message: impl Into<String>, code: Code) -> Self {
+        Self { message: message.into(), causes: Vec::new(), help: None, code }
+    }
+
+    /// From an error and its `source()` chain.
+    pub(crate) fn from_error(e: &(dyn std::error::Error + 'static), code: Code) -> Self {
+        let mut err = Self::new(e.to_string(), code);
+        let mut next = e.source();
+        while let Some(cause) = next {
+            let text = cause.to_string();
+            if !err.message.contains(&text) {
+                err.causes.push(text);
+            }
+            next = cause.source();
+        }
+        err
+    }
+
+    pub(crate) fn help(mut self, help: impl Into<String>) -> Self {
+        self.help = Some(help.into());
+        self
+    }
+
+    fn print(&self) -> ExitCode {
+        eprintln!("{self}");
+        self.code.into()
+    }
+}
+
+impl fmt::Display for CliError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "error: {}", self.message)?;
+        for cause in &self.causes {
+            write!(f, "\n  caused by: {cause}")?;
+        }
+        if let Some(help) = &self.help {
+            write!(f, "\nhelp: {help}")?;
+        }
+        Ok(())
+    }
+}
+
+impl From<unattended_runner::RunnerError> for CliError {
+    fn from(e: unattended_runner::RunnerError) -> Self {
+        use unattended_runner::RunnerError as E;
+        let help = match &e {
+            E::MissingEnv { var, .. } => {
+                Some(format!("set {var} in the environment of the runner"))
+            }
+            E::Store(_) => {
+                Some("check the `[state] path` file and its disk (space, permissions)".to_owned())
+            }
+            E::UnknownTask { .. } => Some("`unattended status` lists the tasks".to_owned()),
+            _ => None,
+        };
+        let code = if matches!(e, E::Store(_)) { Code::NeedsHuman } else { Code::Usage };
+        let err = Self::from_error(&e, code);
+        match help {
+            Some(h) => err.help(h),
+            None => err,
+        }
+    }
+}
+
+impl From<unattended_store::StoreError> for CliError {
+    fn from(e: unattended_store::StoreError) -> Self {
+        Self::from_error(&e, Code::NeedsHuman)
+            .help("check the `[state] path` file and its disk (space, permissions)")
+    }
+}
+
+/// A time as people read it: local to `tz`, to the second.
+pub(crate) fn show_time(t: jiff::Timestamp, tz: &jiff::tz::TimeZone) -> String {
+    t.to_zoned_datetime(tz.clone()).strftime("%Y-%m-%d %H:%M:%S %Z").to_string()
+}

@@ -1,0 +1,148 @@
+//! `unattended run`: the long-lived runner.
+
+use std::path::Path;
+
+use tokio_util::sync::CancellationToken;
+use unattended_runner::{EngineKinds, Runner};
+
+use crate::logging::{self, LogFormat, Sink};
+use crate::{CliError, Code};
+
+/// What `unattended help run` teaches.
+pub(crate) const EXAMPLE: &str = "\
+A first config, unattended.toml:
+
+    [services.site]
+    base_url = \"https://example.com\"
+    user_agent = \"my-watch/1.0 (me@example.com)\"
+
+    [tasks.watch]
+    engine = \"scrape\"
+    every = \"30m\"          # or cron = \"*/30 * * * *\" with tz = \"Europe/London\"
+    jitter = \"2m\"          # start up to 2 minutes late, so runs do not all hit at once
+    pages = [\"https://example.com/price\"]
+
+Then:
+
+    unattended check      # every mistake with its line and column; each task's next runs
+    unattended run        # logs as text on a terminal, JSON lines otherwise
+    unattended status     # in another terminal: what each task is doing
+
+At the first SIGTERM or Ctrl-C no new run starts, and running ones get
+[runner] shutdown_grace (default 30s) to save their checkpoints; a second
+signal exits at once. A task whose credentials were revoked is disabled and
+alerted once; after `unattended auth` (or fixing the cause) `unattended reset
+TASK` makes it run again, without restarting the runner.";
+
+/// Arguments of `run`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {}
+
+pub(crate) async fn run(
+    config: &Path,
+    format: LogFormat,
+    kinds: &EngineKinds,
+    _args: Args,
+) -> Result<Code, CliError> {
+    logging::init(format, Sink::Stdout, "info");
+    let config = crate::load(config, kinds)?;
+    tracing::info!(
+        config = %config.file.display(),
+        state = %config.state.path.display(),
+        tasks = config.tasks.len(),
+        "starting"
+    );
+    let notify = systemd::Notifier::from_env();
+    let watchdog = notify.clone();
+    let mut runner =
+        Runner::builder(config).on_watch(move || watchdog.send("WATCHDOG=1")).build().await?;
+    let shutdown = CancellationToken::new();
+    tokio::spawn(signals(shutdown.clone()));
+    notify.send("READY=1");
+    runner.run(shutdown).await?;
+    notify.send("STOPPING=1");
+    tracing::info!("stopped");
+    Ok(Code::Ok)
+}
+
+/// The first SIGTERM or SIGINT asks for a graceful stop; a second one exits at once.
+async fn signals(shutdown: CancellationToken) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (Ok(mut term), Ok(mut int)) =
+            (signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
+        else {
+            tracing::error!("cannot listen for signals; stop the runner with SIGKILL");
+            return;
+        };
+        tokio::select! {
+            _ = term.recv() => tracing::info!("SIGTERM: stopping"),
+            _ = int.recv() => tracing::info!("SIGINT: stopping"),
+        }
+        shutdown.cancel();
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+        tracing::warn!("a second signal: exiting now");
+        #[allow(clippy::exit)] // the documented behaviour of a second signal
+        std::process::exit(130);
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+        shutdown.cancel();
+        let _ = tokio::signal::ctrl_c().await;
+        #[allow(clippy::exit)]
+        std::process::exit(130);
+    }
+}
+
+/// The systemd notification protocol (`sd_notify`): one datagram per state to `NOTIFY_SOCKET`.
+mod systemd {
+    use std::sync::Arc;
+
+    #[derive(Clone, Debug, Default)]
+    pub(crate) struct Notifier {
+        #[cfg(unix)]
+        socket: Option<Arc<(std::os::unix::net::UnixDatagram, std::path::PathBuf)>>,
+    }
+
+    impl Notifier {
+        /// The socket systemd gave, if any (`Type=notify`).
+        pub(crate) fn from_env() -> Self {
+            #[cfg(unix)]
+            {
+                let Some(path) = std::env::var_os("NOTIFY_SOCKET") else { return Self::default() };
+                let path = std::path::PathBuf::from(path);
+                if path.as_os_str().to_string_lossy().starts_with('@') {
+                    tracing::warn!(
+                        "NOTIFY_SOCKET is an abstract socket, which is not supported; no notifications"
+                    );
+                    return Self::default();
+                }
+                match std::os::unix::net::UnixDatagram::unbound() {
+                    Ok(socket) => Self { socket: Some(Arc::new((socket, path))) },
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot open a socket for systemd notifications");
+                        Self::default()
+                    }
+                }
+            }
+            #[cfg(not(unix))]
+            Self::default()
+        }
+
+        pub(crate) fn send(&self, state: &str) {
+            #[cfg(unix)]
+            if let Some(socket) = &self.socket
+                && let Err(e) = socket.0.send_to(state.as_bytes(), &socket.1)
+            {
+                tracing::warn!(error = %e, state, "systemd notification not sent");
+            }
+            #[cfg(not(unix))]
+            let _ = state;
+        }
+    }
+}

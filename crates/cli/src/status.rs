@@ -1,0 +1,223 @@
+//! `unattended status`: what every task is doing, read from the store (read-only).
+
+use std::io::IsTerminal;
+use std::path::Path;
+
+use jiff::Timestamp;
+use jiff::tz::TimeZone;
+use serde::Serialize;
+use unattended_core::Clock;
+use unattended_runner::EngineKinds;
+use unattended_store::{RunRecord, StateStore, Store, StoreConfig, TaskState};
+
+use crate::logging::{self, LogFormat, Sink};
+use crate::{CliError, Code};
+
+/// Arguments of `status`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// Prints JSON (the shape is stable: see the crate docs of `unattended-cli`).
+    #[arg(long)]
+    json: bool,
+}
+
+/// The report `status --json` prints.
+#[derive(Debug, Serialize)]
+pub(crate) struct Report {
+    /// When it was read.
+    pub(crate) at: Timestamp,
+    /// The state file.
+    pub(crate) state: String,
+    /// Every configured task.
+    pub(crate) tasks: Vec<TaskReport>,
+    /// Services whose breaker is open (`until` in the future).
+    pub(crate) open_breakers: Vec<Held>,
+    /// Hosts paused by rate limits.
+    pub(crate) paused_hosts: Vec<Held>,
+}
+
+/// One task in the report.
+#[derive(Debug, Serialize)]
+pub(crate) struct TaskReport {
+    pub(crate) name: String,
+    pub(crate) engine: String,
+    pub(crate) enabled: bool,
+    /// `idle`, `running`, `succeeded`, `degraded`, `failed`, `cooldown`, `deferred`,
+    /// `disabled`, or `new` when the store has nothing yet.
+    pub(crate) state: String,
+    pub(crate) since: Option<Timestamp>,
+    pub(crate) next_run: Option<Timestamp>,
+    pub(crate) last_success: Option<Timestamp>,
+    pub(crate) reason: Option<String>,
+    pub(crate) last_error: Option<String>,
+    pub(crate) last_disposition: Option<String>,
+    pub(crate) failures: u32,
+    pub(crate) last_run: Option<RunReport>,
+}
+
+/// A run in the report.
+#[derive(Debug, Serialize)]
+pub(crate) struct RunReport {
+    pub(crate) started_at: Timestamp,
+    pub(crate) finished_at: Option<Timestamp>,
+    pub(crate) outcome: Option<String>,
+    pub(crate) summary: Option<String>,
+    pub(crate) error: Option<String>,
+}
+
+/// A held service.
+#[derive(Debug, Serialize)]
+pub(crate) struct Held {
+    pub(crate) service: String,
+    pub(crate) key: String,
+    pub(crate) until: Timestamp,
+}
+
+fn run_report(r: &RunRecord) -> RunReport {
+    RunReport {
+        started_at: r.started_at,
+        finished_at: r.end.as_ref().map(|e| e.finished_at),
+        outcome: r.end.as_ref().map(|e| e.outcome.as_str().to_owned()),
+        summary: r.end.as_ref().and_then(|e| e.summary.clone()),
+        error: r.end.as_ref().and_then(|e| e.error.clone()),
+    }
+}
+
+pub(crate) async fn run(
+    config: &Path,
+    format: LogFormat,
+    kinds: &EngineKinds,
+    args: Args,
+) -> Result<Code, CliError> {
+    logging::init(format, Sink::Stderr, "warn");
+    let config = crate::load(config, kinds)?;
+    let path = &config.state.path;
+    if !path.exists() {
+        return Err(CliError::new(format!("no state yet at {}", path.display()), Code::Usage)
+            .help("the runner has not run with this config: start it with `unattended run`"));
+    }
+    let clock = Clock::system();
+    let store = Store::open(path, StoreConfig::new().read_only(true), clock).await?;
+    let now = clock.wall();
+    let states = store.task_states().await?;
+    let mut tasks = Vec::new();
+    for spec in &config.tasks {
+        let status = states.iter().find(|(n, _)| *n == spec.name).map(|(_, s)| s);
+        let last_run = store.runs(&spec.name, 1).await?.first().map(run_report);
+        tasks.push(TaskReport {
+            name: spec.name.clone(),
+            engine: spec.engine_name.clone(),
+            enabled: spec.enabled,
+            state: status.map_or_else(|| "new".to_owned(), |s| s.state.as_str().to_owned()),
+            since: status.map(|s| s.since),
+            next_run: status.and_then(|s| s.next_run),
+            last_success: status.and_then(|s| s.last_success),
+            reason: status.and_then(|s| s.reason.clone()),
+            last_error: status.and_then(|s| s.last_error.clone()),
+            last_disposition: status.and_then(|s| s.last_disposition.clone()),
+            failures: status.map_or(0, |s| s.failures),
+            last_run,
+        });
+    }
+    let (mut open_breakers, mut paused_hosts) = (Vec::new(), Vec::new());
+    for service in config.services.keys() {
+        for (kind, out) in [("breaker", &mut open_breakers), ("pause", &mut paused_hosts)] {
+            for held in store.held(&format!("{kind}:{service}")).await? {
+                if held.until > now {
+                    out.push(Held { service: service.clone(), key: held.key, until: held.until });
+                }
+            }
+        }
+    }
+    let report =
+        Report { at: now, state: path.display().to_string(), tasks, open_breakers, paused_hosts };
+    if args.json {
+        let text = serde_json::to_string_pretty(&report)
+            .map_err(|e| CliError::new(format!("cannot write JSON: {e}"), Code::Usage))?;
+        println!("{text}");
+    } else {
+        print!("{}", table(&report, std::io::stdout().is_terminal()));
+    }
+    let needs_human = report.tasks.iter().any(|t| t.state == TaskState::Disabled.as_str());
+    Ok(if needs_human { Code::NeedsHuman } else { Code::Ok })
+}
+
+/// "5m ago", "in 2h 3m".
+fn relative(t: Timestamp, now: Timestamp) -> String {
+    let d = t.duration_since(now);
+    let secs = d.as_secs().unsigned_abs();
+    let text = match secs {
+        0..60 => format!("{secs}s"),
+        60..3600 => format!("{}m", secs / 60),
+        3600..86_400 => format!("{}h {}m", secs / 3600, secs % 3600 / 60),
+        _ => format!("{}d {}h", secs / 86_400, secs % 86_400 / 3600),
+    };
+    if d.is_negative() { format!("{text} ago") } else { format!("in {text}") }
+}
+
+pub(crate) fn table(r: &Report, terminal: bool) -> String {
+    let tz = TimeZone::system();
+    let when = |t: Option<Timestamp>| {
+        t.map_or_else(
+            || "-".to_owned(),
+            |t| format!("{} ({})", crate::show_time(t, &tz), relative(t, r.at)),
+        )
+    };
+    let mut rows = vec![[
+        "TASK".to_owned(),
+        "STATE".into(),
+        "LAST SUCCESS".into(),
+        "NEXT RUN".into(),
+        "LAST ERROR".into(),
+    ]];
+    for t in &r.tasks {
+        let state = if t.enabled { t.state.clone() } else { "off (config)".to_owned() };
+        let error = match (&t.reason, &t.last_error) {
+            (Some(reason), _) if t.state == "disabled" || t.state == "deferred" => reason.clone(),
+            (_, Some(e)) => match &t.last_disposition {
+                Some(d) => format!("{e} [{d}]"),
+                None => e.clone(),
+            },
+            _ => "-".to_owned(),
+        };
+        let error = if terminal && error.chars().count() > 70 {
+            format!("{}…", error.chars().take(69).collect::<String>())
+        } else {
+            error
+        };
+        rows.push([
+            format!("{} ({})", t.name, t.engine),
+            state,
+            when(t.last_success),
+            when(t.next_run),
+            error,
+        ]);
+    }
+    let widths: Vec<usize> =
+        (0..5).map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0)).collect();
+    let mut out = String::new();
+    for row in &rows {
+        let line: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .enumerate()
+            .map(|(i, (cell, w))| if i == 4 { cell.clone() } else { format!("{cell:<w$}") })
+            .collect();
+        out.push_str(line.join("  ").trim_end());
+        out.push('\n');
+    }
+    for (title, held) in [("open breakers", &r.open_breakers), ("paused hosts", &r.paused_hosts)] {
+        if !held.is_empty() {
+            out.push_str(&format!("\n{title}:\n"));
+            for h in held {
+                out.push_str(&format!(
+                    "  {} ({}) until {}\n",
+                    h.key,
+                    h.service,
+                    when(Some(h.until))
+                ));
+            }
+        }
+    }
+    out
+}

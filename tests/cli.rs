@@ -1,0 +1,175 @@
+//! The `unattended` binary as a person runs it: real processes, real signals, real time (short).
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+use unattended::store::{RunOutcome, StateStore, Store, StoreConfig};
+
+const BIN: &str = env!("CARGO_BIN_EXE_unattended");
+
+fn unattended(dir: &Path, args: &[&str]) -> Output {
+    Command::new(BIN).args(args).current_dir(dir).env("RUST_LOG", "info").output().unwrap()
+}
+
+fn spawn_run(dir: &Path) -> Child {
+    Command::new(BIN)
+        .args(["run", "--log-format", "json"])
+        .current_dir(dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Polls `cond` every 50 ms for up to `secs` seconds (real time; these are process tests).
+#[allow(clippy::disallowed_methods)] // a process test waits in real time, with a bound
+fn wait_for(secs: u64, what: &str, mut cond: impl FnMut() -> bool) {
+    let start = std::time::Instant::now();
+    while !cond() {
+        assert!(start.elapsed() < Duration::from_secs(secs), "gave up waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn lines(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path).unwrap_or_default().lines().map(str::to_owned).collect()
+}
+
+fn signal(child: &Child, sig: &str) {
+    let ok = Command::new("kill").args([sig, &child.id().to_string()]).status().unwrap();
+    assert!(ok.success());
+}
+
+/// A task that counts its runs in its checkpoint and logs each count; the first run 2 hangs
+/// for 20 s.
+fn counting_config(dir: &Path) -> PathBuf {
+    let script = dir.join("count.sh");
+    std::fs::write(
+        &script,
+        "#!/bin/sh\nn=$(cat \"$UNATTENDED_CHECKPOINT\")\n[ \"$n\" = null ] && n=0\nn=$((n+1))\n\
+         echo $n >> runs.log\necho $n > \"$UNATTENDED_CHECKPOINT\"\n[ $n -eq 2 ] && [ ! -e hung ] && touch hung && sleep 20\nexit 0\n",
+    )
+    .unwrap();
+    let config = dir.join("unattended.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[runner]\nshutdown_grace = \"5s\"\n\n[tasks.count]\nengine = \"command\"\nevery = \"1s\"\n\
+             tz = \"UTC\"\nprogram = \"sh\"\nargs = [{:?}]\n",
+            script.display().to_string()
+        ),
+    )
+    .unwrap();
+    config
+}
+
+#[test]
+fn a_broken_config_is_exit_2_with_line_and_column() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("unattended.toml"),
+        "[tasks.a]\nengine = \"command\"\nevry = \"15m\"\nprogram = \"true\"\n",
+    )
+    .unwrap();
+    for cmd in ["check", "run", "status"] {
+        let out = unattended(dir.path(), &[cmd]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{cmd}: {err}");
+        assert!(err.contains("error: ") && err.contains("unattended.toml:3:1"), "{cmd}: {err}");
+        assert!(err.contains("evry") && err.contains("help: "), "{cmd}: {err}");
+    }
+    let out = unattended(dir.path(), &["--config", "missing.toml", "check"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unattended help run"));
+}
+
+#[test]
+fn check_prints_each_tasks_next_runs_in_its_zone() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("unattended.toml"),
+        "[tasks.nightly]\nengine = \"command\"\ncron = \"30 2 * * *\"\ntz = \"America/Los_Angeles\"\nprogram = \"true\"\n",
+    )
+    .unwrap();
+    let out = unattended(dir.path(), &["check"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(text.matches("  next: ").count(), 5, "{text}");
+    assert!(
+        text.lines().filter(|l| l.contains("next: ")).all(|l| l.contains(" 02:30:00 P")),
+        "{text}"
+    );
+}
+
+#[test]
+fn sigkill_mid_run_resumes_from_the_checkpoint_and_sigterm_stops_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    counting_config(dir.path());
+    let log = dir.path().join("runs.log");
+
+    let mut first = spawn_run(dir.path());
+    wait_for(20, "run 2 to start", || lines(&log).len() >= 2);
+    signal(&first, "-KILL");
+    first.wait().unwrap();
+
+    // Run 2 was cut short before it could save: the next start resumes from count 1.
+    let mut second = spawn_run(dir.path());
+    wait_for(20, "the resumed runs", || lines(&log).len() >= 4);
+    signal(&second, "-TERM");
+    let status = second.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "SIGTERM is a clean stop");
+    let counts = lines(&log);
+    assert_eq!(&counts[..4], ["1", "2", "2", "3"], "run 2 again, from the last checkpoint");
+
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let store = Store::open(
+            dir.path().join("unattended.db"),
+            StoreConfig::new(),
+            unattended::Clock::system(),
+        )
+        .await
+        .unwrap();
+        let runs = store.runs("count", 100).await.unwrap();
+        let abandoned = runs
+            .iter()
+            .filter(|r| r.end.as_ref().is_some_and(|e| e.outcome == RunOutcome::Abandoned))
+            .count();
+        assert!(abandoned >= 1, "the killed run is recorded as abandoned: {runs:?}");
+        assert!(runs.iter().all(|r| r.end.is_some()), "nothing left unfinished after SIGTERM");
+        let saved = store.load::<u64>("count").await.unwrap().unwrap();
+        assert!(saved.value >= 3, "checkpoints kept: {}", saved.value);
+    });
+
+    let out = unattended(dir.path(), &["status", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["tasks"][0]["name"], "count");
+    assert!(report["tasks"][0]["last_success"].is_string(), "{report}");
+    let table = unattended(dir.path(), &["status"]);
+    assert!(String::from_utf8_lossy(&table.stdout).contains("count (command)"));
+}
+
+#[test]
+fn once_runs_a_task_and_says_how_it_went_in_its_exit_code() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("unattended.toml"),
+        "[tasks.ok]\nengine = \"command\"\nevery = \"1h\"\ntz = \"UTC\"\nprogram = \"true\"\n\n\
+         [tasks.flaky]\nengine = \"command\"\nevery = \"1h\"\ntz = \"UTC\"\nprogram = \"sh\"\nargs = [\"-c\", \"echo busy >&2; exit 75\"]\n\n\
+         [tasks.revoked]\nengine = \"command\"\nevery = \"1h\"\ntz = \"UTC\"\nprogram = \"sh\"\nargs = [\"-c\", \"exit 77\"]\n",
+    )
+    .unwrap();
+    assert_eq!(unattended(dir.path(), &["once", "ok"]).status.code(), Some(0));
+    let flaky = unattended(dir.path(), &["once", "flaky"]);
+    assert_eq!(flaky.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&flaky.stderr);
+    assert!(err.contains("busy") && err.contains("retry at"), "{err}");
+    let revoked = unattended(dir.path(), &["once", "revoked"]);
+    assert_eq!(revoked.status.code(), Some(3), "{}", String::from_utf8_lossy(&revoked.stderr));
+    assert_eq!(unattended(dir.path(), &["status"]).status.code(), Some(3), "a human is needed");
+    let reset = unattended(dir.path(), &["reset", "revoked"]);
+    assert!(String::from_utf8_lossy(&reset.stdout).contains("disabled → idle"));
+    assert_eq!(unattended(dir.path(), &["once", "nope"]).status.code(), Some(2));
+}
