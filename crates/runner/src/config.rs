@@ -248,8 +248,8 @@ pub struct RunnerConfig {
     pub services: BTreeMap<String, ServiceEntry>,
     /// Tasks, by name.
     pub tasks: Vec<TaskSpec>,
-    /// Alerting, as written (`[alerts]`).
-    pub alerts: toml::Table,
+    /// Alerting (`[alerts]`): sinks and delivery retries.
+    pub alerts: unattended_alerts::AlertsConfig,
 }
 
 /// The runner's keys in a task table; the others are the engine's.
@@ -494,7 +494,7 @@ fn read(
     let mut service_tables = BTreeMap::new();
     let mut windows = BTreeMap::new();
     let mut task_tables = Vec::new();
-    let mut alerts = toml::Table::new();
+    let mut alerts = unattended_alerts::AlertsConfig::default();
     for (key, value) in root {
         let span = key.span();
         match key.get_ref().as_ref() {
@@ -521,11 +521,7 @@ fn read(
                 }
             }
             "tasks" => task_tables = tables(value, "tasks", issues),
-            "alerts" => {
-                if let Some(table) = issues.read::<toml::Table>("in [alerts]", value) {
-                    alerts = table;
-                }
-            }
+            "alerts" => alerts = issues.read("in [alerts]", value).unwrap_or_default(),
             other => issues.add(
                 format!(
                     "unknown section `{other}`; expected one of `state`, `runner`, `monitor`, \

@@ -74,7 +74,8 @@ impl RunnerBuilder {
     }
 
     /// Sends the requests of service `name` through `transport` (for the OAuth token endpoint
-    /// of credential `C`, the name is `oauth:C`; for ping URLs, `ping`).
+    /// of credential `C`, the name is `oauth:C`; for ping URLs, `ping`; for alert webhooks,
+    /// `alerts`).
     #[must_use]
     pub fn transport(mut self, name: &str, transport: Transport) -> Self {
         self.transports.set(name, transport);
@@ -134,6 +135,17 @@ impl RunnerBuilder {
             (false, _) => None,
             (true, transports) => Some(crate::services::ping_client(self.clock, seed, transports)?),
         };
+        let mut outbox = unattended_alerts::Outbox::builder(store.clone())
+            .config(self.config.alerts.clone())
+            .clock(self.clock)
+            .seed(seed);
+        if let Some(t) = self.transports.get("alerts") {
+            outbox = outbox.webhook_transport(t);
+        }
+        let outbox = outbox.build().map_err(|e| RunnerError::Invalid {
+            what: "[alerts]".to_owned(),
+            problem: e.to_string(),
+        })?;
         let mut rng = fastrand::Rng::with_seed(seed);
         let now = self.clock.wall();
         let tasks = self
@@ -157,6 +169,7 @@ impl RunnerBuilder {
                     planned_slot: None,
                     running: None,
                     watched_since: now,
+                    late: false,
                     seed: rng.u64(..),
                 }
             })
@@ -168,7 +181,7 @@ impl RunnerBuilder {
             services,
             saver,
             ping,
-            alerter: Arc::new(Alerter::default()),
+            alerter: Arc::new(Alerter::new(outbox)),
             tasks,
             rng,
             probe: self.probe,
@@ -189,6 +202,8 @@ struct TaskSlot {
     planned_slot: Option<Timestamp>,
     running: Option<Running>,
     watched_since: Timestamp,
+    /// Whether its "late" incident is open.
+    late: bool,
     seed: u64,
 }
 
@@ -324,6 +339,17 @@ impl Runner {
     /// The store failed (a full disk, a damaged file): the runner cannot keep its promises and
     /// stops.
     pub async fn run(&mut self, shutdown: CancellationToken) -> Result<(), RunnerError> {
+        // Alerts are delivered from the store while the runner goes on, and once more at the end.
+        let deliveries_stop = CancellationToken::new();
+        let stop = deliveries_stop.clone();
+        let deliveries = self.alerter.outbox().spawn(async move { stop.cancelled().await });
+        let result = self.schedule(shutdown).await;
+        deliveries_stop.cancel();
+        let _ = deliveries.await;
+        result
+    }
+
+    async fn schedule(&mut self, shutdown: CancellationToken) -> Result<(), RunnerError> {
         self.start_up().await?;
         let (tx, mut rx) = mpsc::unbounded_channel();
         let interval = self.config.monitor.interval;
@@ -392,6 +418,9 @@ impl Runner {
         self.start_now(index, &tx, &never).await?;
         let done = rx.recv().await.expect("the run's supervisor always reports");
         let end = self.finish(done).await?;
+        if let Err(error) = self.alerter.outbox().deliver_due().await {
+            tracing::error!(%error, "alerts could not be delivered now; the next runner delivers them");
+        }
         Ok(OnceOutcome { end, state: self.tasks[index].status.state })
     }
 
@@ -612,6 +641,7 @@ impl Runner {
         }
         let mut alerts = decision.alerts;
         if matches!(end.outcome, RunOutcome::Succeeded | RunOutcome::Degraded) {
+            self.tasks[index].late = false;
             for what in ["credentials", "stopped", "late"] {
                 alerts.push(AlertAction::Recover {
                     incident: machine::incident(&name, what),
@@ -620,7 +650,7 @@ impl Runner {
             }
         }
         for action in alerts {
-            self.alerter.apply(action, now);
+            self.alerter.apply(action).await?;
         }
         self.save_held().await;
         Ok(end)
@@ -655,26 +685,27 @@ impl Runner {
             let late =
                 machine::is_late(&slot.status, slot.watched_since, slot.spec.stale_after, now);
             let incident = machine::incident(&name, "late");
-            if late && !self.alerter.is_open(&incident) {
+            if late && !slot.late {
                 let since = slot.status.last_success.map_or_else(
                     || "it has never succeeded".to_owned(),
                     |t| format!("its last success was at {t}"),
                 );
                 let stale =
                     jiff::SignedDuration::try_from(slot.spec.stale_after).unwrap_or_default();
-                self.alerter.apply(
-                    AlertAction::Raise {
-                        incident,
-                        title: format!("{name} is late"),
-                        detail: format!("no successful run for more than {stale:#}: {since}; state {}, last error: {}", slot.status.state, slot.status.last_error.as_deref().unwrap_or("none")),
-                        help: None,
-                    },
-                    now,
+                let detail = format!(
+                    "no successful run for more than {stale:#}: {since}; state {}, last error: {}",
+                    slot.status.state,
+                    slot.status.last_error.as_deref().unwrap_or("none")
                 );
+                let title = format!("{name} is late");
+                self.tasks[index].late = true;
+                self.alerter
+                    .apply(AlertAction::Raise { incident, title, detail, help: None })
+                    .await?;
             }
         }
         for action in monitor::check(&self.probe, &self.config.monitor, self.store.path()) {
-            self.alerter.apply(action, now);
+            self.alerter.apply(action).await?;
         }
         self.save_held().await;
         if let Some(tick) = &self.on_watch {

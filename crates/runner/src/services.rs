@@ -55,7 +55,7 @@ impl Transports {
         self.fallback = Some(t);
     }
 
-    fn get(&self, service: &str) -> Option<Transport> {
+    pub(crate) fn get(&self, service: &str) -> Option<Transport> {
         self.by_service.get(service).or(self.fallback.as_ref()).cloned()
     }
 }

@@ -495,3 +495,50 @@ fn the_same_seed_gives_the_same_run() {
     assert_eq!(first, once(3));
     assert_ne!(first, once(4));
 }
+
+/// An alert raised while its webhook is down is delivered once it is back, exactly once.
+#[tokio::test(start_paused = true)]
+async fn an_alert_waits_in_the_store_until_its_webhook_is_back() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    let h = Harness::new("2026-12-01T00:00:00Z");
+    let back_at = at("2026-12-01T00:20:00Z");
+    let (clock, posts, tries) =
+        (h.clock, Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let (p, t) = (posts.clone(), tries.clone());
+    let webhook = tower::service_fn(move |req: http::Request<unattended_client::RequestBody>| {
+        let (p, t) = (p.clone(), t.clone());
+        async move {
+            t.fetch_add(1, Ordering::SeqCst);
+            let status = if clock.wall() < back_at { 503 } else { 204 };
+            if status == 204 {
+                assert_eq!(req.uri().path(), "/hook");
+                p.fetch_add(1, Ordering::SeqCst);
+            }
+            Ok::<_, std::convert::Infallible>(
+                http::Response::builder()
+                    .status(status)
+                    .body(http_body_util::Full::new(bytes::Bytes::new()))
+                    .unwrap(),
+            )
+        }
+    });
+    let config = h.config(
+        "[alerts]\nwebhook = [{ url = \"https://hooks.example.com/hook\" }]\n\
+         [tasks.up]\nengine = \"fake\"\nevery = \"10m\"\ntz = \"UTC\"\nmode = \"revoked\"\n",
+    );
+    let mut runner = Runner::builder(config)
+        .clock(h.clock)
+        .seed(5)
+        .store(h.store().await)
+        .transport("alerts", unattended_runner::transport(webhook))
+        .build()
+        .await
+        .unwrap();
+    h.run_for(&mut runner, Duration::from_secs(2 * 3600)).await;
+    assert_eq!(runner.alerts().len(), 1, "one incident");
+    assert_eq!(posts.load(Ordering::SeqCst), 1, "delivered once, after the outage");
+    assert!(tries.load(Ordering::SeqCst) > 1, "tried while the webhook was down");
+    let pending = runner.store().pending_deliveries().await.unwrap();
+    assert!(pending.is_empty(), "{pending:?}");
+}
