@@ -2,7 +2,8 @@
 //!
 //! Facts followed: `POST /api/articles` with an `api-key` header and `{"article": {...}}` gives
 //! `201 Created`, a `Location` and the article; `GET /api/articles/me/all` lists your own
-//! (`per_page`, `page`); `PUT /api/articles/{id}` updates. A bad or missing key gets
+//! (`per_page`, `page`); `PUT /api/articles/{id}` updates (the slug and URL stay those made at
+//! creation). A bad, missing or revoked key gets
 //! `401 {"error":"unauthorized","status":401}`; validation `422 {"error":"<sentence>",
 //! "status":422}`, including a repeated `canonical_url` among published articles or a repeated
 //! title + body ("has already been taken"); unknown ids `404 {"error":"not found","status":404}`.
@@ -25,18 +26,22 @@ use crate::log::RequestLog;
 #[derive(Clone, Debug)]
 struct Article {
     id: u64,
+    /// Made from the title at creation; a later title keeps it (and the URL).
+    slug: String,
     owner: String,
     title: String,
     body_markdown: String,
     published: bool,
     canonical_url: Option<String>,
     tags: Vec<String>,
+    series: Option<String>,
+    main_image: Option<String>,
     published_at: Option<String>,
 }
 
 impl Article {
     fn to_json(&self) -> Value {
-        let slug = format!("{}-{}", self.title.to_lowercase().replace(' ', "-"), self.id);
+        let slug = &self.slug;
         json!({
             "type_of": "article",
             "id": self.id,
@@ -49,6 +54,8 @@ impl Article {
             "published_at": self.published_at,
             "body_markdown": self.body_markdown,
             "tag_list": self.tags,
+            "cover_image": self.main_image,
+            "series": self.series,
         })
     }
 }
@@ -96,6 +103,11 @@ impl DevTo {
         key.to_owned()
     }
 
+    /// Revokes an API key: it is refused from now on (`401`).
+    pub fn revoke(&self, key: &str) {
+        self.state().keys.remove(key);
+    }
+
     /// Injects `fault` into `route` when `trigger` fires.
     pub fn fault(&self, route: Route, trigger: Trigger, fault: Fault) {
         self.core.add(route, trigger, fault);
@@ -109,6 +121,11 @@ impl DevTo {
     /// The titles of the articles stored, in creation order.
     pub fn titles(&self) -> Vec<String> {
         self.state().articles.iter().map(|a| a.title.clone()).collect()
+    }
+
+    /// The articles stored, in creation order, as `GET /api/articles/me/all` shows them.
+    pub fn articles(&self) -> Vec<Value> {
+        self.state().articles.iter().map(Article::to_json).collect()
     }
 
     fn answer(
@@ -199,14 +216,18 @@ impl DevTo {
             return error(StatusCode::UNPROCESSABLE_ENTITY, "Canonical url has already been taken");
         }
         state.next_id += 1;
+        let slug = format!("{}-{}", title.to_lowercase().replace(' ', "-"), state.next_id);
         let article = Article {
             id: state.next_id,
+            slug,
             owner: key.to_owned(),
             title,
             body_markdown,
             published,
             canonical_url,
             tags: tags(fields.get("tags")),
+            series: text(&fields, "series"),
+            main_image: text(&fields, "main_image"),
             published_at: published.then(|| self.core.clock.wall().to_string()),
         };
         let json = article.to_json();
@@ -239,6 +260,18 @@ impl DevTo {
         if let Some(body) = fields.get("body_markdown").and_then(Value::as_str) {
             article.body_markdown = body.to_owned();
         }
+        if let Some(url) = fields.get("canonical_url") {
+            article.canonical_url = url.as_str().map(str::to_owned);
+        }
+        if fields.contains_key("tags") {
+            article.tags = tags(fields.get("tags"));
+        }
+        if fields.contains_key("series") {
+            article.series = text(&fields, "series");
+        }
+        if fields.contains_key("main_image") {
+            article.main_image = text(&fields, "main_image");
+        }
         if let Some(published) = fields.get("published").and_then(Value::as_bool) {
             if published && !article.published {
                 article.published_at = Some(now);
@@ -254,6 +287,10 @@ fn article_fields(body: &[u8]) -> Option<serde_json::Map<String, Value>> {
         Value::Object(fields) => Some(fields.clone()),
         _ => None,
     }
+}
+
+fn text(fields: &serde_json::Map<String, Value>, name: &str) -> Option<String> {
+    fields.get(name).and_then(Value::as_str).map(str::to_owned)
 }
 
 fn tags(value: Option<&Value>) -> Vec<String> {

@@ -57,6 +57,9 @@ pub enum Fault {
     },
     /// The write is applied, then the answer is lost (a transport failure after the commit).
     CommitThenDrop,
+    /// The write is applied, then no answer ever comes (the connection stays open): the caller
+    /// is stuck between the server's commit and its own record of it.
+    CommitThenHang,
     /// `200` with a body that is not JSON.
     MalformedJson,
     /// `200` with a body of this many bytes.
@@ -70,6 +73,9 @@ pub enum Fault {
     QuotaExceeded,
     /// YouTube: the upload session is gone (`404`); the upload must start again.
     SessionExpired,
+    /// Hashnode: HTTP `200` with `errors[0].extensions.code` set to this code and no data;
+    /// nothing is applied.
+    GraphQlError(&'static str),
 }
 
 impl Fault {
@@ -84,12 +90,14 @@ impl Fault {
             Self::Hang => "hang",
             Self::SlowBody { .. } => "slow_body",
             Self::CommitThenDrop => "commit_then_drop",
+            Self::CommitThenHang => "commit_then_hang",
             Self::MalformedJson => "malformed_json",
             Self::Oversized(_) => "oversized",
             Self::ShortRange => "short_range",
             Self::NoRange => "no_range",
             Self::QuotaExceeded => "quota_exceeded",
             Self::SessionExpired => "session_expired",
+            Self::GraphQlError(_) => "graphql_error",
         }
     }
 }
@@ -215,10 +223,12 @@ pub(crate) fn generic_response(fault: &Fault, clock: &Clock) -> Option<Response<
         Fault::Transport
         | Fault::Hang
         | Fault::CommitThenDrop
+        | Fault::CommitThenHang
         | Fault::ShortRange
         | Fault::NoRange
         | Fault::QuotaExceeded
-        | Fault::SessionExpired => return None,
+        | Fault::SessionExpired
+        | Fault::GraphQlError(_) => return None,
     }
     Some(res)
 }
@@ -251,6 +261,12 @@ pub(crate) async fn respond(
             record.status = answer(None).map(|res| res.status());
             log.push(record);
             return Err(dropped());
+        }
+        Some(Fault::CommitThenHang) => {
+            // The write is applied; its answer never comes.
+            record.status = answer(None).map(|res| res.status());
+            log.push(record);
+            return std::future::pending().await;
         }
         Some(Fault::Transport) => {
             log.push(record);
@@ -368,6 +384,7 @@ macro_rules! mock_service {
 
 mock_service!(
     crate::dev::DevTo,
+    crate::hashnode::Hashnode,
     crate::youtube::YouTube,
     crate::website::Website,
     crate::gmail::Gmail

@@ -6,6 +6,8 @@
 //! - [`oauth`]: a Google OAuth token endpoint and an API that checks its tokens, on the
 //!   [`Clock`](unattended_core::Clock), with injectable faults;
 //! - [`dev`]: DEV (Forem API v1) with its throttles, duplicate guards and error bodies;
+//! - [`hashnode`]: Hashnode's GraphQL API (`publishPost`, `updatePost`, `me { posts }`), its
+//!   errors inside `200` answers and its per-token limits;
 //! - [`gmail`]: profile, messages (`metadata` format, label changes by `modify`), history pages
 //!   from a `startHistoryId` filtered by type and label (`404` when too old), new mail on
 //!   demand, the per-user rate limit;
@@ -31,6 +33,7 @@ pub mod dev;
 pub mod drive;
 pub mod fault;
 pub mod gmail;
+pub mod hashnode;
 pub mod log;
 pub mod oauth;
 pub mod serve;

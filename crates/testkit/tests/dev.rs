@@ -248,3 +248,36 @@ async fn over_a_socket_with_the_same_state() {
     let res = send(get(&key, "/api/articles/me/all")).await.unwrap();
     assert_eq!(res.status(), StatusCode::OK);
 }
+
+#[tokio::test(start_paused = true)]
+async fn revoked_keys_hung_commits_and_updates_that_keep_the_url() {
+    let mock = DevTo::new(clock(), 1);
+    let key = mock.key("k");
+    let (_, _, body) = call(&mock, post(&key, &article("kept"))).await.unwrap();
+    let created: serde_json::Value = serde_json::from_str(&body).unwrap();
+    clock().sleep(Duration::from_secs(1)).await;
+    let id = created["id"].as_u64().unwrap();
+    let put = Request::put(format!("https://dev.to/api/articles/{id}"))
+        .header("api-key", &key)
+        .body(Full::new(Bytes::from(
+            r#"{"article":{"title":"renamed","canonical_url":"https://blog.example/x","tags":["a","b"]}}"#,
+        )))
+        .unwrap();
+    let (_, _, body) = call(&mock, put).await.unwrap();
+    let updated: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(updated["url"], created["url"], "the URL made at creation stays");
+    assert_eq!(updated["canonical_url"], "https://blog.example/x");
+    assert_eq!(updated["tag_list"], serde_json::json!(["a", "b"]));
+    assert_eq!(mock.articles()[0]["title"], "renamed");
+
+    // The write applied, the answer never comes.
+    clock().sleep(Duration::from_secs(1)).await;
+    mock.fault(Route::of(Method::POST, "/api/articles"), Trigger::Nth(1, 1), Fault::CommitThenHang);
+    let hung = clock().timeout(Duration::from_secs(60), call(&mock, post(&key, &article("hung"))));
+    assert!(hung.await.is_err(), "no answer in 60 s");
+    assert_eq!(mock.titles(), ["renamed", "hung"], "but the article is there");
+
+    mock.revoke(&key);
+    let (status, _, _) = call(&mock, get(&key, "/api/articles/me/all")).await.unwrap();
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
