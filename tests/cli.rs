@@ -168,8 +168,58 @@ fn once_runs_a_task_and_says_how_it_went_in_its_exit_code() {
     assert!(err.contains("busy") && err.contains("retry at"), "{err}");
     let revoked = unattended(dir.path(), &["once", "revoked"]);
     assert_eq!(revoked.status.code(), Some(3), "{}", String::from_utf8_lossy(&revoked.stderr));
-    assert_eq!(unattended(dir.path(), &["status"]).status.code(), Some(3), "a human is needed");
+    let status = unattended(dir.path(), &["status"]);
+    assert_eq!(status.status.code(), Some(3), "a human is needed");
+    let shown = String::from_utf8_lossy(&status.stdout);
+    assert!(shown.contains("task:revoked:credentials") && shown.contains("help: "), "{shown}");
     let reset = unattended(dir.path(), &["reset", "revoked"]);
     assert!(String::from_utf8_lossy(&reset.stdout).contains("disabled → idle"));
     assert_eq!(unattended(dir.path(), &["once", "nope"]).status.code(), Some(2));
+}
+
+#[test]
+fn metrics_are_served_while_the_runner_runs_and_systemd_hears_ready() {
+    use std::io::{Read as _, Write as _};
+    use std::os::unix::net::UnixDatagram;
+
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    std::fs::write(
+        dir.path().join("unattended.toml"),
+        format!(
+            "[runner]\nmetrics = \"127.0.0.1:{port}\"\n[monitor]\ninterval = \"1s\"\n\
+             [tasks.tick]\nengine = \"command\"\nevery = \"1s\"\ntz = \"UTC\"\nprogram = \"true\"\n"
+        ),
+    )
+    .unwrap();
+    let socket_path = dir.path().join("notify.sock");
+    let socket = UnixDatagram::bind(&socket_path).unwrap();
+    socket.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut child = Command::new(BIN)
+        .args(["run"])
+        .current_dir(dir.path())
+        .env("NOTIFY_SOCKET", &socket_path)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut said = Vec::new();
+    while !said.iter().any(|s: &String| s == "WATCHDOG=1") {
+        let mut buf = [0u8; 64];
+        let n = socket.recv(&mut buf).expect("a notification within 20 s");
+        said.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+    }
+    assert_eq!(said[0], "READY=1", "{said:?}");
+    let mut body = String::new();
+    wait_for(20, "two runs in the metrics", || {
+        body.clear();
+        let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else { return false };
+        let _ = s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        let _ = s.read_to_string(&mut body);
+        body.contains("unattended_runs_total{task=\"tick\",outcome=\"succeeded\"} 2")
+            || body.contains("outcome=\"succeeded\"} 3")
+    });
+    assert!(body.starts_with("HTTP/1.1 200"), "{body}");
+    signal(&child, "-TERM");
+    assert_eq!(child.wait().unwrap().code(), Some(0));
 }

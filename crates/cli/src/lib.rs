@@ -23,6 +23,7 @@
 mod check;
 mod fetch;
 mod logging;
+mod metrics;
 mod once;
 mod reset;
 mod run;

@@ -54,8 +54,17 @@ pub(crate) async fn run(
     );
     let notify = systemd::Notifier::from_env();
     let watchdog = notify.clone();
+    let metrics = config.runner.metrics;
     let mut runner =
         Runner::builder(config).on_watch(move || watchdog.send("WATCHDOG=1")).build().await?;
+    if let Some(addr) = metrics {
+        let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+            CliError::new(format!("cannot listen on {addr} for metrics: {e}"), Code::Usage)
+                .help("change `[runner] metrics` to a free address, or remove it")
+        })?;
+        tracing::info!(%addr, "metrics at http://{addr}/metrics");
+        tokio::spawn(crate::metrics::serve(listener, runner.view()));
+    }
     let shutdown = CancellationToken::new();
     tokio::spawn(signals(shutdown.clone()));
     notify.send("READY=1");

@@ -34,6 +34,31 @@ pub(crate) struct Report {
     pub(crate) open_breakers: Vec<Held>,
     /// Hosts paused by rate limits.
     pub(crate) paused_hosts: Vec<Held>,
+    /// Incidents open now (each alerted once).
+    pub(crate) open_incidents: Vec<IncidentReport>,
+    /// Alert deliveries not made yet (a sink that is down).
+    pub(crate) undelivered_alerts: Vec<UndeliveredReport>,
+}
+
+/// An open incident in the report.
+#[derive(Debug, Serialize)]
+pub(crate) struct IncidentReport {
+    pub(crate) incident: String,
+    pub(crate) task: Option<String>,
+    pub(crate) since: Timestamp,
+    pub(crate) title: String,
+    pub(crate) help: Option<String>,
+}
+
+/// An undelivered alert in the report.
+#[derive(Debug, Serialize)]
+pub(crate) struct UndeliveredReport {
+    pub(crate) incident: String,
+    pub(crate) title: String,
+    pub(crate) sink: String,
+    pub(crate) attempts: u32,
+    pub(crate) next_attempt_at: Timestamp,
+    pub(crate) last_error: Option<String>,
 }
 
 /// One task in the report.
@@ -129,8 +154,40 @@ pub(crate) async fn run(
             }
         }
     }
-    let report =
-        Report { at: now, state: path.display().to_string(), tasks, open_breakers, paused_hosts };
+    let open_incidents = store
+        .open_incidents()
+        .await?
+        .into_iter()
+        .map(|i| IncidentReport {
+            incident: i.key,
+            task: i.alert.task,
+            since: i.opened_at,
+            title: i.alert.title,
+            help: i.alert.help,
+        })
+        .collect();
+    let undelivered_alerts = store
+        .pending_deliveries()
+        .await?
+        .into_iter()
+        .map(|p| UndeliveredReport {
+            incident: p.alert.incident,
+            title: p.alert.title,
+            sink: p.delivery.sink,
+            attempts: p.delivery.attempts,
+            next_attempt_at: p.delivery.next_attempt_at,
+            last_error: p.delivery.last_error,
+        })
+        .collect();
+    let report = Report {
+        at: now,
+        state: path.display().to_string(),
+        tasks,
+        open_breakers,
+        paused_hosts,
+        open_incidents,
+        undelivered_alerts,
+    };
     if args.json {
         let text = serde_json::to_string_pretty(&report)
             .map_err(|e| CliError::new(format!("cannot write JSON: {e}"), Code::Usage))?;
@@ -205,6 +262,28 @@ pub(crate) fn table(r: &Report, terminal: bool) -> String {
             .collect();
         out.push_str(line.join("  ").trim_end());
         out.push('\n');
+    }
+    if !r.open_incidents.is_empty() {
+        out.push_str("\nopen incidents (alerted once; each closes by itself when fixed):\n");
+        for i in &r.open_incidents {
+            out.push_str(&format!("  {} since {}: {}\n", i.incident, when(Some(i.since)), i.title));
+            if let Some(help) = &i.help {
+                out.push_str(&format!("    help: {help}\n"));
+            }
+        }
+    }
+    if !r.undelivered_alerts.is_empty() {
+        out.push_str("\nundelivered alerts (kept in the store, tried again):\n");
+        for u in &r.undelivered_alerts {
+            let error = u.last_error.as_deref().unwrap_or("not tried yet");
+            out.push_str(&format!(
+                "  {} to {}: {} attempt(s), next {}; {error}\n",
+                u.incident,
+                u.sink,
+                u.attempts,
+                when(Some(u.next_attempt_at))
+            ));
+        }
     }
     for (title, held) in [("open breakers", &r.open_breakers), ("paused hosts", &r.paused_hosts)] {
         if !held.is_empty() {

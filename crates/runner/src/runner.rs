@@ -174,19 +174,156 @@ impl RunnerBuilder {
                 }
             })
             .collect();
+        let alerter = Arc::new(Alerter::new(outbox));
+        let tasks: Vec<TaskSlot> = tasks;
+        let view = RunnerView {
+            inner: Arc::new(ViewInner {
+                clock: self.clock,
+                names: tasks
+                    .iter()
+                    .map(|t| (t.spec.name.clone(), t.spec.engine_name.clone()))
+                    .collect(),
+                live: tasks.iter().map(|t| t.live.clone()).collect(),
+                state: std::sync::Mutex::new(
+                    tasks.iter().map(|t| (t.status.clone(), None, None)).collect(),
+                ),
+                metrics: std::sync::Mutex::new(crate::metrics::Metrics::default()),
+                alerter: alerter.clone(),
+                clients: services.clients.clone(),
+            }),
+        };
         Ok(Runner {
+            view,
             config: Arc::new(self.config),
             store,
             clock: self.clock,
             services,
             saver,
             ping,
-            alerter: Arc::new(Alerter::new(outbox)),
+            alerter,
             tasks,
             rng,
             probe: self.probe,
             on_watch: self.on_watch,
         })
+    }
+}
+
+/// A shared, cheap-to-clone view of a running [`Runner`]: its tasks, the alerts it raised, the
+/// services held back, and Prometheus metrics.
+#[derive(Clone, Debug)]
+pub struct RunnerView {
+    inner: Arc<ViewInner>,
+}
+
+#[derive(Debug)]
+struct ViewInner {
+    clock: Clock,
+    names: Vec<(String, String)>,
+    live: Vec<Arc<LiveTask>>,
+    state: std::sync::Mutex<Vec<(TaskStatus, Option<Timestamp>, Option<Timestamp>)>>,
+    metrics: std::sync::Mutex<crate::metrics::Metrics>,
+    alerter: Arc<Alerter>,
+    clients: BTreeMap<String, Client>,
+}
+
+/// A service held back now: an open breaker or a rate-limit pause.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct HeldView {
+    /// The service's name in the config.
+    pub service: String,
+    /// `"breaker"` or `"pause"`.
+    pub kind: &'static str,
+    /// The host (service key).
+    pub key: String,
+    /// Until when.
+    pub until: Timestamp,
+}
+
+impl RunnerView {
+    fn lock_state(
+        &self,
+    ) -> std::sync::MutexGuard<'_, Vec<(TaskStatus, Option<Timestamp>, Option<Timestamp>)>> {
+        self.inner.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn set_task(
+        &self,
+        index: usize,
+        status: TaskStatus,
+        next: Option<Timestamp>,
+        running: Option<Timestamp>,
+    ) {
+        if let Some(slot) = self.lock_state().get_mut(index) {
+            *slot = (status, next, running);
+        }
+    }
+
+    pub(crate) fn metrics_mut(&self) -> std::sync::MutexGuard<'_, crate::metrics::Metrics> {
+        self.inner.metrics.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Every task, as the runner last wrote it, with a running task's progress.
+    pub fn tasks(&self) -> Vec<TaskView> {
+        let state = self.lock_state().clone();
+        self.inner
+            .names
+            .iter()
+            .zip(state)
+            .zip(&self.inner.live)
+            .map(|(((name, engine), (status, next_start, running_since)), live)| TaskView {
+                name: name.clone(),
+                engine: engine.clone(),
+                status,
+                next_start,
+                running_since,
+                progress: running_since.and_then(|_| live.progress()),
+                last_heartbeat: live.last_beat(),
+            })
+            .collect()
+    }
+
+    /// The alerts raised and recoveries reported by this runner.
+    pub fn alerts(&self) -> Vec<AlertNote> {
+        self.inner.alerter.said()
+    }
+
+    /// Open breakers and paused hosts, now.
+    pub fn held(&self) -> Vec<HeldView> {
+        let now = self.inner.clock.wall();
+        let mut out = Vec::new();
+        for (service, client) in &self.inner.clients {
+            if let Some(breakers) = client.breakers() {
+                for b in breakers.snapshot() {
+                    if b.until > now {
+                        out.push(HeldView {
+                            service: service.clone(),
+                            kind: "breaker",
+                            key: b.key.to_string(),
+                            until: b.until,
+                        });
+                    }
+                }
+            }
+            for p in client.pauses().snapshot(now) {
+                out.push(HeldView {
+                    service: service.clone(),
+                    kind: "pause",
+                    key: p.key.to_string(),
+                    until: p.until,
+                });
+            }
+        }
+        out
+    }
+
+    /// The runner's metrics in the Prometheus text format.
+    pub fn metrics(&self) -> String {
+        let tasks = self.tasks();
+        let held = self.held();
+        let now = self.inner.clock.wall();
+        self.metrics_mut().render(&tasks, &held, self.alerts().len(), now)
     }
 }
 
@@ -264,6 +401,7 @@ pub struct Runner {
     rng: fastrand::Rng,
     probe: Probe,
     on_watch: Option<Arc<dyn Fn() + Send + Sync>>,
+    view: RunnerView,
 }
 
 impl std::fmt::Debug for Runner {
@@ -302,18 +440,24 @@ impl Runner {
     /// What the runner knows of each task right now: its state, and for a running task its
     /// last progress report and heartbeat.
     pub fn tasks(&self) -> Vec<TaskView> {
-        self.tasks
-            .iter()
-            .map(|t| TaskView {
-                name: t.spec.name.clone(),
-                engine: t.spec.engine_name.clone(),
-                status: t.status.clone(),
-                next_start: t.next_start,
-                running_since: t.running.as_ref().map(|r| r.started),
-                progress: t.live.progress(),
-                last_heartbeat: t.live.last_beat(),
-            })
-            .collect()
+        self.view.tasks()
+    }
+
+    /// A handle on what the runner knows right now, for a live view, a status page or metrics
+    /// while [`run`](Self::run) goes on (clones share it).
+    pub fn view(&self) -> RunnerView {
+        self.view.clone()
+    }
+
+    /// Copies task `index`'s state into the view.
+    fn publish(&self, index: usize) {
+        let t = &self.tasks[index];
+        self.view.set_task(
+            index,
+            t.status.clone(),
+            t.next_start,
+            t.running.as_ref().map(|r| r.started),
+        );
     }
 
     /// Saves the clients' open breakers and pauses to the store now (the runner also does it
@@ -481,6 +625,7 @@ impl Runner {
             slot.status.next_run = next;
             let (name, status) = (slot.spec.name.clone(), slot.status.clone());
             self.store.set_task_state(&name, status).await?;
+            self.publish(index);
             tracing::info!(task = %name, next_run = ?next, "scheduled");
         }
         Ok(())
@@ -530,6 +675,7 @@ impl Runner {
             tracing::info!(task = %slot.spec.name, until = ?opens, "deferred: outside its window");
             let (name, status) = (slot.spec.name.clone(), slot.status.clone());
             self.store.set_task_state(&name, status).await?;
+            self.publish(index);
             return Ok(());
         }
         self.start_now(index, tx, shutdown).await
@@ -579,6 +725,7 @@ impl Runner {
             slot.status.failures,
         );
         tracing::info!(task = %name, run = run.0, slot = %served, "run started");
+        self.publish(index);
         self.ping(index, "/start");
         let engine = self.tasks[index].spec.engine.clone();
         let max_runtime = self.tasks[index].spec.max_runtime;
@@ -622,6 +769,13 @@ impl Runner {
         slot.planned_slot = decision.planned;
         slot.status.next_run = next;
         self.store.set_task_state(&name, slot.status.clone()).await?;
+        self.publish(index);
+        self.view.metrics_mut().run_ended(
+            &name,
+            end.outcome,
+            unattended_core::clock::duration_between(running.started, now),
+            decision.overlapped,
+        );
         let took = jiff::SignedDuration::try_from(unattended_core::clock::duration_between(
             running.started,
             now,
@@ -679,6 +833,7 @@ impl Runner {
                     slot.status = stored;
                     slot.next_start = Some(now);
                     slot.watched_since = now;
+                    self.publish(index);
                 }
                 continue;
             }

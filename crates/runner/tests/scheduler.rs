@@ -542,3 +542,25 @@ async fn an_alert_waits_in_the_store_until_its_webhook_is_back() {
     let pending = runner.store().pending_deliveries().await.unwrap();
     assert!(pending.is_empty(), "{pending:?}");
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_view_and_metrics_follow_the_runs() {
+    let h = Harness::new("2026-12-01T00:00:00Z");
+    let mut runner = h
+        .runner(
+            "[tasks.ok]\nengine = \"fake\"\nevery = \"10m\"\ntz = \"UTC\"\n\
+             [tasks.broken]\nengine = \"fake\"\nevery = \"10m\"\ntz = \"UTC\"\nmode = \"revoked\"\n",
+        )
+        .await;
+    let view = runner.view();
+    h.run_for(&mut runner, Duration::from_secs(3600)).await;
+    let tasks = view.tasks();
+    let state = |name: &str| tasks.iter().find(|t| t.name == name).unwrap().status.state;
+    assert_eq!((state("ok"), state("broken")), (TaskState::Succeeded, TaskState::Disabled));
+    let text = view.metrics();
+    assert!(text.contains("unattended_runs_total{task=\"ok\",outcome=\"succeeded\"} 7"), "{text}");
+    assert!(text.contains("unattended_runs_total{task=\"broken\",outcome=\"failed\"} 1"), "{text}");
+    assert!(text.contains("unattended_task_state{task=\"broken\",state=\"disabled\"} 1"), "{text}");
+    assert!(text.contains("unattended_alerts_total 1"), "{text}");
+    assert!(view.held().is_empty());
+}
