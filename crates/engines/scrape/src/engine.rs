@@ -293,9 +293,9 @@ impl Run {
         wait_turn(&shared, host).await;
         // Sitemaps may be far bigger than pages (50 MB by the protocol): at least 10 MiB.
         let limit = shared.inner.settings.max_page_bytes.max(10 << 20);
-        api::fetch_sitemap(&shared.web, &uri, &shared.inner.agent, limit)
-            .await
-            .map_err(|e| e.to_string())
+        let items = api::fetch_sitemap(&shared.web, &uri, &shared.inner.agent, limit).await;
+        host.pace.finished(shared.clock.now());
+        items.map_err(|e| e.to_string())
     }
 
     fn host(&mut self, origin: &str) -> &mut Host {
@@ -556,11 +556,13 @@ async fn step(shared: Shared, mut host: Host) -> (Host, Step) {
             Outcome::Disallowed
         }
         Ok(uri) => {
-            wait_turn(&shared, &mut host).await;
+            wait_turn(&shared, &host).await;
             let validators = previous.as_ref().map(|p| p.validators.clone()).unwrap_or_default();
             let limit = shared.inner.settings.max_page_bytes;
-            match api::fetch_page(&shared.web, &uri, &shared.inner.agent, &validators, limit).await
-            {
+            let answer =
+                api::fetch_page(&shared.web, &uri, &shared.inner.agent, &validators, limit).await;
+            host.pace.finished(shared.clock.now());
+            match answer {
                 Ok(PageAnswer::Fetched { html, validators }) => {
                     let fields = shared.inner.extractor.extract(&html);
                     Outcome::Fetched { validators, fields }
@@ -613,6 +615,7 @@ async fn ensure_robots(shared: &Shared, host: &mut Host) -> Result<(), Deferral>
         None => {
             wait_turn(shared, host).await;
             let answer = api::fetch_robots(&shared.web, &host.origin, &shared.inner.agent).await;
+            host.pace.finished(shared.clock.now());
             let until = match &answer {
                 api::RobotsAnswer::Unreachable {
                     disposition: Some(Disposition::RetryAt(t)),
@@ -652,12 +655,11 @@ async fn ensure_robots(shared: &Shared, host: &mut Host) -> Result<(), Deferral>
     Ok(())
 }
 
-/// Waits for `host`'s turn, then counts a request as started.
-async fn wait_turn(shared: &Shared, host: &mut Host) {
+/// Waits for `host`'s turn.
+async fn wait_turn(shared: &Shared, host: &Host) {
     if let Some(at) = host.pace.next_start() {
         shared.clock.sleep_until(at).await;
     }
-    host.pace.started(shared.clock.now());
 }
 
 /// `scheme://host[:port]` of a URL (lower-case, default port left out).

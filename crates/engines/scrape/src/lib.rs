@@ -12,7 +12,7 @@
 //!   `429` or no answer → nothing is, until it answers (a cached copy, even an old one, is used
 //!   meanwhile, as the RFC allows).
 //! - **one request in flight per host**, each started at least `min_delay` (1 s) or the site's
-//!   `Crawl-delay` after the one before, hosts crawled side by side;
+//!   `Crawl-delay` after the one before ended, hosts crawled side by side;
 //! - **pushback**: a `429` or `503` with `Retry-After` pauses that host for every caller in the
 //!   client's rate-limit layer; a short pause is waited out inside the call, a long one defers
 //!   the host's pages, and the run asks to be run again when the pause ends, the other hosts

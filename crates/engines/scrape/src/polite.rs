@@ -78,17 +78,18 @@ fn text_of(bytes: &Bytes) -> String {
 }
 
 /// The pace of one host: at most one request in flight (the caller's loop sees to that), and
-/// each request `delay` after the start of the one before.
+/// each request `delay` after the end of the one before, so the host sees them at least
+/// `delay` apart whatever the network's latency.
 #[derive(Clone, Debug)]
 pub(crate) struct Pace {
     delay: Duration,
-    last_start: Option<Instant>,
+    last_end: Option<Instant>,
 }
 
 impl Pace {
     /// A host asked every `delay`.
     pub(crate) fn new(delay: Duration) -> Self {
-        Self { delay, last_start: None }
+        Self { delay, last_end: None }
     }
 
     /// Lengthens the delay to `crawl_delay` if it is longer (the site asked for it).
@@ -100,12 +101,12 @@ impl Pace {
 
     /// When the next request may start.
     pub(crate) fn next_start(&self) -> Option<Instant> {
-        self.last_start.map(|t| t + self.delay)
+        self.last_end.map(|t| t + self.delay)
     }
 
-    /// Records that a request started at `now`.
-    pub(crate) fn started(&mut self, now: Instant) {
-        self.last_start = Some(now);
+    /// Records that a request ended (its answer came, or it failed) at `now`.
+    pub(crate) fn finished(&mut self, now: Instant) {
+        self.last_end = Some(now);
     }
 }
 
@@ -164,7 +165,7 @@ mod tests {
         assert_eq!(pace.next_start(), None);
         pace.honour(Some(Duration::from_secs(2)));
         pace.honour(Some(Duration::from_millis(500)));
-        pace.started(start);
+        pace.finished(start);
         assert_eq!(pace.next_start(), Some(start + Duration::from_secs(2)));
     }
 }
