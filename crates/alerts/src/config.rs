@@ -22,9 +22,17 @@ use serde::{Deserialize, Serialize};
 /// program = "/usr/local/bin/page-me"
 /// args = ["--urgent"]
 /// timeout = "10s"
+///
+/// [[alerts.smtp]]
+/// host = "smtp.example.com"
+/// tls = "starttls"                # or "tls" (port 465) or "none"
+/// from = "unattended <jobs@example.com>"
+/// to = ["me@example.com"]
+/// username_env = "SMTP_USER"      # credentials from the environment, never from the file
+/// password_env = "SMTP_PASSWORD"
 /// ```
 ///
-/// A sink's name (its `name`, else `webhook:N` or `command:N` by its place in the
+/// A sink's name (its `name`, else `webhook:N`, `command:N` or `smtp:N` by its place in the
 /// list, and `log`) keeps its pending deliveries across a restart: renaming or reordering sinks
 /// while alerts are undelivered leaves those to the old name, which then fails as not
 /// configured (shown as undelivered) until it comes back.
@@ -48,6 +56,8 @@ pub struct AlertsConfig {
     pub webhook: Vec<WebhookConfig>,
     /// Commands.
     pub command: Vec<CommandConfig>,
+    /// Mail servers.
+    pub smtp: Vec<SmtpConfig>,
 }
 
 impl Default for AlertsConfig {
@@ -59,6 +69,7 @@ impl Default for AlertsConfig {
             retry_max: Duration::from_secs(3600),
             webhook: Vec::new(),
             command: Vec::new(),
+            smtp: Vec::new(),
         }
     }
 }
@@ -193,6 +204,118 @@ impl CommandConfig {
     }
 }
 
+/// How an SMTP connection is protected.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum SmtpTls {
+    /// Plain connection upgraded with `STARTTLS`, required (default port 587).
+    #[default]
+    Starttls,
+    /// TLS from the first byte (default port 465).
+    Tls,
+    /// No encryption (default port 25): only for a relay on the same machine.
+    None,
+}
+
+/// A mail server: each alert is a plain-text mail (subject `[unattended] <kind>: <title>`,
+/// body [`Alert::text`](crate::Alert::text) and the alert's fields). TLS is rustls with the
+/// system's roots.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct SmtpConfig {
+    /// The sink's name (default `smtp:N`).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// The server.
+    pub host: String,
+    /// Its port (default by `tls`: 587, 465 or 25).
+    #[serde(default)]
+    pub port: Option<u16>,
+    /// How the connection is protected (default `starttls`).
+    #[serde(default)]
+    pub tls: SmtpTls,
+    /// The sender, such as `"unattended <jobs@example.com>"`.
+    pub from: String,
+    /// The recipients.
+    pub to: Vec<String>,
+    /// The environment variable holding the user name, if the server wants one.
+    #[serde(default)]
+    pub username_env: Option<String>,
+    /// The environment variable holding the password (with `username_env`).
+    #[serde(default)]
+    pub password_env: Option<String>,
+    /// The longest one delivery may take (default 30 s).
+    #[serde(default = "default_smtp_timeout", with = "unattended_client::duration")]
+    pub timeout: Duration,
+}
+
+fn default_smtp_timeout() -> Duration {
+    Duration::from_secs(30)
+}
+
+impl SmtpConfig {
+    /// Mail from `from` to `to` through `host`, with `STARTTLS` and no credentials.
+    pub fn new(
+        host: impl Into<String>,
+        from: impl Into<String>,
+        to: impl IntoIterator<Item = impl Into<String>>,
+    ) -> Self {
+        Self {
+            name: None,
+            host: host.into(),
+            port: None,
+            tls: SmtpTls::default(),
+            from: from.into(),
+            to: to.into_iter().map(Into::into).collect(),
+            username_env: None,
+            password_env: None,
+            timeout: default_smtp_timeout(),
+        }
+    }
+
+    /// Named `name`.
+    #[must_use]
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// On `port`.
+    #[must_use]
+    pub fn port(mut self, port: u16) -> Self {
+        self.port = Some(port);
+        self
+    }
+
+    /// Protected by `tls`.
+    #[must_use]
+    pub fn tls(mut self, tls: SmtpTls) -> Self {
+        self.tls = tls;
+        self
+    }
+
+    /// Signs in with the user name and password in these environment variables.
+    #[must_use]
+    pub fn credentials_env(
+        mut self,
+        username: impl Into<String>,
+        password: impl Into<String>,
+    ) -> Self {
+        self.username_env = Some(username.into());
+        self.password_env = Some(password.into());
+        self
+    }
+
+    /// The longest one delivery may take.
+    #[must_use]
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+}
+
 /// A sink could not be made from its config.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -230,8 +353,11 @@ impl unattended_core::HasDisposition for ConfigError {
     }
 }
 
-/// Reads the environment variable `var` for `sink`.
-pub(crate) fn env(sink: &str, var: &str) -> Result<String, ConfigError> {
-    std::env::var(var)
-        .map_err(|_| ConfigError::MissingEnv { sink: sink.to_owned(), var: var.to_owned() })
+/// Where the variables a config names (`url_env`, `username_env`, `password_env`) are read.
+pub(crate) type Env = dyn Fn(&str) -> Option<String> + Send + Sync;
+
+/// Reads the variable `var` for `sink` from `lookup`.
+pub(crate) fn env(lookup: &Env, sink: &str, var: &str) -> Result<String, ConfigError> {
+    lookup(var)
+        .ok_or_else(|| ConfigError::MissingEnv { sink: sink.to_owned(), var: var.to_owned() })
 }

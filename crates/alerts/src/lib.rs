@@ -11,10 +11,12 @@
 //!   by default) until it is taken, never dropped;
 //! - **sinks**: `log` (`tracing`, on by default), `webhook` (JSON `POST` through the
 //!   workspace's resilient [`Client`](unattended_client::Client)) and `command` (a program run
-//!   with the alert in `UNATTENDED_ALERT_*` variables and as JSON on stdin, with a timeout),
-//!   from the config, and any [`AlertSink`] of the caller's own;
-//! - **no secrets shown**: a webhook URL (which often holds a token) appears in no log or
-//!   error, only its origin does;
+//!   with the alert in `UNATTENDED_ALERT_*` variables and as JSON on stdin, with a timeout)
+//!   and `smtp` (a plain-text mail through lettre over rustls, `STARTTLS` required by default,
+//!   credentials from the environment), from the config, and any [`AlertSink`] of the caller's
+//!   own;
+//! - **no secrets shown**: a webhook URL (which often holds a token) and an SMTP password appear
+//!   in no log or error; a webhook shows only its origin;
 //! - **runs anywhere in time**: every time comes from a [`Clock`](unattended_core::Clock) and the
 //!   webhook transport can be swapped for an in-process service, so a week of outage can be
 //!   simulated under a paused tokio clock.
@@ -64,10 +66,13 @@ mod command;
 mod config;
 mod outbox;
 mod sink;
+mod smtp;
 mod webhook;
 
 pub use self::alert::{Alert, JSON_VERSION, Notice};
-pub use self::config::{AlertsConfig, CommandConfig, ConfigError, WebhookConfig};
+pub use self::config::{
+    AlertsConfig, CommandConfig, ConfigError, SmtpConfig, SmtpTls, WebhookConfig,
+};
 pub use self::outbox::{DeliveryReport, Outbox, OutboxBuilder};
 pub use self::sink::{AlertSink, DeliverFuture, SinkError};
 pub use self::webhook::{Transport, transport};

@@ -15,8 +15,9 @@ use unattended_store::{AlertKind, Incident, NewAlert, PendingDelivery, Store, St
 
 use crate::alert::{Alert, Notice};
 use crate::command::CommandSink;
-use crate::config::{AlertsConfig, ConfigError};
+use crate::config::{AlertsConfig, ConfigError, Env};
 use crate::sink::{AlertSink, LogSink, SinkError};
+use crate::smtp::SmtpSink;
 use crate::webhook::{Transport, WebhookSink};
 
 /// Alerts for a human: one per incident and one on recovery, written to the [`Store`] before
@@ -104,6 +105,7 @@ impl Outbox {
             extra: Vec::new(),
             transport: None,
             seed: None,
+            env: Arc::new(|var: &str| std::env::var(var).ok()),
         }
     }
 
@@ -353,6 +355,7 @@ pub struct OutboxBuilder {
     extra: Vec<Arc<dyn AlertSink>>,
     transport: Option<Transport>,
     seed: Option<u64>,
+    env: Arc<Env>,
 }
 
 impl OutboxBuilder {
@@ -386,6 +389,14 @@ impl OutboxBuilder {
         self
     }
 
+    /// Reads the variables the config names (`url_env`, `username_env`, `password_env`) with
+    /// `lookup` instead of from the process environment (for tests, or secrets kept elsewhere).
+    #[must_use]
+    pub fn env(mut self, lookup: impl Fn(&str) -> Option<String> + Send + Sync + 'static) -> Self {
+        self.env = Arc::new(lookup);
+        self
+    }
+
     /// Seeds the retry jitter, for reproducible runs.
     #[must_use]
     pub fn seed(mut self, seed: u64) -> Self {
@@ -415,12 +426,16 @@ impl OutboxBuilder {
         for (i, webhook) in c.webhook.iter().enumerate() {
             let name = webhook.name.clone().unwrap_or_else(|| format!("webhook:{i}"));
             let transport = self.transport.clone();
-            let sink = WebhookSink::new(&name, webhook, clock, transport, self.seed)?;
+            let sink = WebhookSink::new(&name, webhook, clock, transport, self.seed, &*self.env)?;
             sinks.push(Arc::new(sink));
         }
         for (i, command) in c.command.iter().enumerate() {
             let name = command.name.clone().unwrap_or_else(|| format!("command:{i}"));
             sinks.push(Arc::new(CommandSink::new(&name, command, clock)?));
+        }
+        for (i, smtp) in c.smtp.iter().enumerate() {
+            let name = smtp.name.clone().unwrap_or_else(|| format!("smtp:{i}"));
+            sinks.push(Arc::new(SmtpSink::new(&name, smtp, clock, &*self.env)?));
         }
         sinks.extend(self.extra);
         let mut names = Vec::new();

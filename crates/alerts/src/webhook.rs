@@ -14,7 +14,7 @@ use unattended_core::{
 };
 
 use crate::alert::Alert;
-use crate::config::{ConfigError, WebhookConfig, env};
+use crate::config::{ConfigError, Env, WebhookConfig, env};
 use crate::sink::{AlertSink, DeliverFuture, SinkError};
 
 /// Any HTTP transport a webhook's client can run on (hyper-util by default; an in-process
@@ -62,10 +62,11 @@ impl WebhookSink {
         clock: Clock,
         transport: Option<Transport>,
         seed: Option<u64>,
+        lookup: &Env,
     ) -> Result<Self, ConfigError> {
         let text = match (&config.url, &config.url_env) {
             (Some(url), None) => url.clone(),
-            (None, Some(var)) => env(name, var)?,
+            (None, Some(var)) => env(lookup, name, var)?,
             _ => return Err(ConfigError::invalid(name, "give exactly one of `url` and `url_env`")),
         };
         // The parser's error and the text itself may show the secret: say only what is wrong.

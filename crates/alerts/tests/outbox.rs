@@ -439,3 +439,23 @@ async fn a_bad_config_is_a_typed_error_without_the_url() {
     let debug = format!("{:?}", WebhookConfig::url(HOOK));
     assert!(debug.contains("https://hooks.example.com") && !debug.contains("abc"), "{debug}");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_webhook_url_from_a_variable_is_read_through_the_lookup() {
+    let (dir, clock) = (tempfile::tempdir().unwrap(), clock());
+    let hook = Hook::up(clock);
+    let mut config = config(0);
+    config.webhook.push(WebhookConfig::url_env("ALERT_HOOK").name("chat"));
+    let outbox = Outbox::builder(open(&dir.path().join("s.db"), clock).await)
+        .config(config)
+        .webhook_transport(hook.transport())
+        .env(|var| {
+            (var == "ALERT_HOOK").then(|| "https://chat.example.com/hooks/xyz?k=1".to_owned())
+        })
+        .build()
+        .unwrap();
+    assert_eq!(outbox.sinks().collect::<Vec<_>>(), ["log", "chat"]);
+    outbox.raise("x", Notice::new("x", "y")).await.unwrap();
+    outbox.deliver_due().await.unwrap();
+    assert_eq!(hook.taken()[0].path, "/hooks/xyz?k=1");
+}
