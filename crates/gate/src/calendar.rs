@@ -143,27 +143,35 @@ impl WindowCalendar {
     /// The first instant at or after `t` when the calendar is closed (`t` itself if closed), or
     /// `None` if it stays open for about two years.
     pub fn next_close(&self, t: Timestamp) -> Option<Timestamp> {
+        let today = self.date_of(t);
         for days in HORIZONS {
             let spans = self.spans(t, days);
-            let horizon = self.local(self.date_of(t).checked_add(days.days()).ok()?, 0);
-            match spans.iter().find(|(start, end)| *start <= t && t < *end) {
-                None => return Some(t),
-                Some((_, end)) if *end < horizon => return Some(*end),
-                Some(_) => {}
+            let Some((_, end)) = spans.iter().find(|(start, end)| *start <= t && t < *end) else {
+                return Some(t);
+            };
+            // A span ending before the first local day not computed is whole.
+            let horizon =
+                today.checked_add(days.days()).map_or(Timestamp::MAX, |d| self.local(d, 0));
+            if *end < horizon {
+                return Some(*end);
             }
         }
         None
     }
 
-    /// The open spans that end after `t`, computed over the local days from the day before
-    /// `t` to `days` days after it: sorted, merged, closures removed.
+    /// The open spans that end after `t`, computed over the local days from two days before
+    /// `t`'s to `days` days after it: sorted, merged, closures removed.
+    ///
+    /// Two days back, not one: a window that crosses midnight into a day the zone skipped
+    /// (Pacific/Apia, 2011-12-30) ends on the day after, so it can hold instants of a local date
+    /// two days after its own.
     fn spans(&self, t: Timestamp, days: i64) -> Vec<(Timestamp, Timestamp)> {
         let today = self.date_of(t);
-        let Ok(first) = today.yesterday() else { return Vec::new() };
         let mut open = Vec::new();
         let mut closed = Vec::new();
-        let mut date = first;
-        for _ in 0..=days + 1 {
+        let mut date = today.checked_sub(2.days()).unwrap_or(Date::MIN);
+        let last = today.checked_add(days.days()).unwrap_or(Date::MAX);
+        while date <= last {
             let weekday = date.weekday().to_monday_zero_offset();
             for w in &self.weekly {
                 if w.days & (1 << weekday) != 0 {
@@ -203,10 +211,12 @@ impl WindowCalendar {
             (date, minutes)
         };
         let time = Time::new((minutes / 60) as i8, (minutes % 60) as i8, 0, 0).unwrap_or(Time::MIN);
+        // Only the first and last local days of jiff's range fail; they saturate that way.
+        let beyond = if date.year() < 0 { Timestamp::MIN } else { Timestamp::MAX };
         self.tz
             .to_ambiguous_timestamp(DateTime::from_parts(date, time))
             .compatible()
-            .unwrap_or(Timestamp::MAX)
+            .unwrap_or(beyond)
     }
 
     fn parse_closed(&mut self, part: &str) -> Result<(), CalendarError> {
@@ -320,7 +330,8 @@ fn subtract(
     let mut result = Vec::with_capacity(open.len());
     for (mut start, end) in open {
         for &(cs, ce) in closed {
-            if ce <= start || cs >= end {
+            // An empty closure (a closed date the zone skipped) must not split a span.
+            if ce <= cs || ce <= start || cs >= end {
                 continue;
             }
             if cs > start {

@@ -239,3 +239,149 @@ proptest! {
         }
     }
 }
+
+/// Pacific/Apia skipped 2011-12-30: 23:59:59 on the 29th (UTC-10) was followed by 00:00 on the
+/// 31st (UTC+14). The window of the 29th ends at "06:00 the next day", which does not exist and
+/// becomes 06:00 on the 31st (the gap rule), 16:00Z on the 30th; every question agrees on that.
+#[test]
+fn a_zone_that_skipped_a_day_agrees_with_itself() {
+    let c = WindowCalendar::new("Pacific/Apia", &["daily 10:00-06:00"], &[]).unwrap();
+    let before = ts("2011-12-30T09:00:00Z"); // the 29th, 23:00 local
+    assert!(c.is_open(before));
+    assert_eq!(c.next_close(before), Some(ts("2011-12-30T16:00:00Z")));
+    for t in ["2011-12-30T10:00:00Z", "2011-12-30T12:00:00Z", "2011-12-30T15:59:59Z"] {
+        let t = ts(t);
+        assert!(c.is_open(t), "{t}");
+        assert_eq!(c.next_open(t), Some(t), "{t}");
+        assert_eq!(c.next_close(t), Some(ts("2011-12-30T16:00:00Z")), "{t}");
+    }
+    let after = ts("2011-12-30T16:00:00Z");
+    assert!(!c.is_open(after));
+    assert_eq!(c.next_open(after), Some(ts("2011-12-30T20:00:00Z"))); // the 31st, 10:00 local
+}
+
+/// Near the end of the time library's range, a closed instant is still its own next close, and
+/// no question panics at either end.
+#[test]
+fn the_ends_of_time_give_answers_not_panics() {
+    let calendars = [
+        la(),
+        WindowCalendar::always(),
+        WindowCalendar::new("Pacific/Apia", &["daily 10:00-06:00"], &["9999-12-30"]).unwrap(),
+        WindowCalendar::new("Pacific/Kiritimati", &["daily 22:00-02:00"], &[]).unwrap(),
+        WindowCalendar::new("Pacific/Pago_Pago", &["mon 00:00-24:00"], &["-009999-01-05"]).unwrap(),
+    ];
+    for c in &calendars {
+        for hours in 0..200 {
+            for t in [
+                Timestamp::MAX - SignedDuration::from_hours(hours),
+                Timestamp::MIN + SignedDuration::from_hours(hours),
+            ] {
+                let open = c.is_open(t);
+                if open {
+                    assert_eq!(c.next_open(t), Some(t), "{c:?} at {t}");
+                } else {
+                    assert_eq!(c.next_close(t), Some(t), "{c:?} at {t}");
+                }
+            }
+        }
+    }
+}
+
+/// Zones that skipped or repeated a whole day, or shift by half an hour or two hours, and when.
+const ODD_ZONES: [(&str, &str); 9] = [
+    ("Pacific/Apia", "2011-12-30T10:00:00Z"),
+    ("Pacific/Fakaofo", "2011-12-30T11:00:00Z"),
+    ("Pacific/Kwajalein", "1993-08-21T12:00:00Z"),
+    ("Pacific/Kiritimati", "1995-01-01T10:00:00Z"),
+    ("Pacific/Kanton", "1995-01-01T11:00:00Z"),
+    ("America/Sitka", "1867-10-19T00:30:00Z"),
+    ("Asia/Manila", "1844-12-31T16:00:00Z"),
+    ("Australia/Lord_Howe", "2026-04-05T15:00:00Z"),
+    ("Antarctica/Troll", "2026-03-29T01:00:00Z"),
+];
+
+fn odd_calendars() -> impl Strategy<Value = (WindowCalendar, Timestamp)> {
+    let window = (1u8..128, 0u16..96, 1u16..96).prop_map(|(days, start, len)| {
+        let days: Vec<&str> =
+            (0..7).filter(|d| days & (1 << d) != 0).map(|d| DAY_NAMES[d]).collect();
+        let (start, end) = (start * 15, (start * 15 + len * 15) % DAY_MINUTES);
+        let end = if end == start { (end + 15) % DAY_MINUTES } else { end };
+        format!(
+            "{} {:02}:{:02}-{:02}:{:02}",
+            days.join(","),
+            start / 60,
+            start % 60,
+            end / 60,
+            end % 60
+        )
+    });
+    let windows = prop_oneof![
+        Just(vec!["daily 10:00-06:00".to_owned()]),
+        proptest::collection::vec(window, 1..4),
+    ];
+    (0..ODD_ZONES.len(), windows, proptest::collection::vec(-3i64..4, 0..2)).prop_map(
+        |(zone, open, closed)| {
+            let (tz, change) = ODD_ZONES[zone];
+            let change = ts(change);
+            let day = TimeZone::get(tz).unwrap().to_datetime(change).date();
+            let closed: Vec<String> =
+                closed.iter().map(|d| day.checked_add(d.days()).unwrap().to_string()).collect();
+            let open: Vec<&str> = open.iter().map(String::as_str).collect();
+            let closed: Vec<&str> = closed.iter().map(String::as_str).collect();
+            (WindowCalendar::new(tz, &open, &closed).unwrap(), change)
+        },
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    /// `is_open`, `next_open` and `next_close` always agree, in zones whose history has gaps
+    /// and folds of a whole day: an open instant is its own next opening and closes at
+    /// `next_close`, open until then; a closed one is its own next close and stays closed until
+    /// `next_open`.
+    #[test]
+    fn the_three_questions_agree_across_odd_zone_changes(
+        (c, change) in odd_calendars(),
+        offset in -(5 * 24 * 3600i64)..(5 * 24 * 3600),
+        samples in proptest::collection::vec(0.0f64..1.0, 12),
+    ) {
+        let t = change + SignedDuration::from_secs(offset);
+        let nanosecond = SignedDuration::from_nanos(1);
+        if c.is_open(t) {
+            prop_assert_eq!(c.next_open(t), Some(t), "{:?} at {}", c, t);
+            let close = c.next_close(t);
+            prop_assert!(close.is_none_or(|close| close > t), "{:?} at {}: {:?}", c, t, close);
+            if let Some(close) = close {
+                prop_assert!(!c.is_open(close), "{:?}: next_close({}) = {} is open", c, t, close);
+                prop_assert!(c.is_open(close - nanosecond), "{:?}: just before {} is closed", c, close);
+                for s in &samples {
+                    let between = t + close.duration_since(t).mul_f64(*s);
+                    prop_assert!(c.is_open(between), "{:?}: {} closed before {}", c, between, close);
+                }
+            }
+        } else {
+            prop_assert_eq!(c.next_close(t), Some(t), "{:?} at {}", c, t);
+            let open = c.next_open(t);
+            prop_assert!(open.is_none_or(|open| open > t), "{:?} at {}: {:?}", c, t, open);
+            if let Some(open) = open {
+                prop_assert!(c.is_open(open), "{:?}: next_open({}) = {} is closed", c, t, open);
+                prop_assert!(!c.is_open(open - nanosecond), "{:?}: just before {} is open", c, open);
+                for s in &samples {
+                    let between = t + open.duration_since(t).mul_f64(*s);
+                    prop_assert!(!c.is_open(between), "{:?}: {} open before {}", c, between, open);
+                }
+            }
+        }
+    }
+
+    /// No instant the time library can hold makes a question panic.
+    #[test]
+    fn no_instant_panics(c in calendars(), second in Timestamp::MIN.as_second()..=Timestamp::MAX.as_second()) {
+        let t = Timestamp::from_second(second).unwrap();
+        let open = c.is_open(t);
+        let _ = (c.next_open(t), c.next_close(t));
+        prop_assert_eq!(open, c.next_open(t) == Some(t));
+    }
+}
