@@ -49,7 +49,7 @@ impl OpenDuration {
 ///
 /// | setting | [`standard`](Self::standard) |
 /// |---|---|
-/// | opens when | ≥ 50% of the calls of the last 60 s failed, once 5 calls are in the window |
+/// | opens when | ≥ 50% of the calls of the last 60 s failed (once 5 calls are in the window), or 10 failed in a row |
 /// | open for | 30 s, ×2 per trip in a row, up to 10 min, with jitter |
 /// | half-open | 1 probe at a time; 1 success closes |
 /// | slow calls | not judged |
@@ -72,7 +72,7 @@ impl BreakerConfig {
     /// minute at most (see the table above).
     pub const fn standard() -> Self {
         Self {
-            policy: FailurePolicy::time_window(Duration::from_secs(60), 0.5),
+            policy: FailurePolicy::time_window(Duration::from_secs(60), 0.5).or_consecutive(10),
             open: OpenDuration::growing(Duration::from_secs(30), 2.0, Duration::from_secs(600)),
             probes: 1,
             successes_to_close: 1,
@@ -125,6 +125,10 @@ impl BreakerConfig {
                 if failures == 0 {
                     return Err(BreakerConfigError::ConsecutiveFailures(failures));
                 }
+            }
+            FailurePolicy::CountWindow { consecutive: Some(0), .. }
+            | FailurePolicy::TimeWindow { consecutive: Some(0), .. } => {
+                return Err(BreakerConfigError::ConsecutiveFailures(0));
             }
             FailurePolicy::CountWindow { size, failure_rate, slow_rate, .. } => {
                 if !(1..=10_000).contains(&size) {
@@ -236,6 +240,10 @@ mod tests {
         let secs = Duration::from_secs;
         let cases = [
             (s().policy(FailurePolicy::consecutive(0)), BreakerConfigError::ConsecutiveFailures(0)),
+            (
+                s().policy(FailurePolicy::count_window(10, 0.5).or_consecutive(0)),
+                BreakerConfigError::ConsecutiveFailures(0),
+            ),
             (s().policy(FailurePolicy::count_window(0, 0.5)), BreakerConfigError::WindowSize(0)),
             (
                 s().policy(FailurePolicy::time_window(secs(0), 0.5)),

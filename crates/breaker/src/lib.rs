@@ -10,7 +10,8 @@
 //!   shared classifier's *transient* class (5xx but 501, 408, resets, timeouts); a 404, 401 or
 //!   429 (with or without `Retry-After`) says nothing about the service's health.
 //! - **Open**: the window called for it ([`FailurePolicy`]: failure rate over the last N calls or
-//!   the last T seconds, or N failures in a row; optionally the rate of slow calls). Calls fail at
+//!   the last T seconds, or N failures in a row, or a rate *or* a run, whichever trips first, as
+//!   the preset does; optionally the rate of slow calls). Calls fail at
 //!   once with [`BreakerOpen`], whose disposition is "skip work that needs this service", without
 //!   touching the inner service. The open time grows on repeated trips, with jitter, up to a cap
 //!   ([`OpenDuration`]); a server-given instant can be forced through the [`BreakerHandle`].

@@ -37,6 +37,8 @@ pub enum FailurePolicy {
         failure_rate: f64,
         /// Slow-call rate (0 to 1) that opens it, if slow calls are judged.
         slow_rate: Option<f64>,
+        /// Also opens after this many failures in a row, whatever the rate.
+        consecutive: Option<u32>,
     },
     /// Over the calls of the last `window`, once at least `min_calls` are in it.
     TimeWindow {
@@ -48,6 +50,8 @@ pub enum FailurePolicy {
         failure_rate: f64,
         /// Slow-call rate (0 to 1) that opens it, if slow calls are judged.
         slow_rate: Option<f64>,
+        /// Also opens after this many failures in a row, whatever the rate.
+        consecutive: Option<u32>,
     },
 }
 
@@ -60,13 +64,19 @@ impl FailurePolicy {
     /// Opens when at least `failure_rate` of the last `size` calls failed (once `size / 2` calls
     /// are in the window; change it with [`min_calls`](Self::min_calls)).
     pub const fn count_window(size: u32, failure_rate: f64) -> Self {
-        Self::CountWindow { size, min_calls: size / 2, failure_rate, slow_rate: None }
+        Self::CountWindow {
+            size,
+            min_calls: size / 2,
+            failure_rate,
+            slow_rate: None,
+            consecutive: None,
+        }
     }
 
     /// Opens when at least `failure_rate` of the calls of the last `window` failed (once 5 calls
     /// are in the window; change it with [`min_calls`](Self::min_calls)).
     pub const fn time_window(window: Duration, failure_rate: f64) -> Self {
-        Self::TimeWindow { window, min_calls: 5, failure_rate, slow_rate: None }
+        Self::TimeWindow { window, min_calls: 5, failure_rate, slow_rate: None, consecutive: None }
     }
 
     /// Judges rates only once `min_calls` calls are in the window (no effect on `Consecutive`).
@@ -75,6 +85,23 @@ impl FailurePolicy {
         match &mut self {
             Self::CountWindow { min_calls, .. } | Self::TimeWindow { min_calls, .. } => {
                 *min_calls = calls;
+            }
+            Self::Consecutive { .. } => {}
+        }
+        self
+    }
+
+    /// Also opens after `failures` failures in a row, whichever of the two trips first (no
+    /// effect on `Consecutive`).
+    ///
+    /// A rate needs its share of the window: a service that answered thousands of calls in the
+    /// last minute and then died takes thousands of failures to reach 50%. A run of failures
+    /// says the same in a few calls, whatever came before.
+    #[must_use]
+    pub const fn or_consecutive(mut self, failures: u32) -> Self {
+        match &mut self {
+            Self::CountWindow { consecutive, .. } | Self::TimeWindow { consecutive, .. } => {
+                *consecutive = Some(failures);
             }
             Self::Consecutive { .. } => {}
         }
@@ -121,11 +148,11 @@ pub struct BreakerWindow {
 #[derive(Debug)]
 enum Kind {
     Consecutive {
-        limit: u32,
-        run: AtomicU32,
+        streak: Streak,
     },
     Count {
         thresholds: Thresholds,
+        streak: Streak,
         cursor: AtomicU64,
         slots: Box<[AtomicU8]>,
         calls: AtomicU32,
@@ -134,12 +161,51 @@ enum Kind {
     },
     Time {
         thresholds: Thresholds,
+        streak: Streak,
         origin: Instant,
         bucket_nanos: u64,
         calls: [AtomicU64; BUCKETS],
         failures: [AtomicU64; BUCKETS],
         slow: [AtomicU64; BUCKETS],
     },
+}
+
+/// The current run of failures, and how long a run opens the breaker (0: never).
+#[derive(Debug)]
+struct Streak {
+    limit: u32,
+    run: AtomicU32,
+}
+
+impl Streak {
+    fn new(limit: Option<u32>) -> Self {
+        Self { limit: limit.unwrap_or(0), run: AtomicU32::new(0) }
+    }
+
+    /// Counts a failure or ends the run; `true` when the run reached the limit.
+    fn record(&self, failed: bool) -> bool {
+        if self.limit == 0 {
+            return false;
+        }
+        if failed {
+            self.run.fetch_add(1, Ordering::AcqRel).saturating_add(1) >= self.limit
+        } else {
+            // Skip the write when the run is already zero: no cache-line traffic on the common
+            // path.
+            if self.run.load(Ordering::Relaxed) != 0 {
+                self.run.store(0, Ordering::Release);
+            }
+            false
+        }
+    }
+
+    fn reset(&self) {
+        self.run.store(0, Ordering::Release);
+    }
+
+    fn run(&self) -> u64 {
+        u64::from(self.run.load(Ordering::Acquire))
+    }
 }
 
 /// Rates in thousandths, so judging needs no floating point.
@@ -168,38 +234,48 @@ impl BreakerWindow {
     pub fn new(policy: &FailurePolicy, origin: Instant) -> Self {
         let kind = match *policy {
             FailurePolicy::Consecutive { failures } => {
-                Kind::Consecutive { limit: failures.max(1), run: AtomicU32::new(0) }
+                Kind::Consecutive { streak: Streak::new(Some(failures.max(1))) }
             }
-            FailurePolicy::CountWindow { size, min_calls, failure_rate, slow_rate } => {
-                Kind::Count {
-                    thresholds: Thresholds {
-                        min_calls: u64::from(min_calls),
-                        failure_permille: permille(failure_rate),
-                        slow_permille: slow_rate.map(permille),
-                    },
-                    cursor: AtomicU64::new(0),
-                    slots: (0..size.max(1)).map(|_| AtomicU8::new(0)).collect(),
-                    calls: AtomicU32::new(0),
-                    failures: AtomicU32::new(0),
-                    slow: AtomicU32::new(0),
-                }
-            }
-            FailurePolicy::TimeWindow { window, min_calls, failure_rate, slow_rate } => {
-                Kind::Time {
-                    thresholds: Thresholds {
-                        min_calls: u64::from(min_calls),
-                        failure_permille: permille(failure_rate),
-                        slow_permille: slow_rate.map(permille),
-                    },
-                    origin,
-                    bucket_nanos: u64::try_from(window.as_nanos() / BUCKETS as u128)
-                        .unwrap_or(u64::MAX)
-                        .max(1),
-                    calls: Default::default(),
-                    failures: Default::default(),
-                    slow: Default::default(),
-                }
-            }
+            FailurePolicy::CountWindow {
+                size,
+                min_calls,
+                failure_rate,
+                slow_rate,
+                consecutive,
+            } => Kind::Count {
+                thresholds: Thresholds {
+                    min_calls: u64::from(min_calls),
+                    failure_permille: permille(failure_rate),
+                    slow_permille: slow_rate.map(permille),
+                },
+                streak: Streak::new(consecutive),
+                cursor: AtomicU64::new(0),
+                slots: (0..size.max(1)).map(|_| AtomicU8::new(0)).collect(),
+                calls: AtomicU32::new(0),
+                failures: AtomicU32::new(0),
+                slow: AtomicU32::new(0),
+            },
+            FailurePolicy::TimeWindow {
+                window,
+                min_calls,
+                failure_rate,
+                slow_rate,
+                consecutive,
+            } => Kind::Time {
+                thresholds: Thresholds {
+                    min_calls: u64::from(min_calls),
+                    failure_permille: permille(failure_rate),
+                    slow_permille: slow_rate.map(permille),
+                },
+                streak: Streak::new(consecutive),
+                origin,
+                bucket_nanos: u64::try_from(window.as_nanos() / BUCKETS as u128)
+                    .unwrap_or(u64::MAX)
+                    .max(1),
+                calls: Default::default(),
+                failures: Default::default(),
+                slow: Default::default(),
+            },
         };
         Self { kind }
     }
@@ -207,19 +283,9 @@ impl BreakerWindow {
     /// Records `outcome` at `now`. Returns `true` when the window now calls for opening.
     pub fn record(&self, outcome: Outcome, now: Instant) -> bool {
         match &self.kind {
-            Kind::Consecutive { limit, run } => {
-                if outcome.failed || outcome.slow {
-                    run.fetch_add(1, Ordering::AcqRel).saturating_add(1) >= *limit
-                } else {
-                    // Skip the write when the run is already zero: no cache-line traffic on the
-                    // common path.
-                    if run.load(Ordering::Relaxed) != 0 {
-                        run.store(0, Ordering::Release);
-                    }
-                    false
-                }
-            }
-            Kind::Count { thresholds, cursor, slots, calls, failures, slow } => {
+            Kind::Consecutive { streak } => streak.record(outcome.failed || outcome.slow),
+            Kind::Count { thresholds, streak, cursor, slots, calls, failures, slow } => {
+                let in_a_row = streak.record(outcome.failed);
                 let code = PRESENT
                     | if outcome.failed { FAILED } else { 0 }
                     | if outcome.slow { SLOW } else { 0 };
@@ -230,14 +296,16 @@ impl BreakerWindow {
                 }
                 adjust(failures, old & FAILED != 0, code & FAILED != 0);
                 adjust(slow, old & SLOW != 0, code & SLOW != 0);
-                (outcome.failed || outcome.slow)
-                    && thresholds.exceeded(
-                        u64::from(calls.load(Ordering::Acquire)),
-                        u64::from(failures.load(Ordering::Acquire)),
-                        u64::from(slow.load(Ordering::Acquire)),
-                    )
+                in_a_row
+                    || (outcome.failed || outcome.slow)
+                        && thresholds.exceeded(
+                            u64::from(calls.load(Ordering::Acquire)),
+                            u64::from(failures.load(Ordering::Acquire)),
+                            u64::from(slow.load(Ordering::Acquire)),
+                        )
             }
-            Kind::Time { thresholds, origin, bucket_nanos, calls, failures, slow } => {
+            Kind::Time { thresholds, streak, origin, bucket_nanos, calls, failures, slow } => {
+                let in_a_row = streak.record(outcome.failed);
                 let slot = slot_of(*origin, *bucket_nanos, now);
                 add(calls, slot);
                 if outcome.failed {
@@ -246,8 +314,13 @@ impl BreakerWindow {
                 if outcome.slow {
                     add(slow, slot);
                 }
-                (outcome.failed || outcome.slow)
-                    && thresholds.exceeded(sum(calls, slot), sum(failures, slot), sum(slow, slot))
+                in_a_row
+                    || (outcome.failed || outcome.slow)
+                        && thresholds.exceeded(
+                            sum(calls, slot),
+                            sum(failures, slot),
+                            sum(slow, slot),
+                        )
             }
         }
     }
@@ -255,8 +328,9 @@ impl BreakerWindow {
     /// Forgets every outcome (when the breaker closes or opens).
     pub fn reset(&self) {
         match &self.kind {
-            Kind::Consecutive { run, .. } => run.store(0, Ordering::Release),
-            Kind::Count { cursor, slots, calls, failures, slow, .. } => {
+            Kind::Consecutive { streak } => streak.reset(),
+            Kind::Count { streak, cursor, slots, calls, failures, slow, .. } => {
+                streak.reset();
                 for slot in slots.iter() {
                     slot.store(0, Ordering::Release);
                 }
@@ -265,7 +339,8 @@ impl BreakerWindow {
                     counter.store(0, Ordering::Release);
                 }
             }
-            Kind::Time { calls, failures, slow, .. } => {
+            Kind::Time { streak, calls, failures, slow, .. } => {
+                streak.reset();
                 for bucket in calls.iter().chain(failures.iter()).chain(slow.iter()) {
                     bucket.store(0, Ordering::Release);
                 }
@@ -277,8 +352,8 @@ impl BreakerWindow {
     /// current run of failures, as both calls and failures).
     pub fn counts(&self, now: Instant) -> (u64, u64, u64) {
         match &self.kind {
-            Kind::Consecutive { run, .. } => {
-                let run = u64::from(run.load(Ordering::Acquire));
+            Kind::Consecutive { streak } => {
+                let run = streak.run();
                 (run, run, 0)
             }
             Kind::Count { calls, failures, slow, .. } => (
@@ -381,6 +456,33 @@ mod tests {
             let now = if matches!(policy, FailurePolicy::TimeWindow { .. }) { later } else { t };
             let opened_after = (1..=100).find(|_| w.record(FAIL, now)).unwrap();
             assert_eq!(opened_after, 10, "{policy:?}");
+        }
+    }
+
+    /// A rate over a window full of successes takes as many failures as there were successes;
+    /// a run of failures opens whatever the history.
+    #[test]
+    fn a_run_of_failures_opens_a_rate_window_whatever_its_history() {
+        let t = t0();
+        for policy in [
+            FailurePolicy::count_window(10_000, 0.5).min_calls(10),
+            FailurePolicy::time_window(Duration::from_secs(60), 0.5),
+        ] {
+            let w = BreakerWindow::new(&policy.or_consecutive(5), t);
+            for _ in 0..2_000 {
+                assert!(!w.record(OK, t));
+            }
+            // A success ends the run; slow successes are not failures here.
+            for o in [FAIL, FAIL, FAIL, FAIL, OK, SLOW, FAIL, FAIL, FAIL, FAIL] {
+                assert!(!w.record(o, t), "{policy:?}");
+            }
+            assert!(w.record(FAIL, t), "{policy:?}: the fifth in a row opens");
+            w.reset();
+            assert!((0..4).all(|_| !w.record(FAIL, t)), "{policy:?}: reset ends the run");
+            // Without it, the history holds the window shut.
+            let w = BreakerWindow::new(&policy, t);
+            (0..2_000).for_each(|_| assert!(!w.record(OK, t)));
+            assert!((0..100).all(|_| !w.record(FAIL, t)), "{policy:?}");
         }
     }
 

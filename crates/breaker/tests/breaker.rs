@@ -96,6 +96,8 @@ async fn opens_after_failures_whatever_the_history() {
         FailurePolicy::count_window(20, 0.5).min_calls(10),
         FailurePolicy::time_window(Duration::from_secs(10), 0.5).min_calls(10),
         FailurePolicy::consecutive(10),
+        // The preset's: 50% over 60 s, or 10 in a row (the history stays in the window).
+        FailurePolicy::time_window(Duration::from_secs(60), 0.5).or_consecutive(10),
     ] {
         let server = Server::new(200);
         let mut svc = layer(BreakerConfig::standard().policy(policy)).layer(server.clone());
@@ -113,6 +115,8 @@ async fn opens_after_failures_whatever_the_history() {
         assert_eq!(sent, 10, "{policy:?}: a long history must not delay opening");
         assert_eq!(server.count(), 10_010);
     }
+    let preset = FailurePolicy::time_window(Duration::from_secs(60), 0.5).or_consecutive(10);
+    assert_eq!(BreakerConfig::standard(), BreakerConfig::standard().policy(preset));
 }
 
 #[tokio::test(start_paused = true)]
