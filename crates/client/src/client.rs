@@ -263,8 +263,13 @@ pub(crate) fn calendars(
 pub(crate) fn breaker_config(c: &ServiceConfig, seed: Option<u64>) -> Option<BreakerConfig> {
     let b = &c.breaker;
     b.enabled.then(|| {
+        let rate = FailurePolicy::time_window(b.window, b.failure_rate).min_calls(b.min_calls);
+        let policy = match b.consecutive_failures {
+            0 => rate,
+            n => rate.or_consecutive(n),
+        };
         BreakerConfig::standard()
-            .policy(FailurePolicy::time_window(b.window, b.failure_rate).min_calls(b.min_calls))
+            .policy(policy)
             .open_duration(OpenDuration::growing(b.open_for, 2.0, b.max_open_for))
             .seed(seed)
     })

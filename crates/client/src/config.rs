@@ -173,7 +173,9 @@ impl Default for RateLimitSettings {
     }
 }
 
-/// The circuit breaker: failure rate over a time window.
+/// The circuit breaker: failures in a row, or the failure rate over a time window, whichever
+/// trips first (a rate alone lets a long healthy history hold the breaker shut while a host that
+/// just died takes thousands of calls).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 #[non_exhaustive]
@@ -187,6 +189,9 @@ pub struct BreakerSettings {
     pub failure_rate: f64,
     /// Calls needed in the window before the rate counts (default 5).
     pub min_calls: u32,
+    /// Failed attempts in a row that open the breaker whatever the rate (default 10; 0 turns
+    /// this off).
+    pub consecutive_failures: u32,
     /// How long it stays open the first time (default 30 s); doubled on each reopening.
     #[serde(with = "duration")]
     pub open_for: Duration,
@@ -202,6 +207,7 @@ impl Default for BreakerSettings {
             window: Duration::from_secs(60),
             failure_rate: 0.5,
             min_calls: 5,
+            consecutive_failures: 10,
             open_for: Duration::from_secs(30),
             max_open_for: Duration::from_secs(600),
         }
