@@ -103,9 +103,10 @@ impl ResilienceMiddleware {
             ),
             None => None,
         };
-        let budget = config.retry.budget.then(|| {
-            Arc::new(RetryBudget::new(unattended_retry::BudgetConfig::new(), clock.now()))
-        });
+        let budget = config
+            .retry
+            .budget
+            .then(|| Arc::new(RetryBudget::new(unattended_retry::BudgetConfig::new())));
         Ok(Self {
             clock,
             classifier: HttpClassifier::new(),
@@ -236,9 +237,6 @@ impl Middleware for ResilienceMiddleware {
         let key =
             url.host_str().map(|host| ServiceKey::from_origin(url.scheme(), host, url.port()));
         let started = self.clock.now();
-        if let Some(budget) = &self.budget {
-            budget.deposit(started);
-        }
         let idempotent = is_idempotent(&req);
         let mut original = Some(req);
         let (mut attempts, mut previous, mut renewed) = (0u32, self.first_delay, false);
@@ -299,7 +297,13 @@ impl Middleware for ResilienceMiddleware {
                     self.pauses.pause(key.clone(), until, wall);
                 }
             }
-            let Some(class) = class else { return result };
+            let Some(class) = class else {
+                // Successes pay for retries, as in the retry layer.
+                if let Some(budget) = &self.budget {
+                    budget.record_success();
+                }
+                return result;
+            };
             if class == FailureClass::AuthExpired
                 && let Some(token) = &token
                 && let Some((cache, _)) = &self.token

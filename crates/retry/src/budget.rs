@@ -1,64 +1,61 @@
-//! The retry budget: a cap on retries as a share of requests, shared by every clone of a layer.
+//! The retry budget: retries paid for by successes, shared by every clone of a layer.
 //!
 //! # Why budgets and not only max attempts?
 //!
 //! "Three attempts per request" is harmless while a service is healthy and ruinous when it is
 //! down: every caller triples its load on a service that is already failing, and layered
 //! retries multiply (three attempts at each of five layers is 243×). A budget caps retries
-//! *in aggregate*: over a sliding window (10 s by default) retries may add at most a ratio of the
-//! requests made (20% by default), so a total outage costs at most 1.2× the normal load. A floor
-//! (10 retries per second by default) keeps retries possible for callers that make few
-//! requests, where a percentage of almost nothing would be nothing.
+//! *in aggregate*, whatever each request's own limit.
 //!
-//! Unlike Finagle's and tower's `TpsBudget`, where the floor is *added* to the percentage, here
-//! it is a floor: a window allows `max(floor, ratio × requests)` retries. That keeps the ratio a
-//! real cap once traffic is above the floor. Accounting is in thousandths of a retry, so a
-//! ratio like 0.6 allows exactly 6 retries per 10 requests (tower-rs/tower#857 allows 10).
+//! # Why successes pay, not requests
 //!
-//! The budget reads no clock: callers pass `now`. It takes no lock either: each of its ten
-//! buckets is one atomic word holding the bucket's number and its count.
+//! A budget that earns from requests (Finagle's and tower's `TpsBudget`: retries worth 20% of
+//! the requests of the last 10 s) cannot tell a flaky host from a dead one, since both receive
+//! requests. Tight enough to hold a total outage to 1.2× the load, it is too tight for a host
+//! where every fifth request fails (that takes a retry for every fourth success), and callers see
+//! failures the host would have answered; loose enough for that, and a dead host gets the
+//! retries too.
+//!
+//! Here, as in gRPC's retry throttling, a success earns a share of a retry (half by default) and
+//! a retry spends one. A flaky host earns more than its retries cost; a dead host earns nothing,
+//! and once the saved-up retries are spent (10 at most, and the budget starts full) its failures
+//! are not retried until successes come back. A total outage therefore costs its calls plus at
+//! most the saved-up retries, however long it lasts and whatever came before; the circuit
+//! breaker is what stops the calls themselves.
+//!
+//! The balance is one atomic word, in thousandths of a retry: no lock, no clock, and a success
+//! while the balance is full only reads it.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
 
-use tokio::time::Instant;
-
-const BUCKETS: usize = 10;
 const MILLI: u64 = 1000;
 
 /// The settings of a [`RetryBudget`].
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct BudgetConfig {
-    pub(crate) window: Duration,
-    pub(crate) min_per_sec: u32,
-    pub(crate) ratio: f64,
+    pub(crate) max_retries: u32,
+    pub(crate) per_success: f64,
 }
 
 impl BudgetConfig {
-    /// Finagle's and Linkerd's defaults: a 10 s window, 10 retries per second at least, and
-    /// retries worth 20% of requests.
+    /// At most 10 retries saved up (the budget starts full), and half a retry earned per
+    /// success: a host failing up to a third of its requests keeps all its retries, a dead one
+    /// gets 10 in all.
     pub const fn new() -> Self {
-        Self { window: Duration::from_secs(10), min_per_sec: 10, ratio: 0.2 }
+        Self { max_retries: 10, per_success: 0.5 }
     }
 
-    /// How long a request or a retry counts (1 to 60 seconds).
+    /// The most retries saved up, and what the budget starts with (0 to 10,000).
     #[must_use]
-    pub const fn window(mut self, window: Duration) -> Self {
-        self.window = window;
+    pub const fn max_retries(mut self, retries: u32) -> Self {
+        self.max_retries = retries;
         self
     }
 
-    /// Retries per second allowed whatever the traffic.
+    /// The share of a retry each success earns (0 to 10; 0.5 pays one retry per two successes).
     #[must_use]
-    pub const fn min_per_sec(mut self, min_per_sec: u32) -> Self {
-        self.min_per_sec = min_per_sec;
-        self
-    }
-
-    /// Retries allowed per request, as a ratio (0.2 = 20%; up to 10).
-    #[must_use]
-    pub const fn ratio(mut self, ratio: f64) -> Self {
-        self.ratio = ratio;
+    pub const fn per_success(mut self, share: f64) -> Self {
+        self.per_success = share;
         self
     }
 }
@@ -69,178 +66,140 @@ impl Default for BudgetConfig {
     }
 }
 
-/// A sliding-window retry budget, safe to share between threads without locking.
+/// A retry budget earned by successes, safe to share between threads without locking.
 ///
-/// Call [`deposit`](Self::deposit) once per request and [`try_withdraw`](Self::try_withdraw)
-/// before each retry. Under concurrency, two withdrawals racing for the last unit may both
-/// succeed: the budget is a bound on load, not an exact ledger.
+/// Call [`record_success`](Self::record_success) for each successful response and
+/// [`try_withdraw`](Self::try_withdraw) before each retry.
 #[derive(Debug)]
 pub struct RetryBudget {
-    origin: Instant,
-    bucket_nanos: u64,
-    floor_milli: u64,
-    ratio_milli: u64,
-    deposits: [AtomicU64; BUCKETS],
-    withdrawals: [AtomicU64; BUCKETS],
+    /// Thousandths of a retry.
+    balance: AtomicU64,
+    cap: u64,
+    earn: u64,
 }
 
 impl RetryBudget {
-    /// A budget whose window starts at `origin`. The config must be valid (the retry layer's
-    /// config checks it).
-    pub fn new(config: BudgetConfig, origin: Instant) -> Self {
-        let window = config.window.max(Duration::from_millis(BUCKETS as u64));
+    /// A full budget. The config must be valid (the retry layer's config checks it).
+    pub fn new(config: BudgetConfig) -> Self {
+        let cap = u64::from(config.max_retries).saturating_mul(MILLI);
+        let share = if config.per_success.is_finite() { config.per_success } else { 0.0 };
         Self {
-            origin,
-            bucket_nanos: u64::try_from(window.as_nanos() / BUCKETS as u128).unwrap_or(u64::MAX),
-            floor_milli: u64::from(config.min_per_sec)
-                .saturating_mul(window.as_secs().max(1))
-                .saturating_mul(MILLI),
-            ratio_milli: (config.ratio.clamp(0.0, 1000.0) * MILLI as f64).round() as u64,
-            deposits: Default::default(),
-            withdrawals: Default::default(),
+            balance: AtomicU64::new(cap),
+            cap,
+            earn: (share.clamp(0.0, 10.0) * MILLI as f64).round() as u64,
         }
     }
 
-    /// Records one request made at `now`.
-    pub fn deposit(&self, now: Instant) {
-        add(&self.deposits, self.slot(now));
-    }
-
-    /// Takes one retry from the budget at `now`, if it allows one.
-    pub fn try_withdraw(&self, now: Instant) -> bool {
-        let slot = self.slot(now);
-        let allowed =
-            self.floor_milli.max(self.ratio_milli.saturating_mul(sum(&self.deposits, slot)));
-        let spent = sum(&self.withdrawals, slot).saturating_add(1).saturating_mul(MILLI);
-        if spent > allowed {
-            return false;
-        }
-        add(&self.withdrawals, slot);
-        true
-    }
-
-    /// Retries the budget would allow at `now`.
-    pub fn remaining(&self, now: Instant) -> u64 {
-        let slot = self.slot(now);
-        let allowed =
-            self.floor_milli.max(self.ratio_milli.saturating_mul(sum(&self.deposits, slot)));
-        let spent = sum(&self.withdrawals, slot).saturating_mul(MILLI);
-        allowed.saturating_sub(spent) / MILLI
-    }
-
-    /// The bucket number of `now`, truncated to 32 bits (it wraps after about 13 years, which
-    /// only matters if a window is compared across the wrap, and then costs one window).
-    fn slot(&self, now: Instant) -> u32 {
-        unattended_core::clock::bucket_index(self.origin, now, self.bucket_nanos)
-    }
-}
-
-/// Adds one to the bucket of `slot`, resetting it first if it holds an older slot.
-fn add(buckets: &[AtomicU64; BUCKETS], slot: u32) {
-    let bucket = &buckets[slot as usize % BUCKETS];
-    let mut current = bucket.load(Ordering::Relaxed);
-    loop {
-        let next = if (current >> 32) as u32 == slot {
-            let count = (current as u32).saturating_add(1);
-            (current & !u64::from(u32::MAX)) | u64::from(count)
-        } else {
-            (u64::from(slot) << 32) | 1
-        };
-        match bucket.compare_exchange_weak(current, next, Ordering::Relaxed, Ordering::Relaxed) {
-            Ok(_) => return,
-            Err(actual) => current = actual,
+    /// Records a success: it earns its share of a retry, up to the cap.
+    pub fn record_success(&self) {
+        // The common case, a full budget, is a read.
+        let mut current = self.balance.load(Ordering::Relaxed);
+        while current < self.cap && self.earn > 0 {
+            let next = current.saturating_add(self.earn).min(self.cap);
+            match self.balance.compare_exchange_weak(
+                current,
+                next,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return,
+                Err(actual) => current = actual,
+            }
         }
     }
-}
 
-/// The counts of the buckets that belong to the window ending at `slot`.
-fn sum(buckets: &[AtomicU64; BUCKETS], slot: u32) -> u64 {
-    buckets
-        .iter()
-        .map(|bucket| bucket.load(Ordering::Relaxed))
-        .filter(|packed| slot.wrapping_sub((packed >> 32) as u32) < BUCKETS as u32)
-        .map(|packed| u64::from(packed as u32))
-        .sum()
+    /// Takes one retry from the budget, if it holds one.
+    pub fn try_withdraw(&self) -> bool {
+        self.balance
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| b.checked_sub(MILLI))
+            .is_ok()
+    }
+
+    /// Whole retries the budget holds.
+    pub fn remaining(&self) -> u64 {
+        self.balance.load(Ordering::Relaxed) / MILLI
+    }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
 
-    fn budget(min_per_sec: u32, ratio: f64) -> (RetryBudget, Instant) {
-        let origin = unattended_core::Clock::system().now();
-        let config = BudgetConfig::new()
-            .min_per_sec(min_per_sec)
-            .ratio(ratio)
-            .window(Duration::from_secs(1));
-        (RetryBudget::new(config, origin), origin)
+    fn budget(max_retries: u32, per_success: f64) -> RetryBudget {
+        RetryBudget::new(BudgetConfig::new().max_retries(max_retries).per_success(per_success))
     }
 
     #[test]
-    fn fractional_ratio_allows_exactly_its_share() {
-        // tower-rs/tower#857: TpsBudget(1 s, 0, 0.6) allows 10 retries for 10 requests.
-        let (b, t) = budget(0, 0.6);
-        for _ in 0..10 {
-            b.deposit(t);
+    fn it_starts_full_and_a_dead_host_earns_nothing() {
+        let b = budget(10, 0.5);
+        assert_eq!(b.remaining(), 10);
+        assert_eq!((0..100).filter(|_| b.try_withdraw()).count(), 10);
+        assert_eq!(b.remaining(), 0);
+    }
+
+    #[test]
+    fn successes_pay_their_share_up_to_the_cap() {
+        let b = budget(3, 0.5);
+        assert_eq!((0..3).filter(|_| b.try_withdraw()).count(), 3);
+        b.record_success();
+        assert!(!b.try_withdraw(), "half a retry is not a retry");
+        b.record_success();
+        assert!(b.try_withdraw());
+        (0..100).for_each(|_| b.record_success());
+        assert_eq!(b.remaining(), 3, "capped");
+        // Fractional shares are exact: 0.3 per success pays 3 retries per 10 successes.
+        let b = budget(100, 0.3);
+        (0..100).for_each(|_| assert!(b.try_withdraw()));
+        (0..10).for_each(|_| b.record_success());
+        assert_eq!((0..10).filter(|_| b.try_withdraw()).count(), 3);
+    }
+
+    /// Every fifth call fails once and is retried: the balance never runs out. A budget of
+    /// 20% of requests could not afford it (one retry per four first attempts is 25%).
+    #[test]
+    fn a_flaky_host_pays_for_its_retries() {
+        let b = budget(10, 0.5);
+        for n in 1..=100_000u32 {
+            if n.is_multiple_of(5) {
+                assert!(b.try_withdraw(), "request {n}");
+            }
+            // The first attempt, or its retry, succeeds.
+            b.record_success();
         }
-        assert_eq!((0..10).filter(|_| b.try_withdraw(t)).count(), 6);
-        let (b, t) = budget(0, 0.25);
-        for _ in 0..10 {
-            b.deposit(t);
-        }
-        assert_eq!((0..10).filter(|_| b.try_withdraw(t)).count(), 2);
+        assert!(b.remaining() >= 9, "{}", b.remaining());
     }
 
     #[test]
-    fn floor_applies_without_traffic_and_is_not_added_to_the_ratio() {
-        let (b, t) = budget(5, 0.2);
-        assert_eq!(b.remaining(t), 5);
-        for _ in 0..100 {
-            b.deposit(t);
-        }
-        // max(5, 20% of 100) = 20, not 25.
-        assert_eq!(b.remaining(t), 20);
-        assert_eq!((0..50).filter(|_| b.try_withdraw(t)).count(), 20);
-        assert!(!b.try_withdraw(t));
+    fn zero_allows_nothing() {
+        let b = budget(0, 0.5);
+        b.record_success();
+        assert!(!b.try_withdraw());
+        let b = budget(2, 0.0);
+        (0..2).for_each(|_| assert!(b.try_withdraw()));
+        (0..100).for_each(|_| b.record_success());
+        assert!(!b.try_withdraw());
     }
 
     #[test]
-    fn zero_ratio_and_zero_floor_allow_nothing() {
-        let (b, t) = budget(0, 0.0);
-        b.deposit(t);
-        assert!(!b.try_withdraw(t));
-    }
-
-    #[test]
-    fn the_window_slides() {
-        let (b, t) = budget(0, 1.0);
-        for _ in 0..10 {
-            b.deposit(t);
-        }
-        assert_eq!(b.remaining(t), 10);
-        assert_eq!(b.remaining(t + Duration::from_millis(850)), 10);
-        // A full window later the deposits have aged out.
-        assert_eq!(b.remaining(t + Duration::from_millis(1000)), 0);
-        // Buckets are reused for new slots without mixing old counts in.
-        b.deposit(t + Duration::from_millis(1000));
-        assert_eq!(b.remaining(t + Duration::from_millis(1000)), 1);
-        // Withdrawals age out too.
-        let (b, t) = budget(3, 0.0);
-        assert_eq!((0..5).filter(|_| b.try_withdraw(t)).count(), 3);
-        assert_eq!(b.remaining(t + Duration::from_secs(1)), 3);
-    }
-
-    #[test]
-    fn concurrent_deposits_are_all_counted() {
-        let (b, t) = budget(0, 1.0);
-        let b = std::sync::Arc::new(b);
+    fn concurrent_withdrawals_never_overdraw() {
+        let b = Arc::new(budget(10_000, 1.0));
         let threads: Vec<_> = (0..4)
             .map(|_| {
                 let b = b.clone();
-                std::thread::spawn(move || (0..10_000).for_each(|_| b.deposit(t)))
+                std::thread::spawn(move || (0..5_000).filter(|_| b.try_withdraw()).count())
+            })
+            .collect();
+        let taken: usize = threads.into_iter().map(|h| h.join().unwrap()).sum();
+        assert_eq!((taken, b.remaining()), (10_000, 0));
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                let b = b.clone();
+                std::thread::spawn(move || (0..1_000).for_each(|_| b.record_success()))
             })
             .collect();
         threads.into_iter().for_each(|h| h.join().unwrap());
-        assert_eq!(b.remaining(t), 40_000);
+        assert_eq!(b.remaining(), 4_000);
     }
 }

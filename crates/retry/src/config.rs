@@ -17,7 +17,7 @@ use crate::schedule::{BackoffSchedule, Jitter};
 /// | overall deadline | 2 min from the first attempt |
 /// | per-attempt timeout | 30 s |
 /// | longest server-requested wait to sleep through | 60 s |
-/// | budget | 20% of requests per 10 s, at least 10 retries/s |
+/// | budget | half a retry earned per success, at most 10 saved up (a dead host gets 10 retries in all) |
 ///
 /// ```
 /// use std::time::Duration;
@@ -156,11 +156,11 @@ impl RetryConfig {
             return Err(RetryConfigError::AttemptTimeout(Duration::ZERO));
         }
         if let Some(budget) = &self.budget {
-            if !(Duration::from_secs(1)..=Duration::from_secs(60)).contains(&budget.window) {
-                return Err(RetryConfigError::BudgetWindow(budget.window));
+            if budget.max_retries > 10_000 {
+                return Err(RetryConfigError::BudgetRetries(budget.max_retries));
             }
-            if !budget.ratio.is_finite() || !(0.0..=10.0).contains(&budget.ratio) {
-                return Err(RetryConfigError::BudgetRatio(budget.ratio));
+            if !budget.per_success.is_finite() || !(0.0..=10.0).contains(&budget.per_success) {
+                return Err(RetryConfigError::BudgetShare(budget.per_success));
             }
         }
         Ok(())
@@ -216,12 +216,12 @@ pub enum RetryConfigError {
     /// The per-attempt timeout must be positive (use `None` for no timeout).
     #[error("the attempt timeout must be positive (use None for no timeout), got {0:?}")]
     AttemptTimeout(Duration),
-    /// The budget window must be between 1 and 60 seconds.
-    #[error("the budget window must be between 1 s and 60 s, got {0:?}")]
-    BudgetWindow(Duration),
-    /// The budget ratio must be between 0 and 10.
-    #[error("the budget ratio must be between 0 and 10 (0.2 = 20%), got {0}")]
-    BudgetRatio(f64),
+    /// The budget holds at most 10,000 retries.
+    #[error("the budget may save up 0 to 10000 retries, got {0}")]
+    BudgetRetries(u32),
+    /// The share of a retry a success earns must be between 0 and 10.
+    #[error("the share of a retry a success earns must be between 0 and 10, got {0}")]
+    BudgetShare(f64),
 }
 
 #[cfg(test)]
@@ -254,12 +254,12 @@ mod tests {
             (s().deadline(Some(ms(0))), RetryConfigError::Deadline(ms(0))),
             (s().attempt_timeout(Some(ms(0))), RetryConfigError::AttemptTimeout(ms(0))),
             (
-                s().budget(Some(BudgetConfig::new().window(ms(500)))),
-                RetryConfigError::BudgetWindow(ms(500)),
+                s().budget(Some(BudgetConfig::new().max_retries(10_001))),
+                RetryConfigError::BudgetRetries(10_001),
             ),
             (
-                s().budget(Some(BudgetConfig::new().ratio(-0.1))),
-                RetryConfigError::BudgetRatio(-0.1),
+                s().budget(Some(BudgetConfig::new().per_success(-0.1))),
+                RetryConfigError::BudgetShare(-0.1),
             ),
         ];
         for (config, expected) in cases {

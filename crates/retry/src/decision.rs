@@ -30,7 +30,7 @@ impl RetryConfig {
     /// What to do after an attempt failed with `class`: wait the returned delay and send again,
     /// or stop for the given reason and come back at the given time (the server's time, or one
     /// more backoff from now). `unit` is the jitter draw in `[0, 1)`; a retry withdraws from
-    /// `budget`.
+    /// `budget` (successes pay into it: see [`RetryBudget::record_success`]).
     ///
     /// This is the retry layer's rule, in its order; a `reqwest-middleware` adapter or a
     /// hand-written loop calls it to decide alike.
@@ -60,7 +60,7 @@ impl RetryConfig {
             Some(GiveUpReason::ServerWaitTooLong)
         } else if self.deadline.is_some_and(|deadline| now + delay > state.started + deadline) {
             Some(GiveUpReason::Deadline)
-        } else if budget.is_some_and(|budget| !budget.try_withdraw(now)) {
+        } else if budget.is_some_and(|budget| !budget.try_withdraw()) {
             Some(GiveUpReason::Budget)
         } else {
             None

@@ -43,7 +43,7 @@ impl RetryLayer {
         Self {
             shared: Arc::new(Shared {
                 schedule: config.schedule(),
-                budget: config.budget.map(|b| Arc::new(RetryBudget::new(b, clock.now()))),
+                budget: config.budget.map(|b| Arc::new(RetryBudget::new(b))),
                 rng: Arc::new(JitterRng::new(config.seed)),
                 hook: None,
                 classifier: HttpClassifier::new(),
@@ -111,10 +111,9 @@ impl<C: Clone, P: Clone> RetryLayer<C, P> {
         &self.shared.config
     }
 
-    /// Retries the shared budget allows right now, or `None` without a budget.
+    /// Retries the shared budget holds right now, or `None` without a budget.
     pub fn budget_remaining(&self) -> Option<u64> {
-        let now = self.shared.clock.now();
-        self.shared.budget.as_ref().map(|b| b.remaining(now))
+        self.shared.budget.as_ref().map(|b| b.remaining())
     }
 }
 

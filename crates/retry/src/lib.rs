@@ -10,8 +10,9 @@
 //!   timeouts, connect errors) and rate limiting. A 404 or a 401 comes back as it was.
 //! - **When**: after `min(cap, base · multiplierⁿ)` with full jitter by default, and never
 //!   before the server's `Retry-After` / rate-limit reset.
-//! - **Until**: the attempts run out, the overall deadline would pass, the shared budget is spent,
-//!   or the server asks for a longer wait than allowed. Then the layer returns [`GaveUp`], whose
+//! - **Until**: the attempts run out, the overall deadline would pass, the shared budget is spent
+//!   (successes pay for retries, so a flaky host keeps them and a dead one gets 10 in all), or
+//!   the server asks for a longer wait than allowed. Then the layer returns [`GaveUp`], whose
 //!   [`disposition`](unattended_core::HasDisposition::disposition) says when to try again, at
 //!   once rather than after a pointless sleep.
 //! - **What is safe**: `POST` and `PATCH` are retried only with an `Idempotency-Key` header, the

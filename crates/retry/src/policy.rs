@@ -94,7 +94,16 @@ impl<C, P> Shared<C, P> {
         P: Replay<Req>,
     {
         let class = match result {
-            Ok(response) => self.classifier.classify_response(response, &self.clock).err()?,
+            Ok(response) => match self.classifier.classify_response(response, &self.clock) {
+                Ok(()) => {
+                    // Successes pay for the retries of the requests that fail.
+                    if let Some(budget) = &self.budget {
+                        budget.record_success();
+                    }
+                    return None;
+                }
+                Err(class) => class,
+            },
             Err(error) => self.classifier.classify_error(&**error, &self.clock),
         };
         let key = || meta.key.clone().or_else(|| copy.and_then(|r| self.replay.key(r)));

@@ -81,9 +81,6 @@ where
     fn call(&mut self, req: Req) -> Self::Future {
         let shared = &*self.shared;
         let now = shared.clock.now();
-        if let Some(budget) = &shared.budget {
-            budget.deposit(now);
-        }
         let mut key = None;
         let copy = shared.keep_copy(&req, &mut key);
         let meta = AttemptMeta {
