@@ -127,7 +127,9 @@ impl Default for Timeouts {
 #[serde(default, deny_unknown_fields)]
 #[non_exhaustive]
 pub struct RetrySettings {
-    /// Attempts in all, the first included (default 4; 1 turns retries off).
+    /// Attempts in all, the first included (default 5; 1 turns retries off). Five, not four: on
+    /// a host failing one request in five at random, four attempts leave 0.16% of the calls
+    /// failed, five 0.03%.
     pub max_attempts: u32,
     /// The first backoff (default 250 ms), doubled each time.
     #[serde(with = "duration")]
@@ -140,14 +142,15 @@ pub struct RetrySettings {
     #[serde(with = "duration")]
     pub max_server_wait: Duration,
     /// Whether retries draw on a budget shared by all calls (default true), so an outage does
-    /// not multiply the load.
+    /// not multiply the load: each success earns half a retry, at most 10 are saved up, so a
+    /// flaky host keeps its retries and a dead one gets 10 in all.
     pub budget: bool,
 }
 
 impl Default for RetrySettings {
     fn default() -> Self {
         Self {
-            max_attempts: 4,
+            max_attempts: 5,
             base_delay: Duration::from_millis(250),
             max_delay: Duration::from_secs(30),
             max_server_wait: Duration::from_secs(60),
@@ -355,7 +358,7 @@ mod tests {
         let config = ServiceConfig::from_toml("").unwrap();
         assert_eq!(config, ServiceConfig::default());
         assert_eq!(config.timeouts.attempt, Duration::from_secs(30));
-        assert_eq!(config.retry.max_attempts, 4);
+        assert_eq!(config.retry.max_attempts, 5);
     }
 
     #[test]

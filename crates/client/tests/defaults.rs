@@ -33,6 +33,11 @@ impl Host {
     fn healthy() -> Self {
         Self { requests: Arc::default(), fails: Arc::new(Mutex::new(Arc::new(|_| false))) }
     }
+    fn failing(rule: impl Fn(u64) -> bool + Send + Sync + 'static) -> Self {
+        let host = Self::healthy();
+        host.set(rule);
+        host
+    }
     fn set(&self, rule: impl Fn(u64) -> bool + Send + Sync + 'static) {
         *self.fails.lock().unwrap() = Arc::new(rule);
     }
@@ -88,6 +93,15 @@ struct Tally {
     requests: u64,
 }
 
+impl Tally {
+    fn success_rate(&self) -> f64 {
+        self.succeeded as f64 / self.calls as f64
+    }
+    fn requests_per_call(&self) -> f64 {
+        self.requests as f64 / self.calls as f64
+    }
+}
+
 async fn run(client: &Client, host: &Host, workers: u64, calls: u64, gap: Duration) -> Tally {
     let before = host.requests();
     let mut tasks = tokio::task::JoinSet::new();
@@ -141,4 +155,66 @@ async fn the_default_breaker_opens_within_ten_failures_whatever_the_history() {
     host.set(|_| true);
     let dead = run(&rate_only, &host, 1, 1_000, Duration::from_millis(10)).await;
     assert!(dead.requests >= 100, "{dead:?}");
+}
+
+/// A well-mixed draw in `[0, 1)` for request `n` (splitmix64), so a "random" host is the same
+/// on every run.
+fn draw(n: u64) -> f64 {
+    let mut z = n.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    (z ^ (z >> 31)) as f64 / u64::MAX as f64
+}
+
+/// A host failing 20% of its requests: every fifth (as a load balancer in front of one bad
+/// backend out of five does), or at random. The default budget (successes pay for retries) never
+/// refuses a retry, the breaker stays closed, and at least 99.9% of the calls succeed, one
+/// caller or ten at a time. (With ten callers, a retry lands on a failing turn one time in five:
+/// four attempts would cap the calls at 1 − 0.2⁴ = 99.84%; the default is five.)
+#[tokio::test(start_paused = true)]
+async fn a_flaky_host_costs_almost_no_calls() {
+    let every_fifth = |n: u64| n.is_multiple_of(5);
+    let random = |n: u64| draw(n) < 0.2;
+    let hosts: [(&str, &dyn Fn() -> Host, u64); 4] = [
+        ("every fifth request, 1 caller", &|| Host::failing(every_fifth), 1),
+        ("every fifth request, 10 callers", &|| Host::failing(every_fifth), 10),
+        ("20% at random, 1 caller", &|| Host::failing(random), 1),
+        ("20% at random, 10 callers", &|| Host::failing(random), 10),
+    ];
+    for (name, host, workers) in hosts {
+        let host = host();
+        let client = client("", &host);
+        let flaky = run(&client, &host, workers, 10_000, Duration::from_millis(10)).await;
+        println!(
+            "{name}: {:.2}% of {} calls succeeded, {:.3} requests per call",
+            flaky.success_rate() * 100.0,
+            flaky.calls,
+            flaky.requests_per_call()
+        );
+        assert!(flaky.success_rate() >= 0.999, "{name}: {flaky:?}");
+        assert_eq!(flaky.failed_fast, 0, "{name}: {flaky:?}");
+        assert!(flaky.requests_per_call() >= 1.2, "{name}: the failures were retried: {flaky:?}");
+    }
+}
+
+/// A dead host: without the breaker, the budget holds the load to at most 1.2 requests per
+/// call (the calls, and the ten retries saved up); with it, the calls fail fast and only the
+/// first failures and the probes reach the host.
+#[tokio::test(start_paused = true)]
+async fn a_dead_host_costs_little_with_or_without_the_breaker() {
+    let host = Host::failing(|_| true);
+    let client = client("[breaker]\nenabled = false", &host);
+    let unguarded = run(&client, &host, 10, 1_000, Duration::from_secs(1)).await;
+    let host = Host::failing(|_| true);
+    let client = self::client("", &host);
+    let guarded = run(&client, &host, 10, 1_000, Duration::from_secs(1)).await;
+    println!(
+        "dead host: {:.3} requests per call without the breaker, {:.3} with it ({} calls each)",
+        unguarded.requests_per_call(),
+        guarded.requests_per_call(),
+        guarded.calls
+    );
+    assert_eq!(unguarded.succeeded + guarded.succeeded, 0);
+    assert!(unguarded.requests_per_call() <= 1.2, "{unguarded:?}");
+    assert!(guarded.requests_per_call() <= 0.05, "{guarded:?}");
 }
