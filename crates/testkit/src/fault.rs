@@ -383,6 +383,7 @@ macro_rules! mock_service {
 }
 
 mock_service!(
+    crate::oauth::Authorize,
     crate::dev::DevTo,
     crate::hashnode::Hashnode,
     crate::youtube::YouTube,

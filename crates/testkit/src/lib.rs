@@ -3,8 +3,10 @@
 //! - [`drive`]: call a service by hand, without a runtime's scheduler, for benchmarks and
 //!   allocation counts of the happy path;
 //! - [`capture`]: collect what `tracing` logs during a closure or a test;
-//! - [`oauth`]: a Google OAuth token endpoint and an API that checks its tokens, on the
-//!   [`Clock`](unattended_core::Clock), with injectable faults;
+//! - [`oauth`]: Google's OAuth authorization endpoint (the consent redirect with a code, or
+//!   `access_denied`), its token endpoint (refresh-token, client-credentials and
+//!   authorization-code grants, PKCE checked, codes single-use) and an API that checks its
+//!   tokens, on the [`Clock`](unattended_core::Clock), with injectable faults;
 //! - [`dev`]: DEV (Forem API v1) with its throttles, duplicate guards and error bodies;
 //! - [`hashnode`]: Hashnode's GraphQL API (`publishPost`, `updatePost`, `me { posts }`), its
 //!   errors inside `200` answers and its per-token limits;

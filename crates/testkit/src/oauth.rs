@@ -9,7 +9,22 @@
 //! expired token with `401`, `WWW-Authenticate: Bearer realm="https://accounts.google.com/",
 //! error="invalid_token"` and Google's `UNAUTHENTICATED` body.
 //!
-//! Issued tokens expire on the [`Clock`], so a paused test controls them.
+//! The authorization endpoint ([`GoogleOAuth::authorize`], `GET /o/oauth2/v2/auth`) is the
+//! installed-app flow after the human's click: a known client, `response_type=code`, a scope and
+//! a loopback `redirect_uri` (`http://127.0.0.1:PORT`, `http://[::1]:PORT` or `localhost`, any
+//! port, as desktop clients may use) are required, else an error page (`400`/`401`, no redirect,
+//! as Google shows); then a `302` to the redirect URI with `state`, `code` and `scope`, or with
+//! `error=access_denied` and `state` when the human refuses ([`GoogleOAuth::deny_consent`]).
+//! A refresh token comes with the code's exchange only with `access_type=offline`, and only at
+//! the first consent unless `prompt=consent` asked for the consent screen again. The
+//! `authorization_code` grant checks the PKCE verifier against the challenge (`S256`: the
+//! unpadded base64url SHA-256 of the verifier; or `plain`): a wrong one is `400 invalid_grant`
+//! "Invalid code verifier.", a missing one "Missing code verifier."; a code is single-use (tried
+//! once, right or wrong) and lives 10 minutes on the clock ([`GoogleOAuth::code_lifetime`]); an
+//! unknown, used or expired code is `400 invalid_grant` "Bad Request"; another redirect URI than
+//! the authorization's is `400 redirect_uri_mismatch`.
+//!
+//! Issued tokens and codes expire on the [`Clock`], so a paused test controls them.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::convert::Infallible;
@@ -27,7 +42,8 @@ use tower_service::Service;
 use unattended_core::{BoxError, Clock};
 
 use crate::body::MockBody;
-use crate::fault::{Fault, generic_response};
+use crate::fault::{Fault, Mock, MockCore, Route, Trigger, generic_response};
+use crate::log::RequestLog;
 
 /// The body of Google's 401 for a bad access token.
 pub const UNAUTHENTICATED_BODY: &str = r#"{"error":{"code":401,"message":"Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other valid authentication credential. See https://developers.google.com/identity/sign-in/web/devconsole-project.","errors":[{"message":"Invalid Credentials","domain":"global","reason":"authError","location":"Authorization","locationType":"header"}],"status":"UNAUTHENTICATED"}}"#;
@@ -50,10 +66,29 @@ pub struct Seen {
     pub fault: bool,
 }
 
+/// A code the authorization endpoint gave, until it is exchanged or expires.
+#[derive(Debug)]
+struct IssuedCode {
+    client_id: String,
+    redirect_uri: String,
+    /// The PKCE challenge and its method (`S256` or `plain`), if one was sent.
+    challenge: Option<(String, String)>,
+    scope: String,
+    /// Whether its exchange gives a refresh token.
+    offline: bool,
+    expires: Instant,
+}
+
 #[derive(Debug)]
 struct State {
     client: (String, String),
     refresh_tokens: HashSet<String>,
+    codes: HashMap<String, IssuedCode>,
+    code_lifetime: Duration,
+    deny_consent: bool,
+    /// Whether the human has consented to offline access before (Google then gives no new
+    /// refresh token unless the consent screen is shown again).
+    consented_offline: bool,
     access_tokens: HashMap<String, Instant>,
     lifetime: Duration,
     latency: Duration,
@@ -65,12 +100,13 @@ struct State {
     api_calls: Vec<Seen>,
 }
 
-/// The mock: a token endpoint ([`token_endpoint`](Self::token_endpoint)) and an API
-/// ([`api`](Self::api)) sharing one state. Clones share it too.
+/// The mock: an authorization endpoint ([`authorize`](Self::authorize)), a token endpoint
+/// ([`token_endpoint`](Self::token_endpoint)) and an API ([`api`](Self::api)) sharing one state.
+/// Clones share it too.
 #[derive(Clone, Debug)]
 pub struct GoogleOAuth {
     state: Arc<Mutex<State>>,
-    clock: Clock,
+    core: MockCore,
 }
 
 impl GoogleOAuth {
@@ -79,6 +115,10 @@ impl GoogleOAuth {
         let state = State {
             client: (CLIENT_ID.to_owned(), CLIENT_SECRET.to_owned()),
             refresh_tokens: HashSet::new(),
+            codes: HashMap::new(),
+            code_lifetime: Duration::from_secs(600),
+            deny_consent: false,
+            consented_offline: false,
             access_tokens: HashMap::new(),
             lifetime: Duration::from_secs(3599),
             latency: Duration::ZERO,
@@ -89,7 +129,7 @@ impl GoogleOAuth {
             token_calls: Vec::new(),
             api_calls: Vec::new(),
         };
-        Self { state: Arc::new(Mutex::new(state)), clock }
+        Self { state: Arc::new(Mutex::new(state)), core: MockCore::new(clock, 0) }
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
@@ -136,6 +176,35 @@ impl GoogleOAuth {
         self.state().refresh_tokens.clear();
     }
 
+    /// Whether `refresh_token` is one this mock issued and has not revoked or rotated away.
+    pub fn holds_refresh_token(&self, refresh_token: &str) -> bool {
+        self.state().refresh_tokens.contains(refresh_token)
+    }
+
+    /// Makes the human refuse (or, with `false`, give) consent: the authorization endpoint then
+    /// redirects with `error=access_denied`.
+    pub fn deny_consent(&self, deny: bool) -> &Self {
+        self.state().deny_consent = deny;
+        self
+    }
+
+    /// Sets how long the codes issued from now on may be exchanged (default 10 minutes).
+    pub fn code_lifetime(&self, lifetime: Duration) -> &Self {
+        self.state().code_lifetime = lifetime;
+        self
+    }
+
+    /// Adds a fault rule for the authorization endpoint (the token endpoint has
+    /// [`fail_next`](Self::fail_next) and [`fail_while`](Self::fail_while)).
+    pub fn fault(&self, route: Route, trigger: Trigger, fault: Fault) {
+        self.core.add(route, trigger, fault);
+    }
+
+    /// The authorization endpoint's requests so far.
+    pub fn log(&self) -> &RequestLog {
+        &self.core.log
+    }
+
     /// Invalidates every access token on the server's side, before its expiry.
     pub fn invalidate_access_tokens(&self) {
         self.state().access_tokens.clear();
@@ -164,8 +233,14 @@ impl GoogleOAuth {
     /// Whether `access_token` is one this mock issued and it has not expired (for other API
     /// mocks that check tokens, such as YouTube's).
     pub fn accepts(&self, access_token: &str) -> bool {
-        let now = self.clock.now();
+        let now = self.core.clock.now();
         self.state().access_tokens.get(access_token).is_some_and(|expires| now < *expires)
+    }
+
+    /// The authorization endpoint, a `Service<Request<B>>` answering `GET` with a query: what
+    /// the browser is sent to, and what sends it back to the redirect URI.
+    pub fn authorize(&self) -> Authorize {
+        Authorize { mock: self.clone() }
     }
 
     /// The token endpoint, a `Service<Request<B>>` answering `POST` form bodies.
@@ -179,7 +254,7 @@ impl GoogleOAuth {
     }
 
     fn answer_token(&self, form: &HashMap<String, String>) -> (Response<MockBody>, Seen) {
-        let at = self.clock.now();
+        let at = self.core.clock.now();
         let mut state = self.state();
         let grant = form.get("grant_type").cloned();
         let seen =
@@ -191,9 +266,31 @@ impl GoogleOAuth {
             return (json(StatusCode::UNAUTHORIZED, body), seen(StatusCode::UNAUTHORIZED, false));
         }
         let refresh = form.get("refresh_token");
+        let mut scope = "https://www.googleapis.com/auth/youtube.upload".to_owned();
+        let mut new_refresh = None;
         let valid = match grant.as_deref() {
             Some("refresh_token") => refresh.is_some_and(|r| state.refresh_tokens.contains(r)),
             Some("client_credentials") => true,
+            Some("authorization_code") => match redeem(&mut state, form, at) {
+                Ok(code) => {
+                    scope = code.scope;
+                    if code.offline {
+                        state.issued += 1;
+                        let token = format!("1//refresh-{}", state.issued);
+                        state.refresh_tokens.insert(token.clone());
+                        new_refresh = Some(token);
+                    }
+                    true
+                }
+                Err((error, description)) => {
+                    let body =
+                        format!(r#"{{"error":"{error}","error_description":"{description}"}}"#);
+                    return (
+                        json(StatusCode::BAD_REQUEST, &body),
+                        seen(StatusCode::BAD_REQUEST, false),
+                    );
+                }
+            },
             _ => {
                 let body = r#"{"error":"unsupported_grant_type","error_description":"Invalid grant_type."}"#;
                 return (json(StatusCode::BAD_REQUEST, body), seen(StatusCode::BAD_REQUEST, false));
@@ -208,10 +305,12 @@ impl GoogleOAuth {
         let lifetime = state.lifetime;
         state.access_tokens.insert(access.clone(), at + lifetime);
         let mut body = format!(
-            r#"{{"access_token":"{access}","expires_in":{},"scope":"https://www.googleapis.com/auth/youtube.upload","token_type":"Bearer""#,
+            r#"{{"access_token":"{access}","expires_in":{},"scope":"{scope}","token_type":"Bearer""#,
             lifetime.as_secs()
         );
-        if state.rotate
+        if let Some(new) = new_refresh {
+            body.push_str(&format!(r#","refresh_token":"{new}""#));
+        } else if state.rotate
             && let Some(old) = refresh
         {
             state.refresh_tokens.remove(old);
@@ -224,7 +323,7 @@ impl GoogleOAuth {
     }
 
     fn answer_api<B>(&self, req: &Request<B>) -> Response<MockBody> {
-        let at = self.clock.now();
+        let at = self.core.clock.now();
         let token = req
             .headers()
             .get(http::header::AUTHORIZATION)
@@ -256,6 +355,206 @@ impl GoogleOAuth {
             fault: false,
         });
         res
+    }
+}
+
+/// The code of an `authorization_code` grant, taken out of the issued codes (a code is tried
+/// once, right or wrong), if it is valid for this client, redirect URI and verifier; else the
+/// error and description Google answers.
+fn redeem(
+    state: &mut State,
+    form: &HashMap<String, String>,
+    now: Instant,
+) -> Result<IssuedCode, (&'static str, &'static str)> {
+    let issued = form.get("code").and_then(|c| state.codes.remove(c));
+    let Some(code) = issued.filter(|c| now < c.expires && c.client_id == state.client.0) else {
+        return Err(("invalid_grant", "Bad Request"));
+    };
+    if form.get("redirect_uri") != Some(&code.redirect_uri) {
+        return Err(("redirect_uri_mismatch", "Bad Request"));
+    }
+    if let Some((challenge, method)) = &code.challenge {
+        let Some(verifier) = form.get("code_verifier") else {
+            return Err(("invalid_grant", "Missing code verifier."));
+        };
+        let proof = if method == "S256" { s256(verifier) } else { verifier.clone() };
+        // RFC 7636 §4.1: 43 to 128 characters.
+        if !(43..=128).contains(&verifier.len()) || proof != *challenge {
+            return Err(("invalid_grant", "Invalid code verifier."));
+        }
+    }
+    Ok(code)
+}
+
+/// `BASE64URL-ENCODE(SHA256(ASCII(verifier)))`, unpadded (RFC 7636 §4.2).
+fn s256(verifier: &str) -> String {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(verifier))
+}
+
+/// Whether `uri` is a loopback redirect a desktop client may use: `http`, host `127.0.0.1`,
+/// `[::1]` or `localhost`, a port, and no fragment.
+fn is_loopback(uri: &str) -> bool {
+    let Ok(uri) = uri.parse::<http::Uri>() else { return false };
+    uri.scheme_str() == Some("http")
+        && uri.port_u16().is_some()
+        && matches!(uri.host(), Some("127.0.0.1" | "[::1]" | "localhost"))
+        && !uri.to_string().contains('#')
+}
+
+/// An error page of the authorization endpoint (Google shows these instead of redirecting when
+/// the request itself is wrong: the redirect URI cannot be trusted).
+fn error_page(status: StatusCode, error: &str, detail: &str) -> Response<MockBody> {
+    let mut res = Response::new(MockBody::full(format!(
+        "<html><body><h1>Access blocked: authorization error</h1><p>Error {}: {error}</p><p>{detail}</p></body></html>",
+        status.as_u16()
+    )));
+    *res.status_mut() = status;
+    res.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    res
+}
+
+/// A `302` to `redirect_uri` with `params` added to its query.
+fn redirect(redirect_uri: &str, params: &[(&str, &str)]) -> Response<MockBody> {
+    let mut location = redirect_uri.to_owned();
+    for (i, (name, value)) in params.iter().enumerate() {
+        let sep = if i == 0 && !redirect_uri.contains('?') { '?' } else { '&' };
+        location.push(sep);
+        location.push_str(&percent_encode(name));
+        location.push('=');
+        location.push_str(&percent_encode(value));
+    }
+    let mut res = Response::new(MockBody::empty());
+    *res.status_mut() = StatusCode::FOUND;
+    match http::HeaderValue::try_from(location) {
+        Ok(value) => {
+            res.headers_mut().insert(http::header::LOCATION, value);
+            res
+        }
+        Err(_) => error_page(StatusCode::BAD_REQUEST, "invalid_request", "Invalid redirect_uri."),
+    }
+}
+
+/// Percent-encodes all but RFC 3986's unreserved characters.
+fn percent_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+impl GoogleOAuth {
+    /// The authorization endpoint's answer to the query of a `GET`.
+    fn answer_authorize(&self, query: &HashMap<String, String>) -> Response<MockBody> {
+        let mut state = self.state();
+        let param = |name: &str| query.get(name).map(String::as_str);
+        if param("client_id") != Some(state.client.0.as_str()) {
+            return error_page(
+                StatusCode::UNAUTHORIZED,
+                "invalid_client",
+                "The OAuth client was not found.",
+            );
+        }
+        let Some(redirect_uri) = param("redirect_uri").filter(|r| is_loopback(r)) else {
+            return error_page(
+                StatusCode::BAD_REQUEST,
+                "redirect_uri_mismatch",
+                "You can't sign in to this app because it doesn't comply with Google's OAuth 2.0 policy.",
+            );
+        };
+        let state_param = param("state").unwrap_or_default();
+        if param("response_type") != Some("code") {
+            return error_page(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "Invalid response_type.",
+            );
+        }
+        let Some(scope) = param("scope").filter(|s| !s.trim().is_empty()) else {
+            return error_page(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "Missing required parameter: scope",
+            );
+        };
+        let challenge = match (param("code_challenge"), param("code_challenge_method")) {
+            (None, _) => None,
+            (Some(c), None | Some("plain")) => Some((c.to_owned(), "plain".to_owned())),
+            (Some(c), Some("S256")) => Some((c.to_owned(), "S256".to_owned())),
+            (Some(_), Some(_)) => {
+                return error_page(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_request",
+                    "Invalid code_challenge_method.",
+                );
+            }
+        };
+        if state.deny_consent {
+            let mut params = vec![("error", "access_denied")];
+            if !state_param.is_empty() {
+                params.push(("state", state_param));
+            }
+            return redirect(redirect_uri, &params);
+        }
+        let offline = param("access_type") == Some("offline");
+        let prompted = param("prompt").is_some_and(|p| p.split(' ').any(|p| p == "consent"));
+        let refresh = offline && (prompted || !state.consented_offline);
+        state.consented_offline |= offline;
+        state.issued += 1;
+        let code = format!("4/0code-{}", state.issued);
+        let issued = IssuedCode {
+            client_id: state.client.0.clone(),
+            redirect_uri: redirect_uri.to_owned(),
+            challenge,
+            scope: scope.to_owned(),
+            offline: refresh,
+            expires: self.core.clock.now() + state.code_lifetime,
+        };
+        state.codes.insert(code.clone(), issued);
+        let mut params = Vec::with_capacity(3);
+        if !state_param.is_empty() {
+            params.push(("state", state_param));
+        }
+        params.push(("code", code.as_str()));
+        params.push(("scope", scope));
+        redirect(redirect_uri, &params)
+    }
+}
+
+/// The authorization endpoint of a [`GoogleOAuth`] mock (faults and log: [`GoogleOAuth::fault`],
+/// [`GoogleOAuth::log`]).
+#[derive(Clone, Debug)]
+pub struct Authorize {
+    mock: GoogleOAuth,
+}
+
+impl Mock for Authorize {
+    fn core(&self) -> &MockCore {
+        &self.mock.core
+    }
+
+    fn reply(
+        &self,
+        parts: &http::request::Parts,
+        _body: &[u8],
+        _fault: Option<&Fault>,
+    ) -> Option<Response<MockBody>> {
+        if parts.method != http::Method::GET {
+            let mut res = error_page(StatusCode::METHOD_NOT_ALLOWED, "invalid_request", "Use GET.");
+            res.headers_mut().insert(http::header::ALLOW, http::HeaderValue::from_static("GET"));
+            return Some(res);
+        }
+        let query = parse_form(parts.uri.query().unwrap_or_default().as_bytes());
+        Some(self.mock.answer_authorize(&query))
     }
 }
 
@@ -332,7 +631,7 @@ where
             let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
             let form = parse_form(&body);
             let latency = mock.state().latency;
-            mock.clock.sleep(latency).await;
+            mock.core.clock.sleep(latency).await;
             let fault = {
                 let mut state = mock.state();
                 state.faults.pop_front().or_else(|| state.fail_while.clone())
@@ -342,10 +641,10 @@ where
                 mock.state().token_calls.push(seen);
                 return Ok(res);
             };
-            let res = generic_response(&fault, &mock.clock);
+            let res = generic_response(&fault, &mock.core.clock);
             let credential = form.get("grant_type").cloned();
             let status = res.as_ref().map(Response::status);
-            let at = mock.clock.now();
+            let at = mock.core.clock.now();
             mock.state().token_calls.push(Seen { at, credential, status, fault: true });
             match (res, fault) {
                 (Some(res), _) => Ok(res),
@@ -412,5 +711,14 @@ mod tests {
         assert_eq!(form["refresh_token"], "1//abc");
         assert_eq!(form["x"], "a b");
         assert_eq!(form["bad"], "%zz");
+    }
+
+    #[test]
+    fn s256_is_rfc_7636s() {
+        // RFC 7636 Appendix B.
+        assert_eq!(
+            s256("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+        );
     }
 }
