@@ -17,6 +17,9 @@
 //!   `oauth2` crate) through any tower HTTP service (an `expires_in` sent as a string or with a
 //!   fraction is read too), and saves rotated refresh tokens in a
 //!   [`CredentialStore`] ([`FileCredentialStore`]: atomic replace, mode `0600`).
+//! - [`OAuth2Client::authorize`] and [`OAuth2Client::exchange_code`] are the authorization-code
+//!   grant with PKCE (`S256`) and a checked `state`, by which a human consents once and the
+//!   refresh token those grants live on is first obtained ([`Authorization`], [`Granted`]).
 //! - [`StaticToken`] is an API key or a long-lived token.
 //!
 //! Secrets never appear in `Debug` output, errors or logs; header values are marked sensitive.
@@ -66,6 +69,7 @@
 //! ```
 
 mod cache;
+mod code;
 mod future;
 mod layer;
 mod oauth;
@@ -75,6 +79,7 @@ mod store;
 mod token;
 
 pub use self::cache::{BackgroundRefresh, CacheConfig, TokenCache};
+pub use self::code::{Authorization, ExchangeError, Granted};
 pub use self::future::ResponseFuture;
 pub use self::layer::TokenLayer;
 pub use self::oauth::{OAuth2Client, OAuth2Source};

@@ -1,4 +1,6 @@
 //! OAuth2 grants (refresh token, client credentials) through any tower HTTP service.
+//!
+//! The authorization-code grant, which needs a human once, is in `code.rs`.
 
 use std::error::Error as StdError;
 use std::fmt;
@@ -27,7 +29,7 @@ use unattended_core::{BoxError, Clock};
 use crate::store::{CredentialStore, CredentialStoreError};
 use crate::token::{AccessToken, FetchError, FetchFuture, TokenSource};
 
-type Client = oauth2::Client<
+pub(crate) type Client = oauth2::Client<
     BasicErrorResponse,
     TokenAnswer,
     BasicTokenIntrospectionResponse,
@@ -46,7 +48,7 @@ const MAX_BODY: usize = 64 * 1024;
 /// The registered application: who asks for tokens, and where.
 #[derive(Clone)]
 pub struct OAuth2Client {
-    client: Client,
+    pub(crate) client: Client,
 }
 
 impl OAuth2Client {
@@ -272,7 +274,7 @@ where
 /// A token endpoint's answer (RFC 6749 §5.1), read like `oauth2`'s standard one except for
 /// `expires_in`, which some providers send as a string or with a fraction.
 #[derive(Clone, Debug, Deserialize, Serialize)]
-struct TokenAnswer {
+pub(crate) struct TokenAnswer {
     access_token: oauth2::AccessToken,
     #[serde(deserialize_with = "oauth2::helpers::deserialize_untagged_enum_case_insensitive")]
     token_type: BasicTokenType,
@@ -333,7 +335,10 @@ fn lifetime<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Duratio
 }
 
 /// One call of the token endpoint through `http`, its answer read into memory (bounded).
-async fn call<T, ReqB, ResB>(mut http: T, req: HttpRequest) -> Result<HttpResponse, EndpointError>
+pub(crate) async fn call<T, ReqB, ResB>(
+    mut http: T,
+    req: HttpRequest,
+) -> Result<HttpResponse, EndpointError>
 where
     T: Service<Request<ReqB>, Response = Response<ResB>>,
     T::Error: Into<BoxError>,
@@ -351,7 +356,7 @@ where
 
 /// The token endpoint could not be reached, or its answer not read.
 #[derive(Debug)]
-struct EndpointError(BoxError);
+pub(crate) struct EndpointError(BoxError);
 
 impl EndpointError {
     fn new(error: impl Into<BoxError>) -> Self {
@@ -374,7 +379,7 @@ impl StdError for EndpointError {
 /// A token endpoint's answer said no.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
-struct EndpointRefused(String);
+pub(crate) struct EndpointRefused(pub(crate) String);
 
 fn fetch_error(
     error: RequestTokenError<EndpointError, oauth2::basic::BasicErrorResponse>,
