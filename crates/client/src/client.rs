@@ -196,6 +196,11 @@ impl Client {
         Uri::from_parts(parts).map_err(Error::request)
     }
 
+    /// The base URL relative paths are joined to, if the config gives one.
+    pub fn base_url(&self) -> Option<&Uri> {
+        self.base.as_ref()
+    }
+
     /// The pauses this client's hosts are under.
     pub fn pauses(&self) -> PauseRegistry {
         self.pauses

@@ -257,10 +257,15 @@ async fn bodies_over_the_limit_and_malformed_json_are_typed_errors() {
 async fn relative_paths_need_a_base_url() {
     let script = Script::default();
     let bare = Client::builder(ServiceConfig::default()).clock(clock()).build_with(script.clone());
-    let err = bare.unwrap().get_json::<Ok_>("/x").await.unwrap_err();
+    let bare = bare.unwrap();
+    assert_eq!(bare.base_url(), None);
+    let err = bare.get_json::<Ok_>("/x").await.unwrap_err();
     assert!(err.is_request(), "{err}");
-    let err = Client::builder(config("")).build_with(script.clone()).map(drop);
-    assert!(err.is_ok());
+    let based = Client::builder(config("")).build_with(script.clone()).unwrap();
+    assert_eq!(
+        based.base_url().map(ToString::to_string).as_deref(),
+        Some("https://api.example.com/")
+    );
     let bad = ServiceConfig::from_toml("base_url = \"not a url\"").unwrap();
     let err = Client::builder(bad).build_with(script).unwrap_err();
     assert!(err.to_string().contains("base_url"), "{err}");
