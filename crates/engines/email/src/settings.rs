@@ -36,7 +36,7 @@ use crate::api::MessageSummary;
 /// command = ["/usr/local/bin/file-invoice", "--quiet"]
 /// ```
 #[derive(Debug, Deserialize)]
-#[serde(try_from = "RawSettings")]
+#[serde(from = "RawSettings")]
 pub struct EmailSettings {
     pub(crate) label: String,
     pub(crate) resync_limit: u32,
@@ -64,10 +64,10 @@ struct RawSettings {
     #[serde(default = "default_page_size", deserialize_with = "bounded::<_, 1, 500>")]
     page_size: u32,
     /// How long a rule's command may run before it is killed (default 60 s).
-    #[serde(default = "default_command_timeout", with = "unattended_client::duration")]
+    #[serde(default = "default_command_timeout", deserialize_with = "positive")]
     command_timeout: Duration,
-    /// The rules, tried in order; each that matches acts.
-    #[serde(default)]
+    /// The rules, tried in order; each that matches acts (`[[tasks.NAME.rules]]`).
+    #[serde(deserialize_with = "rules")]
     rules: Vec<Rule>,
 }
 
@@ -91,35 +91,42 @@ const fn default_command_timeout() -> Duration {
     Duration::from_secs(60)
 }
 
-impl TryFrom<RawSettings> for EmailSettings {
-    type Error = String;
-
-    fn try_from(raw: RawSettings) -> Result<Self, String> {
-        if raw.rules.is_empty() {
-            return Err("needs at least one rule (`[[tasks.NAME.rules]]` with a `name` and an \
-                        action)"
-                .to_owned());
-        }
-        for (i, rule) in raw.rules.iter().enumerate() {
-            if raw.rules[..i].iter().any(|r| r.name == rule.name) {
-                return Err(format!(
-                    "two rules are named {:?}: names key what was done, so each must be unique",
-                    rule.name
-                ));
-            }
-        }
-        if raw.command_timeout.is_zero() {
-            return Err("`command_timeout` must be more than zero".to_owned());
-        }
-        Ok(Self {
+impl From<RawSettings> for EmailSettings {
+    fn from(raw: RawSettings) -> Self {
+        Self {
             label: raw.label,
             resync_limit: raw.resync_limit,
             quota_per_minute: raw.quota_per_minute,
             page_size: raw.page_size,
             command_timeout: raw.command_timeout,
             rules: raw.rules,
-        })
+        }
     }
+}
+
+/// The rules, checked as a list (so a mistake points at it): at least one, names unique.
+fn rules<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Rule>, D::Error> {
+    let rules = Vec::<Rule>::deserialize(d)?;
+    if rules.is_empty() {
+        return Err(de::Error::custom("needs at least one rule"));
+    }
+    for (i, rule) in rules.iter().enumerate() {
+        if rules[..i].iter().any(|r| r.name == rule.name) {
+            return Err(de::Error::custom(format!(
+                "two rules are named {:?}: names key what was done, so each must be unique",
+                rule.name
+            )));
+        }
+    }
+    Ok(rules)
+}
+
+fn positive<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let d = unattended_client::duration::deserialize(d)?;
+    if d.is_zero() {
+        return Err(de::Error::custom("must be more than zero"));
+    }
+    Ok(d)
 }
 
 /// One rule: what a message must be, and what is done with it.
