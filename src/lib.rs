@@ -79,5 +79,6 @@ pub use unattended_token::{TokenCache, TokenError, TokenLayer};
 /// The engines the `unattended` command knows, by the names a task's `engine = "..."` gives.
 pub fn engines() -> EngineKinds {
     let kinds = unattended_engine_command::register(EngineKinds::new());
-    unattended_engine_scrape::register(kinds)
+    let kinds = unattended_engine_scrape::register(kinds);
+    unattended_engine_email::register(kinds)
 }

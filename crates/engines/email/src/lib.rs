@@ -75,7 +75,7 @@ pub fn register(kinds: EngineKinds) -> EngineKinds {
     kinds.with("email", |settings: EmailSettings, setup| Ok(EmailEngine::new(settings, setup)))
 }
 
-/// The engines of the `unattended-email` binary: just `email`.
+/// The engines of the `unattended-email` binary (`src/main.rs`): just `email`.
 pub fn kinds() -> EngineKinds {
     register(EngineKinds::new())
 }
