@@ -18,8 +18,9 @@ pub enum GiveUpReason {
     Budget,
     /// The server asked to wait longer than the layer may sleep.
     ServerWaitTooLong,
-    /// The request is not idempotent (a `POST` or `PATCH` without an `Idempotency-Key`), and the
-    /// failure does not prove the server did nothing (a connect failure or a `429` would).
+    /// The request is not idempotent (a `POST` or `PATCH` without an `Idempotency-Key`, or a
+    /// request marked [`NotIdempotent`](crate::NotIdempotent)), and the failure does not prove
+    /// the server did nothing (a connect failure or a `429` would).
     NotIdempotent,
     /// The request's body is a stream that cannot be sent again.
     NotReplayable,

@@ -16,7 +16,9 @@
 //!   [`disposition`](unattended_core::HasDisposition::disposition) says when to try again, at
 //!   once rather than after a pointless sleep.
 //! - **What is safe**: `POST` and `PATCH` are retried only with an `Idempotency-Key` header, the
-//!   [`Retryable`] extension, or after a connect error (nothing was sent). A request whose body is
+//!   [`Retryable`] extension, or after a connect error (nothing was sent); a request with the
+//!   [`NotIdempotent`] extension (a resumable upload's chunk) is retried only when the server
+//!   did not act on it (a connect error, a `429`, a refused credential). A request whose body is
 //!   a stream is sent once; if it fails in a retryable way the error says it was not retried and
 //!   why.
 //! - **No hang**: each attempt has a timeout (30 s in the standard preset).
@@ -118,6 +120,6 @@ pub use self::error::{GaveUp, GiveUpReason};
 pub use self::event::RetryEvent;
 pub use self::future::ResponseFuture;
 pub use self::layer::RetryLayer;
-pub use self::replay::{CloneReplay, HttpReplay, Replay, ReplayBody, Retryable};
+pub use self::replay::{CloneReplay, HttpReplay, NotIdempotent, Replay, ReplayBody, Retryable};
 pub use self::schedule::{BackoffSchedule, Jitter};
 pub use self::service::Retry;

@@ -29,10 +29,20 @@ pub trait Replay<Req>: Clone + Send + Sync + 'static {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Retryable;
 
+/// Marks a request as unsafe to send twice whatever its method: it is sent again only when the
+/// failure shows the server did not act on it (a connect failure, a `429`, a refused credential).
+///
+/// Insert it as a request extension for a `PUT` whose effect depends on what the server kept of
+/// an earlier one, such as a chunk of a resumable upload: after a reset or a `503` the caller
+/// asks the server where the upload stands instead of sending the chunk again blindly. It wins
+/// over [`Retryable`] and an `Idempotency-Key` header.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NotIdempotent;
+
 /// The HTTP rules: replay a request whose body is buffered; treat `GET`, `HEAD`, `OPTIONS`,
 /// `TRACE`, `PUT` and `DELETE` as idempotent (RFC 9110 §9.2.2), and `POST`/`PATCH` only with an
-/// `Idempotency-Key` header or the [`Retryable`] extension. The key is the URI's scheme, host and
-/// port.
+/// `Idempotency-Key` header or the [`Retryable`] extension; a request with the
+/// [`NotIdempotent`] extension never. The key is the URI's scheme, host and port.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct HttpReplay;
 
@@ -42,6 +52,9 @@ impl<B: ReplayBody> Replay<Request<B>> for HttpReplay {
     }
 
     fn is_idempotent(&self, req: &Request<B>) -> bool {
+        if req.extensions().get::<NotIdempotent>().is_some() {
+            return false;
+        }
         matches!(
             *req.method(),
             Method::GET
@@ -115,6 +128,11 @@ mod tests {
         let mut patch = req(Method::PATCH);
         patch.extensions_mut().insert(Retryable);
         assert!(HttpReplay.is_idempotent(&patch));
+        let mut chunk = req(Method::PUT);
+        chunk.extensions_mut().insert(NotIdempotent);
+        chunk.extensions_mut().insert(Retryable);
+        chunk.headers_mut().insert("idempotency-key", "abc".parse().unwrap());
+        assert!(!HttpReplay.is_idempotent(&chunk));
     }
 
     #[test]

@@ -13,7 +13,8 @@ use tower::{Layer, ServiceExt};
 use unattended_core::clock::add_saturating;
 use unattended_core::{BoxError, Disposition, FailureClass, HasDisposition, TransientCause};
 use unattended_retry::{
-    BudgetConfig, GaveUp, GiveUpReason, Jitter, RetryConfig, RetryEvent, RetryLayer, Retryable,
+    BudgetConfig, GaveUp, GiveUpReason, Jitter, NotIdempotent, RetryConfig, RetryEvent, RetryLayer,
+    Retryable,
 };
 
 use support::{Answer, Script, clock, get, ms, post, t0};
@@ -206,6 +207,26 @@ async fn post_is_retried_with_a_key_a_marker_or_after_a_connect_error() {
     assert_eq!(err.last_failure(), FailureClass::Transient(TransientCause::Reset));
     let source = std::error::Error::source(err).unwrap().downcast_ref::<io::Error>().unwrap();
     assert_eq!(source.kind(), io::ErrorKind::ConnectionReset);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_put_marked_not_idempotent_is_sent_again_only_when_the_server_did_nothing() {
+    let chunk = || {
+        let mut req = Request::put("https://uploads.example/v?upload_id=1")
+            .body(Bytes::from_static(b"chunk"))
+            .unwrap();
+        req.extensions_mut().insert(NotIdempotent);
+        req
+    };
+    for failure in [Answer::Status(503), Answer::Error(io::ErrorKind::ConnectionReset)] {
+        let script = Script::new(clock(), [failure]);
+        let err = layer(plain()).layer(script.clone()).oneshot(chunk()).await.unwrap_err();
+        assert_eq!(gave_up(&err).reason(), GiveUpReason::NotIdempotent);
+        assert_eq!(script.count(), 1);
+    }
+    let script = Script::new(clock(), [Answer::StatusWith(429, vec![("retry-after", "2".into())])]);
+    let res = layer(plain()).layer(script.clone()).oneshot(chunk()).await.unwrap();
+    assert_eq!((res.status().as_u16(), script.count()), (200, 2));
 }
 
 #[tokio::test(start_paused = true)]
