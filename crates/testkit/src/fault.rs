@@ -76,6 +76,11 @@ pub enum Fault {
     /// Hashnode: HTTP `200` with `errors[0].extensions.code` set to this code and no data;
     /// nothing is applied.
     GraphQlError(&'static str),
+    /// YouTube: the connection breaks in the middle of a chunk, after the server kept its first
+    /// half (rounded down to 256 KiB): the client must ask where the upload stands.
+    ResetMidChunk,
+    /// YouTube: `400 uploadLimitExceeded` (the channel uploaded too much today).
+    UploadLimitExceeded,
 }
 
 impl Fault {
@@ -98,6 +103,8 @@ impl Fault {
             Self::QuotaExceeded => "quota_exceeded",
             Self::SessionExpired => "session_expired",
             Self::GraphQlError(_) => "graphql_error",
+            Self::ResetMidChunk => "reset_mid_chunk",
+            Self::UploadLimitExceeded => "upload_limit_exceeded",
         }
     }
 }
@@ -228,7 +235,9 @@ pub(crate) fn generic_response(fault: &Fault, clock: &Clock) -> Option<Response<
         | Fault::NoRange
         | Fault::QuotaExceeded
         | Fault::SessionExpired
-        | Fault::GraphQlError(_) => return None,
+        | Fault::GraphQlError(_)
+        | Fault::ResetMidChunk
+        | Fault::UploadLimitExceeded => return None,
     }
     Some(res)
 }
@@ -269,6 +278,12 @@ pub(crate) async fn respond(
             return std::future::pending().await;
         }
         Some(Fault::Transport) => {
+            log.push(record);
+            return Err(dropped());
+        }
+        Some(fault @ Fault::ResetMidChunk) => {
+            // Part of the write is applied; then the connection breaks.
+            record.status = answer(Some(fault)).map(|res| res.status());
             log.push(record);
             return Err(dropped());
         }
@@ -320,6 +335,11 @@ impl MockCore {
     /// Adds a fault rule.
     pub(crate) fn add(&self, route: Route, trigger: Trigger, fault: Fault) {
         self.plan().add(route, trigger, fault);
+    }
+
+    /// Removes every fault rule.
+    pub(crate) fn clear(&self) {
+        self.plan().clear();
     }
 }
 

@@ -10,14 +10,24 @@
 //! expired session is `404`. `videos.insert` has its own daily bucket (100 by default, 1 per
 //! call), reset at midnight America/Los_Angeles; spent, it answers Google's `403 quotaExceeded`.
 //! With an OAuth mock attached, a missing or expired token is Google's `401`.
+//!
+//! The metadata is checked as YouTube does (`400` with its reason): a title that is empty, over
+//! 100 characters or holds `<`/`>` (`invalidTitle`); a description over 5000 bytes or holding
+//! `<`/`>` (`invalidDescription`); tags over 500 characters in all (`invalidTags`); a category
+//! that is not one of YouTube's ids (`invalidCategoryId`); a `publishAt` that is not a future
+//! time on a private video (`invalidPublishAt`). `GET /youtube/v3/videos?id=…` (`videos.list`)
+//! finds completed uploads. Each upload's bytes are hashed as they are kept, so a test can
+//! compare what arrived with what was sent ([`YouTube::uploads`]).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use http::{Method, Response, StatusCode};
+use jiff::Timestamp;
 use jiff::civil::Date;
 use jiff::tz::TimeZone;
 use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
 use unattended_core::Clock;
 
 use crate::body::MockBody;
@@ -32,6 +42,11 @@ pub const QUOTA_EXCEEDED_BODY: &str = r#"{"error":{"errors":[{"domain":"youtube.
 pub const CHUNK: u64 = 256 * 1024;
 
 const UPLOAD_PATH: &str = "/upload/youtube/v3/videos";
+const LIST_PATH: &str = "/youtube/v3/videos";
+
+/// YouTube's video category ids (assignable ones, for most regions).
+const CATEGORIES: [&str; 15] =
+    ["1", "2", "10", "15", "17", "19", "20", "22", "23", "24", "25", "26", "27", "28", "29"];
 
 #[derive(Debug)]
 struct Session {
@@ -39,6 +54,8 @@ struct Session {
     stored: u64,
     resource: Value,
     video: Option<Value>,
+    /// The hash of the bytes kept so far (`stored` of them).
+    hash: Sha256,
 }
 
 #[derive(Debug)]
@@ -49,6 +66,30 @@ struct State {
     quota_used: u32,
     quota_day: Option<Date>,
     videos: Vec<Value>,
+    uploads: Vec<Upload>,
+    started: u64,
+}
+
+/// A completed upload, as the mock kept it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Upload {
+    /// The video's id.
+    pub id: String,
+    /// Its title.
+    pub title: String,
+    /// Its size in bytes.
+    pub bytes: u64,
+    /// The SHA-256 of its bytes, in lower-case hex.
+    pub sha256: String,
+}
+
+/// The SHA-256 of `bytes` in lower-case hex, as [`Upload::sha256`] gives it.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex(&Sha256::digest(bytes))
+}
+
+fn hex(digest: &[u8]) -> String {
+    digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The YouTube mock; clones share its state. A `Service<http::Request<B>>`, servable on
@@ -71,6 +112,8 @@ impl YouTube {
             quota_used: 0,
             quota_day: None,
             videos: Vec::new(),
+            uploads: Vec::new(),
+            started: 0,
         };
         Self { state: Arc::new(Mutex::new(state)), core: MockCore::new(clock, seed), auth: None }
     }
@@ -93,6 +136,11 @@ impl YouTube {
         self.core.add(route, trigger, fault);
     }
 
+    /// Removes every injected fault.
+    pub fn clear_faults(&self) {
+        self.core.clear();
+    }
+
     /// The requests received.
     pub fn log(&self) -> &RequestLog {
         &self.core.log
@@ -101,6 +149,16 @@ impl YouTube {
     /// The videos whose upload completed.
     pub fn videos(&self) -> Vec<Value> {
         self.state().videos.clone()
+    }
+
+    /// The completed uploads, with the hash of their bytes, in the order they completed.
+    pub fn uploads(&self) -> Vec<Upload> {
+        self.state().uploads.clone()
+    }
+
+    /// How many upload sessions were started.
+    pub fn sessions_started(&self) -> u64 {
+        self.state().started
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
@@ -116,6 +174,9 @@ impl YouTube {
         if let Some(refused) = crate::oauth::refuse_unless_valid(self.auth.as_ref(), &parts.headers)
         {
             return Some(refused);
+        }
+        if parts.uri.path() == LIST_PATH && parts.method == Method::GET {
+            return Some(list(&self.state(), parts));
         }
         if parts.uri.path() != UPLOAD_PATH {
             return Some(google_error(StatusCode::NOT_FOUND, "notFound", "Not Found"));
@@ -157,6 +218,13 @@ impl YouTube {
             return json_body(StatusCode::FORBIDDEN, QUOTA_EXCEEDED_BODY.to_owned());
         }
         state.quota_used += 1;
+        if matches!(fault, Some(Fault::UploadLimitExceeded)) {
+            return google_error(
+                StatusCode::BAD_REQUEST,
+                "uploadLimitExceeded",
+                "The user has exceeded the number of videos they may upload.",
+            );
+        }
         let total = parts
             .headers
             .get("x-upload-content-length")
@@ -170,24 +238,96 @@ impl YouTube {
             );
         };
         let resource = serde_json::from_slice::<Value>(body).unwrap_or(Value::Null);
-        if resource.pointer("/snippet/title").and_then(Value::as_str).is_none_or(str::is_empty) {
-            return google_error(
-                StatusCode::BAD_REQUEST,
-                "invalidTitle",
-                "The request metadata specifies an invalid or empty video title.",
-            );
+        if let Some((reason, message)) = invalid_metadata(&resource, self.core.clock.wall()) {
+            return google_error(StatusCode::BAD_REQUEST, reason, message);
         }
         state.next += 1;
+        state.started += 1;
         let id = format!("AEnB2Uo{:08}", state.next);
-        state.sessions.insert(id.clone(), Session { total, stored: 0, resource, video: None });
+        let session = Session { total, stored: 0, resource, video: None, hash: Sha256::new() };
+        state.sessions.insert(id.clone(), session);
         let mut res = Response::new(MockBody::empty());
         let location =
-            format!("https://www.googleapis.com{UPLOAD_PATH}?uploadType=resumable&upload_id={id}");
+            format!("{}{UPLOAD_PATH}?uploadType=resumable&upload_id={id}", origin(parts));
         if let Ok(value) = location.parse() {
             res.headers_mut().insert(http::header::LOCATION, value);
         }
         res
     }
+}
+
+/// Where the request was sent (the URI's origin in-process, the `Host` over a socket), so the
+/// session URI leads back to this mock.
+fn origin(parts: &http::request::Parts) -> String {
+    if let (Some(scheme), Some(authority)) = (parts.uri.scheme_str(), parts.uri.authority()) {
+        return format!("{scheme}://{authority}");
+    }
+    match parts.headers.get(http::header::HOST).and_then(|v| v.to_str().ok()) {
+        Some(host) => format!("http://{host}"),
+        None => "https://www.googleapis.com".to_owned(),
+    }
+}
+
+/// YouTube's reason and message for metadata it refuses, if it would.
+fn invalid_metadata(resource: &Value, now: Timestamp) -> Option<(&'static str, &'static str)> {
+    let text = |pointer: &str| resource.pointer(pointer).and_then(Value::as_str);
+    let title = text("/snippet/title").unwrap_or("");
+    if title.is_empty() || title.chars().count() > 100 || title.contains(['<', '>']) {
+        return Some((
+            "invalidTitle",
+            "The request metadata specifies an invalid or empty video title.",
+        ));
+    }
+    let description = text("/snippet/description").unwrap_or("");
+    if description.len() > 5000 || description.contains(['<', '>']) {
+        return Some((
+            "invalidDescription",
+            "The request metadata specifies an invalid video description.",
+        ));
+    }
+    let tags = resource.pointer("/snippet/tags").and_then(Value::as_array);
+    let tags_len: usize =
+        tags.into_iter().flatten().filter_map(Value::as_str).map(|t| t.chars().count()).sum();
+    if tags_len > 500 {
+        return Some(("invalidTags", "The request metadata specifies invalid video keywords."));
+    }
+    if text("/snippet/categoryId").is_some_and(|c| !CATEGORIES.contains(&c)) {
+        return Some((
+            "invalidCategoryId",
+            "The snippet.categoryId property specifies an invalid category ID.",
+        ));
+    }
+    if let Some(at) = text("/status/publishAt") {
+        let future = at.parse::<Timestamp>().is_ok_and(|at| at > now);
+        if !future || text("/status/privacyStatus") != Some("private") {
+            return Some((
+                "invalidPublishAt",
+                "The request metadata specifies an invalid scheduled publishing time.",
+            ));
+        }
+    }
+    None
+}
+
+/// `videos.list` by id: the completed uploads among the ids asked for.
+fn list(state: &State, parts: &http::request::Parts) -> Response<MockBody> {
+    let ids = parts.uri.query().and_then(|q| q.split('&').find_map(|p| p.strip_prefix("id=")));
+    let Some(ids) = ids else {
+        return google_error(
+            StatusCode::BAD_REQUEST,
+            "missingRequiredParameter",
+            "No filter selected. Expected one of: id, myRating, chart",
+        );
+    };
+    let wanted: Vec<&str> = ids.split([',']).flat_map(|i| i.split("%2C")).collect();
+    let items: Vec<&Value> = state
+        .videos
+        .iter()
+        .filter(|v| v["id"].as_str().is_some_and(|id| wanted.contains(&id)))
+        .collect();
+    let body = json!({"kind": "youtube#videoListResponse", "items": items,
+        "pageInfo": {"totalResults": items.len(), "resultsPerPage": 5}});
+    json_body(StatusCode::OK, body.to_string())
 }
 
 fn put(
@@ -200,7 +340,7 @@ fn put(
     if matches!(fault, Some(Fault::SessionExpired)) {
         state.sessions.remove(id);
     }
-    let State { sessions, next, videos, .. } = state;
+    let State { sessions, next, videos, uploads, .. } = state;
     let Some(session) = sessions.get_mut(id) else {
         return google_error(
             StatusCode::NOT_FOUND,
@@ -243,18 +383,37 @@ fn put(
         let mut stored = session.stored.max(last + 1);
         match fault {
             Some(Fault::NoRange) => stored = 0,
-            Some(Fault::ShortRange) if !is_last => stored = stored.saturating_sub(CHUNK).max(first),
+            Some(Fault::ShortRange) if !is_last => {
+                stored = stored.saturating_sub(CHUNK).max(first).max(session.stored);
+            }
+            Some(Fault::ResetMidChunk) => {
+                stored = session.stored.max(first + len / 2 / CHUNK * CHUNK)
+            }
             _ => {}
+        }
+        if stored < session.stored {
+            // Nothing kept: the upload starts again from its first byte.
+            session.hash = Sha256::new();
+            session.stored = 0;
+        }
+        if stored > session.stored {
+            let from = usize::try_from(session.stored - first).unwrap_or(usize::MAX);
+            let to = usize::try_from(stored - first).unwrap_or(usize::MAX);
+            session.hash.update(&body[from.min(body.len())..to.min(body.len())]);
         }
         session.stored = stored;
         if stored == session.total {
             *next += 1;
+            let id = format!("vid{:06}", next);
             let mut video = session.resource.clone();
-            video["id"] = json!(format!("vid{:06}", next));
+            video["id"] = json!(id);
             video["kind"] = json!("youtube#video");
             video["status"]["uploadStatus"] = json!("uploaded");
             session.video = Some(video.clone());
             videos.push(video.clone());
+            let title = video.pointer("/snippet/title").and_then(Value::as_str).unwrap_or("");
+            let sha256 = hex(&session.hash.clone().finalize());
+            uploads.push(Upload { id, title: title.to_owned(), bytes: session.total, sha256 });
             return json_body(StatusCode::CREATED, video.to_string());
         }
     }

@@ -9,7 +9,7 @@ use tower::ServiceExt;
 use unattended_core::Clock;
 use unattended_testkit::fault::{Fault, Route, Trigger};
 use unattended_testkit::oauth::GoogleOAuth;
-use unattended_testkit::youtube::{CHUNK, QUOTA_EXCEEDED_BODY, YouTube};
+use unattended_testkit::youtube::{CHUNK, QUOTA_EXCEEDED_BODY, YouTube, sha256_hex};
 
 const INIT: &str =
     "https://www.googleapis.com/upload/youtube/v3/videos?uploadType=resumable&part=snippet,status";
@@ -147,4 +147,149 @@ async fn tokens_are_checked_against_the_oauth_mock() {
     assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
     assert!(refused.headers["www-authenticate"].to_str().unwrap().contains("invalid_token"));
     assert!(refused.body.contains("UNAUTHENTICATED"));
+}
+
+fn initiate_with(resource: &str) -> Request<Full<Bytes>> {
+    Request::post(INIT)
+        .header("x-upload-content-length", "10")
+        .body(Full::new(Bytes::from(resource.to_owned())))
+        .unwrap()
+}
+
+#[tokio::test(start_paused = true)]
+async fn kept_bytes_are_hashed_and_a_reset_mid_chunk_keeps_half() {
+    let mock = YouTube::new(clock(), 1);
+    let chunks = Route::of(Method::PUT, "/upload");
+    mock.fault(chunks.clone(), Trigger::Nth(2, 2), Fault::ResetMidChunk);
+    mock.fault(chunks, Trigger::Nth(4, 4), Fault::ShortRange);
+    let total = 5 * CHUNK + 10;
+    let data: Vec<u8> = (0..total).map(|i| (i % 251) as u8).collect();
+    let session =
+        call(&mock, initiate(total)).await.headers["location"].to_str().unwrap().to_owned();
+    let send = |first: u64, last: u64| {
+        Request::put(session.as_str())
+            .header("content-range", format!("bytes {first}-{last}/{total}"))
+            .body(Full::new(Bytes::copy_from_slice(&data[first as usize..=last as usize])))
+            .unwrap()
+    };
+    call(&mock, send(0, CHUNK - 1)).await;
+    // The connection breaks: nothing comes back, but the first half of four chunks was kept.
+    let reset = mock.clone().oneshot(send(CHUNK, 5 * CHUNK - 1)).await;
+    assert!(reset.is_err());
+    let query = call(&mock, status_query(&session, total)).await;
+    assert_eq!(range(&query), Some(format!("bytes=0-{}", 3 * CHUNK - 1).as_str()));
+    // Two chunks sent; the answer says one of them was kept.
+    let short = call(&mock, send(3 * CHUNK, 5 * CHUNK - 1)).await;
+    assert_eq!(range(&short), Some(format!("bytes=0-{}", 4 * CHUNK - 1).as_str()));
+    let last = call(&mock, send(4 * CHUNK, total - 1)).await;
+    assert_eq!(last.status, StatusCode::CREATED);
+    assert_eq!(mock.uploads().len(), 1);
+    let upload = &mock.uploads()[0];
+    assert_eq!((upload.bytes, upload.title.as_str()), (total, "talk"));
+    assert_eq!(upload.sha256, sha256_hex(&data));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_resent_overlap_and_a_lost_range_keep_the_hash_right() {
+    let mock = YouTube::new(clock(), 1);
+    mock.fault(Route::of(Method::PUT, "/upload"), Trigger::Nth(2, 2), Fault::NoRange);
+    let total = 3 * CHUNK;
+    let data: Vec<u8> = (0..total).map(|i| (i % 13) as u8).collect();
+    let session =
+        call(&mock, initiate(total)).await.headers["location"].to_str().unwrap().to_owned();
+    let send = |first: u64, last: u64| {
+        Request::put(session.as_str())
+            .header("content-range", format!("bytes {first}-{last}/{total}"))
+            .body(Full::new(Bytes::copy_from_slice(&data[first as usize..=last as usize])))
+            .unwrap()
+    };
+    call(&mock, send(0, CHUNK - 1)).await;
+    let lost = call(&mock, send(CHUNK, 2 * CHUNK - 1)).await;
+    assert_eq!(range(&lost), None, "nothing kept: start again");
+    call(&mock, send(0, 2 * CHUNK - 1)).await;
+    // The same chunk twice: the bytes kept are not hashed twice.
+    call(&mock, send(CHUNK, 2 * CHUNK - 1)).await;
+    call(&mock, send(2 * CHUNK, total - 1)).await;
+    assert_eq!(mock.uploads()[0].sha256, sha256_hex(&data));
+    assert_eq!(mock.sessions_started(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_session_uri_leads_back_to_the_host_asked() {
+    let mock = YouTube::new(clock(), 1);
+    let req = Request::post("/upload/youtube/v3/videos?uploadType=resumable&part=snippet")
+        .header("host", "127.0.0.1:4567")
+        .header("x-upload-content-length", "10")
+        .body(Full::new(Bytes::from_static(br#"{"snippet":{"title":"t"}}"#)))
+        .unwrap();
+    let location = call(&mock, req).await.headers["location"].to_str().unwrap().to_owned();
+    assert!(location.starts_with("http://127.0.0.1:4567/upload/youtube/v3/videos?"), "{location}");
+    let location = call(&mock, initiate(10)).await.headers["location"].to_str().unwrap().to_owned();
+    assert!(location.starts_with("https://www.googleapis.com/upload/"), "{location}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn metadata_youtube_refuses_and_the_upload_limit() {
+    let mock = YouTube::new(clock(), 1);
+    let long_title = "x".repeat(101);
+    let many_tags: Vec<String> = (0..60).map(|i| format!("tag-{i:05}")).collect();
+    let cases = [
+        (r#"{"snippet":{"title":""}}"#.to_owned(), "invalidTitle"),
+        (format!(r#"{{"snippet":{{"title":"{long_title}"}}}}"#), "invalidTitle"),
+        (r#"{"snippet":{"title":"a <b>"}}"#.to_owned(), "invalidTitle"),
+        (r#"{"snippet":{"title":"t","description":"<script>"}}"#.to_owned(), "invalidDescription"),
+        (
+            serde_json::json!({"snippet": {"title": "t", "tags": many_tags}}).to_string(),
+            "invalidTags",
+        ),
+        (r#"{"snippet":{"title":"t","categoryId":"9999"}}"#.to_owned(), "invalidCategoryId"),
+        (
+            r#"{"snippet":{"title":"t"},"status":{"privacyStatus":"public","publishAt":"2027-01-01T00:00:00Z"}}"#.to_owned(),
+            "invalidPublishAt",
+        ),
+        (
+            r#"{"snippet":{"title":"t"},"status":{"privacyStatus":"private","publishAt":"2026-01-01T00:00:00Z"}}"#.to_owned(),
+            "invalidPublishAt",
+        ),
+    ];
+    for (resource, reason) in cases {
+        let answer = call(&mock, initiate_with(&resource)).await;
+        assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{resource}");
+        assert!(
+            answer.body.contains(&format!(r#""reason":"{reason}""#)),
+            "{resource}: {}",
+            answer.body
+        );
+    }
+    let fine = r#"{"snippet":{"title":"t","categoryId":"22"},"status":{"privacyStatus":"private","publishAt":"2027-01-01T00:00:00Z"}}"#;
+    assert_eq!(call(&mock, initiate_with(fine)).await.status, StatusCode::OK);
+    mock.fault(Route::of(Method::POST, "/upload"), Trigger::Nth(1, 1), Fault::UploadLimitExceeded);
+    let limited = call(&mock, initiate_with(fine)).await;
+    assert_eq!(limited.status, StatusCode::BAD_REQUEST);
+    assert!(limited.body.contains("uploadLimitExceeded"), "{}", limited.body);
+    mock.clear_faults();
+    assert_eq!(call(&mock, initiate_with(fine)).await.status, StatusCode::OK);
+}
+
+#[tokio::test(start_paused = true)]
+async fn videos_list_finds_completed_uploads() {
+    let mock = YouTube::new(clock(), 1);
+    let session = call(&mock, initiate(10)).await.headers["location"].to_str().unwrap().to_owned();
+    let done = call(&mock, chunk(&session, 0, 10, 10)).await;
+    let id = serde_json::from_str::<serde_json::Value>(&done.body).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let list = |ids: &str| {
+        Request::get(format!("https://www.googleapis.com/youtube/v3/videos?part=status&id={ids}"))
+            .body(Full::default())
+            .unwrap()
+    };
+    let found: serde_json::Value =
+        serde_json::from_str(&call(&mock, list(&format!("{id},other"))).await.body).unwrap();
+    assert_eq!(found["items"].as_array().unwrap().len(), 1);
+    assert_eq!(found["items"][0]["status"]["uploadStatus"], "uploaded");
+    let none: serde_json::Value =
+        serde_json::from_str(&call(&mock, list("nope")).await.body).unwrap();
+    assert_eq!(none["items"].as_array().unwrap().len(), 0);
 }
