@@ -21,7 +21,7 @@ use crate::engine::TaskError;
 use crate::error::RunnerError;
 use crate::machine::{self, AlertAction, Ending};
 use crate::monitor::{self, Probe};
-use crate::services::{Services, Transport, Transports};
+use crate::services::{Env, Services, Transport, Transports};
 
 /// Builds a [`Runner`] from a checked config.
 pub struct RunnerBuilder {
@@ -32,6 +32,7 @@ pub struct RunnerBuilder {
     transports: Transports,
     probe: Probe,
     on_watch: Option<Arc<dyn Fn() + Send + Sync>>,
+    env: Env,
 }
 
 impl std::fmt::Debug for RunnerBuilder {
@@ -89,6 +90,17 @@ impl RunnerBuilder {
         self
     }
 
+    /// Reads the environment variables the config names (OAuth client ids and secrets) through
+    /// `env` instead of the process's environment (tests and simulations give fixed values).
+    #[must_use]
+    pub fn environment(
+        mut self,
+        env: impl Fn(&str) -> Option<String> + Send + Sync + 'static,
+    ) -> Self {
+        self.env = Env(Arc::new(env));
+        self
+    }
+
     /// Reads the process's resident memory and the store's free disk through these functions
     /// instead of the system's (tests give fixed readings).
     #[must_use]
@@ -121,7 +133,8 @@ impl RunnerBuilder {
             Some(store) => store,
             None => Store::open(&self.config.state.path, StoreConfig::new(), self.clock).await?,
         };
-        let services = Services::build(&self.config, self.clock, seed, &store, &self.transports)?;
+        let services =
+            Services::build(&self.config, self.clock, seed, &store, &self.transports, &self.env)?;
         // Open breakers and pauses outlive the process: restored now, saved after each run.
         let mut saver = unattended_store::StateSaver::builder(store.clone());
         for (name, client) in &services.clients {
@@ -424,6 +437,7 @@ impl Runner {
             transports: Transports::default(),
             probe: Probe::system(),
             on_watch: None,
+            env: Env::process(),
         }
     }
 

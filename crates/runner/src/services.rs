@@ -39,6 +39,24 @@ where
     )
 }
 
+/// Where the OAuth client ids and secrets are read: the process environment, unless a test or a
+/// simulation gives its own.
+#[derive(Clone)]
+pub(crate) struct Env(pub(crate) Arc<dyn Fn(&str) -> Option<String> + Send + Sync>);
+
+impl Env {
+    /// The process environment.
+    pub(crate) fn process() -> Self {
+        Self(Arc::new(|var: &str| std::env::var(var).ok()))
+    }
+}
+
+impl std::fmt::Debug for Env {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Env")
+    }
+}
+
 /// Where the clients' transports come from.
 #[derive(Clone, Default)]
 pub(crate) struct Transports {
@@ -119,12 +137,13 @@ impl Services {
         seed: u64,
         store: &Store,
         transports: &Transports,
+        env: &Env,
     ) -> Result<Self, RunnerError> {
         let mut out = Self::default();
         for (n, (name, entry)) in config.services.iter().enumerate() {
             let seed = seed.wrapping_add(n as u64 + 1);
             let token = match &entry.oauth {
-                Some(oauth) => Some(out.credential(oauth, clock, seed, store, transports)?),
+                Some(oauth) => Some(out.credential(oauth, clock, seed, store, transports, env)?),
                 None => None,
             };
             let client = build_client(name, entry.config.clone(), clock, seed, transports, token)?;
@@ -140,12 +159,13 @@ impl Services {
         seed: u64,
         store: &Store,
         transports: &Transports,
+        env: &Env,
     ) -> Result<OAuthCache, RunnerError> {
         if let Some((cache, _)) = self.credentials.get(&oauth.credential) {
             return Ok(cache.clone());
         }
         let env = |var: &str| {
-            std::env::var(var).map_err(|_| RunnerError::MissingEnv {
+            (env.0)(var).ok_or_else(|| RunnerError::MissingEnv {
                 var: var.to_owned(),
                 what: format!("the OAuth client of credential {:?}", oauth.credential),
             })
