@@ -80,5 +80,6 @@ pub use unattended_token::{TokenCache, TokenError, TokenLayer};
 pub fn engines() -> EngineKinds {
     let kinds = unattended_engine_command::register(EngineKinds::new());
     let kinds = unattended_engine_scrape::register(kinds);
-    unattended_engine_email::register(kinds)
+    let kinds = unattended_engine_email::register(kinds);
+    unattended_engine_youtube::register(kinds)
 }
