@@ -223,3 +223,21 @@ fn metrics_are_served_while_the_runner_runs_and_systemd_hears_ready() {
     signal(&child, "-TERM");
     assert_eq!(child.wait().unwrap().code(), Some(0));
 }
+
+#[test]
+fn the_first_config_of_help_run_checks_clean() {
+    let dir = tempfile::tempdir().unwrap();
+    let help = String::from_utf8(unattended(dir.path(), &["help", "run"]).stdout).unwrap();
+    let start = help.find("A first config").unwrap();
+    let end = help.find("Then:").unwrap();
+    let config: String = help[start..end]
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.strip_prefix("    "))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert!(config.contains("[tasks."), "{help}");
+    std::fs::write(dir.path().join("unattended.toml"), &config).unwrap();
+    let out = unattended(dir.path(), &["check"]);
+    assert_eq!(out.status.code(), Some(0), "{config}\n{}", String::from_utf8_lossy(&out.stderr));
+}

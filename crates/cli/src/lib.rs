@@ -47,7 +47,7 @@ pub use self::logging::LogFormat;
     after_help = "Exit codes: 0 done, 1 a task failed (it will be retried), 2 usage or config \
 error, 3 a human is needed.\nSee `unattended help run` for a first config."
 )]
-pub struct Cli {
+pub struct Cli<X: Subcommand = NoExtension> {
     /// The config file (default: $UNATTENDED_CONFIG, else ./unattended.toml).
     #[arg(long, short, global = true, value_name = "FILE")]
     config: Option<PathBuf>,
@@ -57,11 +57,11 @@ pub struct Cli {
     log_format: LogFormat,
 
     #[command(subcommand)]
-    command: Command,
+    command: Command<X>,
 }
 
 #[derive(Debug, Subcommand)]
-enum Command {
+enum Command<X: Subcommand> {
     /// Runs every task on its schedule until stopped (SIGTERM or Ctrl-C).
     #[command(after_long_help = run::EXAMPLE)]
     Run(run::Args),
@@ -75,11 +75,58 @@ enum Command {
     Fetch(fetch::Args),
     /// Makes a disabled or failing task runnable again (the running runner picks it up).
     Reset(reset::Args),
+    #[command(flatten)]
+    Extra(X),
+}
+
+/// Subcommands a binary adds to the standard ones (the `unattended` binary adds `demo` and
+/// `simulate`): a clap `Subcommand` that knows how to run itself.
+pub trait Extension: Subcommand + fmt::Debug + Send + 'static {
+    /// Runs the subcommand, with the global options and the engines.
+    fn run(self, global: Global, kinds: EngineKinds) -> ExtensionFuture;
+}
+
+/// What an [`Extension`] returns.
+pub type ExtensionFuture =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<Exit, Error>> + Send>>;
+
+/// The global options, as given.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct Global {
+    /// `--config`, else `UNATTENDED_CONFIG`, else `./unattended.toml`.
+    pub config: PathBuf,
+    /// `--log-format`.
+    pub log_format: LogFormat,
+}
+
+/// No extra subcommands.
+#[derive(Debug, Subcommand)]
+pub enum NoExtension {}
+
+impl Extension for NoExtension {
+    fn run(self, _: Global, _: EngineKinds) -> ExtensionFuture {
+        match self {}
+    }
+}
+
+impl Global {
+    /// Installs logging for an extension's command: to standard output when `stdout`, else to
+    /// standard error, at `default` unless `RUST_LOG` says otherwise.
+    pub fn init_logging(&self, stdout: bool, default: &str) {
+        let sink = if stdout { logging::Sink::Stdout } else { logging::Sink::Stderr };
+        logging::init(self.log_format, sink, default);
+    }
 }
 
 /// Runs the command line with `kinds` as the engines a config may name; returns the exit code.
 pub fn main(kinds: EngineKinds) -> ExitCode {
-    let cli = Cli::parse();
+    main_with::<NoExtension>(kinds)
+}
+
+/// As [`main`], with the subcommands of `X` too.
+pub fn main_with<X: Extension>(kinds: EngineKinds) -> ExitCode {
+    let cli = Cli::<X>::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -93,7 +140,7 @@ pub fn main(kinds: EngineKinds) -> ExitCode {
     }
 }
 
-async fn execute(cli: Cli, kinds: EngineKinds) -> Result<Code, CliError> {
+async fn execute<X: Extension>(cli: Cli<X>, kinds: EngineKinds) -> Result<Code, CliError> {
     let config = config_path(cli.config.clone());
     match cli.command {
         Command::Run(args) => run::run(&config, cli.log_format, &kinds, args).await,
@@ -102,6 +149,7 @@ async fn execute(cli: Cli, kinds: EngineKinds) -> Result<Code, CliError> {
         Command::Check(args) => check::run(&config, &kinds, args),
         Command::Fetch(args) => fetch::run(&config, cli.log_format, &kinds, args).await,
         Command::Reset(args) => reset::run(&config, &kinds, args).await,
+        Command::Extra(x) => x.run(Global { config, log_format: cli.log_format }, kinds).await,
     }
 }
 
@@ -125,14 +173,20 @@ pub(crate) fn load(path: &std::path::Path, kinds: &EngineKinds) -> Result<Runner
     })
 }
 
-/// What a command ended with.
+/// What a command ended with: the documented exit codes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Code {
+pub enum Exit {
+    /// 0: done.
     Ok = 0,
+    /// 1: a task failed; the runner will try it again on its own.
     TaskFailed = 1,
+    /// 2: the command line or the config file is wrong.
     Usage = 2,
+    /// 3: a human is needed.
     NeedsHuman = 3,
 }
+
+pub(crate) use Exit as Code;
 
 impl From<Code> for ExitCode {
     fn from(c: Code) -> Self {
@@ -140,22 +194,25 @@ impl From<Code> for ExitCode {
     }
 }
 
-/// An error as the user sees it: what happened, why, what to do.
+/// An error as the user sees it: what happened, why, what to do, and the exit code.
 #[derive(Debug)]
-pub(crate) struct CliError {
+pub struct Error {
     message: String,
     causes: Vec<String>,
     help: Option<String>,
     code: Code,
 }
 
-impl CliError {
-    pub(crate) fn new(message: impl Into<String>, code: Code) -> Self {
+pub(crate) use Error as CliError;
+
+impl Error {
+    /// An error saying `message`, ending the command with `code`.
+    pub fn new(message: impl Into<String>, code: Code) -> Self {
         Self { message: message.into(), causes: Vec::new(), help: None, code }
     }
 
     /// From an error and its `source()` chain.
-    pub(crate) fn from_error(e: &(dyn std::error::Error + 'static), code: Code) -> Self {
+    pub fn from_error(e: &(dyn std::error::Error + 'static), code: Code) -> Self {
         let mut err = Self::new(e.to_string(), code);
         let mut next = e.source();
         while let Some(cause) = next {
@@ -168,7 +225,9 @@ impl CliError {
         err
     }
 
-    pub(crate) fn help(mut self, help: impl Into<String>) -> Self {
+    /// Adds what the user should do.
+    #[must_use]
+    pub fn help(mut self, help: impl Into<String>) -> Self {
         self.help = Some(help.into());
         self
     }
@@ -179,7 +238,7 @@ impl CliError {
     }
 }
 
-impl fmt::Display for CliError {
+impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "error: {}", self.message)?;
         for cause in &self.causes {
@@ -192,7 +251,7 @@ impl fmt::Display for CliError {
     }
 }
 
-impl From<unattended_runner::RunnerError> for CliError {
+impl From<unattended_runner::RunnerError> for Error {
     fn from(e: unattended_runner::RunnerError) -> Self {
         use unattended_runner::RunnerError as E;
         let help = match &e {
@@ -214,7 +273,7 @@ impl From<unattended_runner::RunnerError> for CliError {
     }
 }
 
-impl From<unattended_store::StoreError> for CliError {
+impl From<unattended_store::StoreError> for Error {
     fn from(e: unattended_store::StoreError) -> Self {
         Self::from_error(&e, Code::NeedsHuman)
             .help("check the `[state] path` file and its disk (space, permissions)")

@@ -12,15 +12,24 @@ use crate::{CliError, Code};
 pub(crate) const EXAMPLE: &str = "\
 A first config, unattended.toml:
 
-    [services.site]
-    base_url = \"https://example.com\"
-    user_agent = \"my-watch/1.0 (me@example.com)\"
-
-    [tasks.watch]
+    [tasks.prices]
     engine = \"scrape\"
     every = \"30m\"          # or cron = \"*/30 * * * *\" with tz = \"Europe/London\"
     jitter = \"2m\"          # start up to 2 minutes late, so runs do not all hit at once
-    pages = [\"https://example.com/price\"]
+    user_agent = \"pricewatch/1.0 (you@example.com)\"
+    pages = [\"https://shop.example/item/1\"]
+
+    [tasks.prices.fields]
+    price = \".price\"
+
+    [tasks.prices.report]
+    jsonl = \"changes.jsonl\"
+
+    [tasks.backup]
+    engine = \"command\"
+    cron = \"30 2 * * *\"
+    tz = \"Europe/London\"
+    program = \"/usr/local/bin/backup.sh\"
 
 Then:
 
