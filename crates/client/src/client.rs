@@ -287,12 +287,34 @@ pub struct ClientBuilder {
     clock: Clock,
     token: Option<(SharedCache, Placement)>,
     seed: Option<u64>,
+    env: Option<Environment>,
+}
+
+/// Where `auth.token_env` is looked up, when not in the process environment.
+#[derive(Clone)]
+struct Environment(Arc<dyn Fn(&str) -> Option<String> + Send + Sync>);
+
+impl std::fmt::Debug for Environment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Environment")
+    }
 }
 
 impl ClientBuilder {
     /// A builder from `config`, reading time from the system clock.
     pub fn new(config: ServiceConfig) -> Self {
-        Self { config, clock: Clock::system(), token: None, seed: None }
+        Self { config, clock: Clock::system(), token: None, seed: None, env: None }
+    }
+
+    /// Reads the variable `auth.token_env` names through `env` instead of the process
+    /// environment (a test, a simulation, or a program holding its secrets elsewhere).
+    #[must_use]
+    pub fn environment(
+        mut self,
+        env: impl Fn(&str) -> Option<String> + Send + Sync + 'static,
+    ) -> Self {
+        self.env = Some(Environment(Arc::new(env)));
+        self
     }
 
     /// Reads time (and sleeps) through `clock`.
@@ -330,7 +352,7 @@ impl ClientBuilder {
     fn credential(&self) -> Result<Option<(SharedCache, Placement)>, ConfigError> {
         match &self.token {
             Some((cache, placement)) => Ok(Some((cache.clone(), placement.clone()))),
-            None => token_from_config(&self.config, self.clock),
+            None => token_from_config(&self.config, self.clock, self.env.as_ref()),
         }
     }
 
@@ -454,9 +476,10 @@ impl ClientBuilder {
 }
 
 /// The credential the config names, read from the environment.
-pub(crate) fn token_from_config(
+fn token_from_config(
     c: &ServiceConfig,
     clock: Clock,
+    lookup: Option<&Environment>,
 ) -> Result<Option<(SharedCache, Placement)>, ConfigError> {
     let (env, placement) = match &c.auth {
         AuthSettings::None => return Ok(None),
@@ -469,7 +492,11 @@ pub(crate) fn token_from_config(
         }
         AuthSettings::Query { name, token_env } => (token_env, Placement::query(name.clone())),
     };
-    let secret = std::env::var(env).map_err(|_| ConfigError::MissingSecret(env.clone()))?;
+    let secret = match lookup {
+        Some(lookup) => (lookup.0)(env),
+        None => std::env::var(env).ok(),
+    };
+    let secret = secret.ok_or_else(|| ConfigError::MissingSecret(env.clone()))?;
     let source = AnySource::new(StaticToken::new(secret));
     Ok(Some((Arc::new(TokenCache::new(source, clock)), placement)))
 }

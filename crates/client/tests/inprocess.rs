@@ -293,6 +293,27 @@ async fn a_missing_secret_is_a_config_error() {
     assert_eq!(err.disposition(), Disposition::Stop);
 }
 
+#[tokio::test(start_paused = true)]
+async fn the_token_env_is_read_through_the_builders_environment() {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let record = {
+        let seen = seen.clone();
+        tower::service_fn(move |req: Request<Full<Bytes>>| {
+            let key = req.headers().get("api-key").map(|v| v.to_str().unwrap().to_owned());
+            seen.lock().unwrap().push(key);
+            std::future::ready(Ok::<_, Infallible>(Response::new(Full::<Bytes>::default())))
+        })
+    };
+    let text = "[auth]\nkind = \"header\"\nname = \"api-key\"\ntoken_env = \"UNATTENDED_TEST_NO_SUCH_VAR\"";
+    let client = Client::builder(config(text))
+        .clock(clock())
+        .environment(|var| (var == "UNATTENDED_TEST_NO_SUCH_VAR").then(|| "k3y".to_owned()))
+        .build_with(record)
+        .unwrap();
+    client.send(Request::get("/x").body(Full::<Bytes>::default()).unwrap()).await.unwrap();
+    assert_eq!(*seen.lock().unwrap(), [Some("k3y".to_owned())]);
+}
+
 #[test]
 fn zero_timeouts_are_config_errors() {
     for field in ["connect", "attempt", "overall"] {

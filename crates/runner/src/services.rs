@@ -117,8 +117,13 @@ fn build_client(
     seed: u64,
     transports: &Transports,
     token: Option<OAuthCache>,
+    env: Option<&Env>,
 ) -> Result<Client, RunnerError> {
     let mut builder = Client::builder(config).clock(clock).seed(seed);
+    if let Some(env) = env {
+        let env = env.0.clone();
+        builder = builder.environment(move |var| env(var));
+    }
     if let Some(cache) = token {
         builder = builder.token_cache(cache, Placement::Bearer);
     }
@@ -146,7 +151,15 @@ impl Services {
                 Some(oauth) => Some(out.credential(oauth, clock, seed, store, transports, env)?),
                 None => None,
             };
-            let client = build_client(name, entry.config.clone(), clock, seed, transports, token)?;
+            let client = build_client(
+                name,
+                entry.config.clone(),
+                clock,
+                seed,
+                transports,
+                token,
+                Some(env),
+            )?;
             out.clients.insert(name.clone(), client);
         }
         Ok(out)
@@ -173,7 +186,7 @@ impl Services {
         let (id, secret) = (env(&oauth.client_id_env)?, env(&oauth.client_secret_env)?);
         let endpoint = format!("oauth:{}", oauth.credential);
         let http =
-            build_client(&endpoint, ServiceConfig::default(), clock, seed, transports, None)?;
+            build_client(&endpoint, ServiceConfig::default(), clock, seed, transports, None, None)?;
         let client =
             OAuth2Client::new(id, secret, &oauth.token_url).map_err(|e| RunnerError::Invalid {
                 what: format!("token_url of credential {:?}", oauth.credential),
@@ -229,5 +242,5 @@ pub(crate) fn ping_client(
         "[timeouts]\nattempt = \"10s\"\noverall = \"30s\"\n[retry]\nmax_attempts = 3\n",
     )
     .map_err(|e| RunnerError::Invalid { what: "the ping client".into(), problem: e.to_string() })?;
-    build_client("ping", config, clock, seed, transports, None)
+    build_client("ping", config, clock, seed, transports, None, None)
 }
