@@ -90,9 +90,9 @@ impl RunnerBuilder {
         self
     }
 
-    /// Reads the environment variables the config names (OAuth client ids and secrets, API keys
-    /// of `auth.token_env`) through
-    /// `env` instead of the process's environment (tests and simulations give fixed values).
+    /// Reads the environment variables the config names (OAuth client ids and secrets, the API
+    /// keys of `auth.token_env`) through `env` instead of the process's environment (tests and
+    /// simulations give fixed values).
     #[must_use]
     pub fn environment(
         mut self,
