@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use arc_swap::ArcSwap;
 use jiff::Timestamp;
 use tokio::time::Instant;
-use unattended_core::{BreakerOpen, Clock, FailureClass, KeySource, ServiceKey};
+use unattended_core::{BreakerOpen, Clock, FailureClass, KeySource, Random, ServiceKey};
 
 use crate::circuit::{Circuit, RawState, Transition};
 use crate::config::BreakerConfig;
@@ -85,14 +85,14 @@ pub(crate) struct Settings {
     pub(crate) config: BreakerConfig,
     pub(crate) clock: Clock,
     pub(crate) hook: Option<EventHook>,
-    rng: Option<Mutex<fastrand::Rng>>,
+    rng: Random,
     /// The window reads the time even for successes (time window), or calls are timed.
     pub(crate) needs_clock: bool,
 }
 
 impl Registry {
     pub(crate) fn new(config: BreakerConfig, clock: Clock, hook: Option<EventHook>) -> Self {
-        let rng = config.seed.map(|seed| Mutex::new(fastrand::Rng::with_seed(seed)));
+        let rng = Random::from_seed(config.seed);
         let needs_clock = config.slow_call.is_some()
             || matches!(config.policy, crate::window::FailurePolicy::TimeWindow { .. });
         Self {
@@ -127,10 +127,7 @@ impl Registry {
 
 impl Settings {
     pub(crate) fn unit(&self) -> f64 {
-        match &self.rng {
-            Some(rng) => rng.lock().unwrap_or_else(PoisonError::into_inner).f64(),
-            None => fastrand::f64(),
-        }
+        self.rng.unit()
     }
 
     /// Reports a transition of `circuit`.

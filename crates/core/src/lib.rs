@@ -12,7 +12,9 @@
 //!   IETF `RateLimit`/`RateLimit-Policy` (draft-11) and the legacy `X-RateLimit-*` fields;
 //! - **what to do next**: [`Disposition`] (retry at *t*, skip a service, re-authorize, stop),
 //!   which errors expose through [`HasDisposition`];
-//! - **which service**: [`ServiceKey`], by default the scheme, host and port of a URI.
+//! - **which service**: [`ServiceKey`], by default the scheme, host and port of a URI;
+//! - **chance**: [`Random`], the one source of every random draw (jitter, skew, spread), seeded
+//!   for reproducible runs.
 //!
 //! # Example
 //!
@@ -52,6 +54,7 @@ mod disposition;
 pub mod headers;
 mod key;
 mod paused;
+mod random;
 mod replay;
 
 pub use self::classify::{
@@ -64,6 +67,7 @@ pub use self::disposition::{Disposition, HasDisposition};
 pub use self::headers::{HeaderLimits, ServerWait, WaitSource};
 pub use self::key::{ByHost, KeyOf, KeySource, ServiceKey, write_uri_key};
 pub use self::paused::{BreakerOpen, HostPaused};
+pub use self::random::Random;
 pub use self::replay::{ReplayBody, copy_request};
 
 /// A type-erased error, as tower uses.

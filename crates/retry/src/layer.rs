@@ -4,12 +4,12 @@ use std::fmt;
 use std::sync::Arc;
 
 use tower_layer::Layer;
-use unattended_core::{Clock, HttpClassifier};
+use unattended_core::{Clock, HttpClassifier, Random};
 
 use crate::budget::RetryBudget;
 use crate::config::{RetryConfig, RetryConfigError};
 use crate::event::{EventHook, RetryEvent};
-use crate::policy::{JitterRng, Shared};
+use crate::policy::Shared;
 use crate::replay::HttpReplay;
 use crate::service::Retry;
 
@@ -44,7 +44,7 @@ impl RetryLayer {
             shared: Arc::new(Shared {
                 schedule: config.schedule(),
                 budget: config.budget.map(|b| Arc::new(RetryBudget::new(b))),
-                rng: Arc::new(JitterRng::new(config.seed)),
+                rng: Random::from_seed(config.seed),
                 hook: None,
                 classifier: HttpClassifier::new(),
                 replay: HttpReplay,

@@ -1,10 +1,10 @@
 //! What every clone of a layer shares, and the rule applied after each attempt.
 
 use std::fmt;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
-use unattended_core::{BoxError, Classifier, Clock, FailureClass, ServiceKey};
+use unattended_core::{BoxError, Classifier, Clock, FailureClass, Random, ServiceKey};
 
 use crate::attempt::AttemptMeta;
 use crate::budget::RetryBudget;
@@ -20,7 +20,7 @@ pub(crate) struct Shared<C, P> {
     pub(crate) config: RetryConfig,
     pub(crate) schedule: BackoffSchedule,
     pub(crate) budget: Option<Arc<RetryBudget>>,
-    pub(crate) rng: Arc<JitterRng>,
+    pub(crate) rng: Random,
     pub(crate) hook: Option<EventHook>,
     pub(crate) classifier: C,
     pub(crate) replay: P,
@@ -37,31 +37,6 @@ impl<C: fmt::Debug, P: fmt::Debug> fmt::Debug for Shared<C, P> {
             .field("replay", &self.replay)
             .field("clock", &self.clock)
             .finish_non_exhaustive()
-    }
-}
-
-/// Where jitter comes from: the thread's generator, or one seeded generator shared by every
-/// clone (so a seeded run draws one reproducible sequence, and concurrent requests still draw
-/// different values).
-#[derive(Debug)]
-pub(crate) enum JitterRng {
-    Thread,
-    Seeded(Mutex<fastrand::Rng>),
-}
-
-impl JitterRng {
-    pub(crate) fn new(seed: Option<u64>) -> Self {
-        match seed {
-            Some(seed) => Self::Seeded(Mutex::new(fastrand::Rng::with_seed(seed))),
-            None => Self::Thread,
-        }
-    }
-
-    fn unit(&self) -> f64 {
-        match self {
-            Self::Thread => fastrand::f64(),
-            Self::Seeded(rng) => rng.lock().unwrap_or_else(PoisonError::into_inner).f64(),
-        }
     }
 }
 

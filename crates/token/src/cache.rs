@@ -9,7 +9,7 @@ use http::HeaderValue;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 use unattended_core::clock::duration_between;
-use unattended_core::{Clock, TokenError};
+use unattended_core::{Clock, Random, TokenError};
 
 use crate::token::{AccessToken, FetchError, TokenSource};
 
@@ -19,6 +19,7 @@ pub struct CacheConfig {
     max_skew: Duration,
     skew_fraction: f64,
     retry_spacing: Duration,
+    seed: Option<u64>,
 }
 
 impl CacheConfig {
@@ -30,6 +31,7 @@ impl CacheConfig {
             max_skew: Duration::from_secs(300),
             skew_fraction: 0.1,
             retry_spacing: Duration::from_secs(30),
+            seed: None,
         }
     }
 
@@ -52,6 +54,15 @@ impl CacheConfig {
     #[must_use]
     pub const fn retry_spacing(mut self, spacing: Duration) -> Self {
         self.retry_spacing = spacing;
+        self
+    }
+
+    /// Draws the random part of the skew from a generator seeded with `seed`, so a run can be
+    /// replayed exactly. Without a seed, it comes from a per-thread generator seeded by the
+    /// system.
+    #[must_use]
+    pub const fn seed(mut self, seed: Option<u64>) -> Self {
+        self.seed = seed;
         self
     }
 }
@@ -167,6 +178,8 @@ pub struct TokenCache<S> {
     /// The cached token was dropped because a server refused it.
     refused: AtomicBool,
     generation: AtomicU64,
+    /// Where the skew's random part comes from.
+    random: Random,
     /// Held by the one caller fetching; holds the time of the last failed fetch.
     refresh: tokio::sync::Mutex<Option<Instant>>,
     /// Wakes the background refresher when the token is dropped or the credentials replaced.
@@ -190,6 +203,7 @@ impl<S: TokenSource> TokenCache<S> {
             revoked_reason: Mutex::new(None),
             refused: AtomicBool::new(false),
             generation: AtomicU64::new(0),
+            random: Random::from_seed(config.seed),
             refresh: tokio::sync::Mutex::new(None),
             changed: Notify::new(),
         }
@@ -450,7 +464,7 @@ impl<S: TokenSource> TokenCache<S> {
         }
         let lifetime = duration_between(wall, expires);
         let skew = lifetime.mul_f64(self.config.skew_fraction).min(self.config.max_skew);
-        let skew = skew.mul_f64(1.0 - fastrand::f64() * 0.2);
+        let skew = skew.mul_f64(1.0 - self.random.unit() * 0.2);
         let expires_at = self.clock.instant_at(expires);
         let refresh_at = expires_at.checked_sub(skew).unwrap_or(expires_at);
         cached(Some(refresh_at), Some(expires_at), false)

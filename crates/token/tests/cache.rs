@@ -284,3 +284,27 @@ async fn a_refused_due_token_is_not_replaced_before_the_spacing() {
     clock().sleep(Duration::from_secs(30)).await;
     assert_eq!(cache.get().await.unwrap().secret(), "secret-token-2");
 }
+
+/// The random part of the skew comes from the config's seed: the same seed refreshes at the same
+/// instant, another seed at another.
+#[tokio::test(start_paused = true)]
+async fn a_seed_fixes_the_refresh_instant() {
+    async fn refreshed_after(seed: u64) -> Duration {
+        // 100 s tokens: refreshed 8 to 10 s before they expire.
+        let endpoint = Endpoint::always(Answer::Token { lifetime: Duration::from_secs(100) });
+        let config = CacheConfig::new().seed(Some(seed));
+        let cache = Arc::new(TokenCache::with_config(endpoint.clone(), clock(), config));
+        cache.get().await.unwrap();
+        let start = clock().now();
+        let _refresher = cache.spawn_refresher();
+        clock().sleep(Duration::from_secs(89)).await;
+        while endpoint.calls() < 2 {
+            clock().sleep(Duration::from_millis(1)).await;
+        }
+        clock().now() - start
+    }
+    let first = refreshed_after(1).await;
+    assert!((Duration::from_secs(90)..=Duration::from_secs(92)).contains(&first), "{first:?}");
+    assert_eq!(refreshed_after(1).await, first);
+    assert_ne!(refreshed_after(2).await, first);
+}
