@@ -16,11 +16,11 @@ use serde::de::DeserializeOwned;
 use unattended_breaker::{
     BreakerConfig, BreakerHandle, CircuitBreakerLayer, FailurePolicy, OpenDuration,
 };
-use unattended_core::{Classifier, Clock, HttpClassifier, ServiceKey};
+use unattended_core::{Classifier, Clock, HttpClassifier, Random, ServiceKey};
 use unattended_gate::{GateLayer, WhenClosed, WindowCalendar};
 use unattended_ratelimit::{PauseRegistry, RateLimitLayer};
 use unattended_retry::{BudgetConfig, RetryConfig, RetryLayer};
-use unattended_token::{Placement, StaticToken, TokenCache, TokenLayer, TokenSource};
+use unattended_token::{CacheConfig, Placement, StaticToken, TokenCache, TokenLayer, TokenSource};
 
 use crate::config::{AuthSettings, ConfigError, ServiceConfig, Timeouts};
 use crate::error::Error;
@@ -280,12 +280,57 @@ pub(crate) fn breaker_config(c: &ServiceConfig, seed: Option<u64>) -> Option<Bre
     })
 }
 
+/// One seed for the whole stack: a stream of its own for each place that draws, forked from the
+/// builder's source always in this order, so that the client and the reqwest adapter built from
+/// one builder draw alike, and one layer drawing more does not shift another's draws.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Seeds {
+    /// Retry jitter.
+    pub(crate) retry: Option<u64>,
+    /// Breaker open-time jitter.
+    pub(crate) breaker: Option<u64>,
+    /// The release spread of paused callers.
+    pub(crate) ratelimit: Option<u64>,
+    /// Token refresh skew.
+    pub(crate) token: Option<u64>,
+}
+
+impl Seeds {
+    pub(crate) fn new(source: &Random) -> Self {
+        Self {
+            retry: source.fork_seed(),
+            breaker: source.fork_seed(),
+            ratelimit: source.fork_seed(),
+            token: source.fork_seed(),
+        }
+    }
+}
+
+/// The credential given to a builder.
+enum Credential {
+    /// A source; its cache is made at build, with the builder's clock and seed.
+    Source(Arc<dyn TokenSource>, Placement),
+    /// A cache made elsewhere, to share it or to run its background refresher.
+    Cache(SharedCache, Placement),
+}
+
+impl std::fmt::Debug for Credential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Source(_, placement) => f.debug_tuple("Source").field(placement).finish(),
+            Self::Cache(cache, placement) => {
+                f.debug_tuple("Cache").field(cache).field(placement).finish()
+            }
+        }
+    }
+}
+
 /// Builds a [`Client`] from a [`ServiceConfig`], a clock, a token source and a transport.
 #[derive(Debug)]
 pub struct ClientBuilder {
     config: ServiceConfig,
     clock: Clock,
-    token: Option<(SharedCache, Placement)>,
+    token: Option<Credential>,
     seed: Option<u64>,
     env: Option<Environment>,
 }
@@ -325,45 +370,63 @@ impl ClientBuilder {
     }
 
     /// Puts tokens from `source` on each request, where `placement` says (overrides the
-    /// config's `auth`). The token cache is made with the builder's clock at
-    /// [`build`](Self::build).
+    /// config's `auth`). The token cache is made at [`build`](Self::build), with the builder's
+    /// clock and seed.
     #[must_use]
-    pub fn token_source(self, source: impl TokenSource, placement: Placement) -> Self {
-        let cache = Arc::new(TokenCache::new(AnySource::new(source), self.clock));
-        self.token_cache(cache, placement)
-    }
-
-    /// Puts tokens from an existing cache on each request (to share it, or to start its
-    /// background refresher).
-    #[must_use]
-    pub fn token_cache(mut self, cache: SharedCache, placement: Placement) -> Self {
-        self.token = Some((cache, placement));
+    pub fn token_source(mut self, source: impl TokenSource, placement: Placement) -> Self {
+        self.token = Some(Credential::Source(Arc::new(source), placement));
         self
     }
 
-    /// Seeds the jitter of retries and breakers, for reproducible runs.
+    /// Puts tokens from an existing cache on each request (to share it, or to start its
+    /// background refresher). The cache keeps its own settings, its seed among them.
+    #[must_use]
+    pub fn token_cache(mut self, cache: SharedCache, placement: Placement) -> Self {
+        self.token = Some(Credential::Cache(cache, placement));
+        self
+    }
+
+    /// Seeds every random choice of the stack, for reproducible runs: the retry jitter, the
+    /// breaker's open-time jitter, the release of paused callers and the token refresh skew (of
+    /// a source given with [`token_source`](Self::token_source) or named in the config), in the
+    /// client and in the reqwest adapter alike. Each draws from a stream of its own, forked from
+    /// one generator seeded with `seed`; so under a paused clock the same seed makes the same
+    /// requests at the same instants, run after run.
     #[must_use]
     pub fn seed(mut self, seed: u64) -> Self {
         self.seed = Some(seed);
         self
     }
 
+    /// The streams of the builder's seed.
+    fn seeds(&self) -> Seeds {
+        Seeds::new(&Random::from_seed(self.seed))
+    }
+
     /// The credential given to the builder, else the one the config names.
-    fn credential(&self) -> Result<Option<(SharedCache, Placement)>, ConfigError> {
+    fn credential(&self, seeds: &Seeds) -> Result<Option<(SharedCache, Placement)>, ConfigError> {
+        let config = CacheConfig::new().seed(seeds.token);
         match &self.token {
-            Some((cache, placement)) => Ok(Some((cache.clone(), placement.clone()))),
-            None => token_from_config(&self.config, self.clock, self.env.as_ref()),
+            Some(Credential::Cache(cache, placement)) => {
+                Ok(Some((cache.clone(), placement.clone())))
+            }
+            Some(Credential::Source(source, placement)) => {
+                let source = AnySource::new(source.clone());
+                let cache = TokenCache::with_config(source, self.clock, config);
+                Ok(Some((Arc::new(cache), placement.clone())))
+            }
+            None => token_from_config(&self.config, self.clock, self.env.as_ref(), config),
         }
     }
 
-    /// The config, clock, seed and credential, for other faces of the same settings.
+    /// The config, clock, seeds and credential, for other faces of the same settings.
     #[cfg(feature = "reqwest")]
     pub(crate) fn into_parts(
         self,
-    ) -> Result<(ServiceConfig, Clock, Option<u64>, Option<(SharedCache, Placement)>), ConfigError>
-    {
-        let token = self.credential()?;
-        Ok((self.config, self.clock, self.seed, token))
+    ) -> Result<(ServiceConfig, Clock, Seeds, Option<(SharedCache, Placement)>), ConfigError> {
+        let seeds = self.seeds();
+        let token = self.credential(&seeds)?;
+        Ok((self.config, self.clock, seeds, token))
     }
 
     /// Builds the client on the default HTTPS transport.
@@ -422,16 +485,17 @@ impl ClientBuilder {
         let c = &self.config;
         let clock = self.clock;
         check_timeouts(&c.timeouts)?;
-        let retry = retry_config(c, self.seed);
+        let seeds = self.seeds();
+        let retry = retry_config(c, seeds.retry);
         let retry = RetryLayer::new(retry)
             .map_err(|e| ConfigError::invalid("retry", e.to_string()))?
             .clock(clock);
         let ratelimit = RateLimitLayer::new().max_wait(c.ratelimit.max_wait).clock(clock);
-        let ratelimit = match self.seed {
+        let ratelimit = match seeds.ratelimit {
             Some(seed) => ratelimit.seed(seed),
             None => ratelimit,
         };
-        let breaker = match breaker_config(c, self.seed) {
+        let breaker = match breaker_config(c, seeds.breaker) {
             Some(config) => Some(
                 CircuitBreakerLayer::new(config)
                     .map_err(|e| ConfigError::invalid("breaker", e.to_string()))?
@@ -443,7 +507,7 @@ impl ClientBuilder {
         for (class, calendar, when) in calendars(c)? {
             gate = gate.class(&class, calendar, when);
         }
-        let token = self.credential()?;
+        let token = self.credential(&seeds)?;
         let (token_layer, cache) = match token {
             Some((cache, placement)) => {
                 // The retry layer outside replays refused requests with its own copy.
@@ -480,6 +544,7 @@ fn token_from_config(
     c: &ServiceConfig,
     clock: Clock,
     lookup: Option<&Environment>,
+    config: CacheConfig,
 ) -> Result<Option<(SharedCache, Placement)>, ConfigError> {
     let (env, placement) = match &c.auth {
         AuthSettings::None => return Ok(None),
@@ -498,5 +563,5 @@ fn token_from_config(
     };
     let secret = secret.ok_or_else(|| ConfigError::MissingSecret(env.clone()))?;
     let source = AnySource::new(StaticToken::new(secret));
-    Ok(Some((Arc::new(TokenCache::new(source, clock)), placement)))
+    Ok(Some((Arc::new(TokenCache::with_config(source, clock, config)), placement)))
 }

@@ -1,6 +1,6 @@
 //! The same policies for `reqwest` users: a `reqwest-middleware` middleware on the same cores.
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
 use http::header::AUTHORIZATION;
@@ -9,7 +9,7 @@ use reqwest_middleware::{Middleware, Next};
 use unattended_breaker::{BreakerHandle, CircuitBreakerLayer};
 use unattended_core::headers::quota_exhausted;
 use unattended_core::{
-    Clock, FailureClass, HeaderLimits, HostPaused, HttpClassifier, ServiceKey, TokenError,
+    Clock, FailureClass, HeaderLimits, HostPaused, HttpClassifier, Random, ServiceKey, TokenError,
     classify_error_chain,
 };
 use unattended_gate::{OutsideWindow, WhenClosed, WindowCalendar};
@@ -18,7 +18,7 @@ use unattended_retry::{GaveUp, RetryBudget, RetryConfig, RetryState};
 use unattended_token::{AccessToken, Placement};
 
 use crate::client::{
-    Client, ClientBuilder, breaker_config, calendars, check_timeouts, retry_config,
+    Client, ClientBuilder, Seeds, breaker_config, calendars, check_timeouts, retry_config,
 };
 use crate::config::{ConfigError, ServiceConfig};
 use crate::stack::SharedCache;
@@ -50,7 +50,7 @@ pub struct ResilienceMiddleware {
     retry: RetryConfig,
     first_delay: Duration,
     budget: Option<Arc<RetryBudget>>,
-    rng: Option<Mutex<fastrand::Rng>>,
+    random: Random,
     pauses: PauseRegistry,
     max_wait: Duration,
     breakers: Option<BreakerHandle>,
@@ -86,15 +86,15 @@ impl ResilienceMiddleware {
     pub(crate) fn build(
         config: &ServiceConfig,
         clock: Clock,
-        seed: Option<u64>,
+        seeds: Seeds,
         token: Option<(SharedCache, Placement)>,
     ) -> Result<Self, ConfigError> {
         check_timeouts(&config.timeouts)?;
-        let retry = retry_config(config, seed);
+        let retry = retry_config(config, seeds.retry);
         let schedule =
             retry.backoff_schedule().map_err(|e| ConfigError::invalid("retry", e.to_string()))?;
         let first_delay = schedule.base();
-        let breakers = match breaker_config(config, seed) {
+        let breakers = match breaker_config(config, seeds.breaker) {
             Some(b) => Some(
                 CircuitBreakerLayer::new(b)
                     .map_err(|e| ConfigError::invalid("breaker", e.to_string()))?
@@ -113,7 +113,8 @@ impl ResilienceMiddleware {
             retry,
             first_delay,
             budget,
-            rng: seed.map(|s| Mutex::new(fastrand::Rng::with_seed(s))),
+            // The retry layer's stream: the adapter draws the jitter the layer would.
+            random: Random::from_seed(seeds.retry),
             pauses: PauseRegistry::new(),
             max_wait: config.ratelimit.max_wait,
             breakers,
@@ -124,10 +125,7 @@ impl ResilienceMiddleware {
     }
 
     fn unit(&self) -> f64 {
-        match &self.rng {
-            Some(rng) => rng.lock().unwrap_or_else(PoisonError::into_inner).f64(),
-            None => fastrand::f64(),
-        }
+        self.random.unit()
     }
 
     /// The gate: `Ok` to go on, after waiting if the class may wait.
@@ -349,7 +347,7 @@ impl ClientBuilder {
     ///
     /// As [`build_with`](Self::build_with).
     pub fn build_middleware(self) -> Result<ResilienceMiddleware, ConfigError> {
-        let (config, clock, seed, token) = self.into_parts()?;
-        ResilienceMiddleware::build(&config, clock, seed, token)
+        let (config, clock, seeds, token) = self.into_parts()?;
+        ResilienceMiddleware::build(&config, clock, seeds, token)
     }
 }
