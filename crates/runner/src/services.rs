@@ -9,6 +9,7 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use http::{Request, Response};
 use http_body_util::BodyExt as _;
+use secrecy::SecretString;
 use tower::util::BoxCloneSyncService;
 use unattended_client::{Body, Client, RequestBody, ServiceConfig};
 use unattended_core::{BoxError, Clock};
@@ -108,6 +109,9 @@ pub(crate) type OAuthSource = Arc<OAuth2Source<ClientService, RequestBody>>;
 pub(crate) struct Services {
     pub(crate) clients: BTreeMap<String, Client>,
     pub(crate) credentials: BTreeMap<String, (OAuthCache, OAuthSource)>,
+    /// The refresh token each credential's source was last given from the store: a different
+    /// one in the store is a human's renewal.
+    loaded: Arc<std::sync::Mutex<BTreeMap<String, Option<SecretString>>>>,
 }
 
 fn build_client(
@@ -207,6 +211,7 @@ impl Services {
                 problem: e.to_string(),
             })?;
         let source = Arc::new(source);
+        self.loaded_tokens().insert(oauth.credential.clone(), saved);
         let cache =
             Arc::new(TokenCache::new(unattended_client::AnySource::new(source.clone()), clock));
         self.credentials.insert(oauth.credential.clone(), (cache.clone(), source));
@@ -216,19 +221,28 @@ impl Services {
     /// Reloads credentials a human renewed (`unattended auth` in another process): a saved
     /// refresh token that differs from the one in use replaces it and clears the revocation.
     pub(crate) fn reload_credentials(&self, store: &Store) -> Vec<String> {
+        use secrecy::ExposeSecret as _;
         let mut renewed = Vec::new();
         for (name, (cache, source)) in &self.credentials {
             let saved = store.blocking(|db| db.credential(name)).ok().flatten();
             let Some(saved) = saved else { continue };
-            if cache.is_revoked() {
-                use secrecy::ExposeSecret as _;
-                if source.set_refresh_token(saved.expose_secret().to_owned()).is_ok() {
-                    cache.reset_credentials();
-                    renewed.push(name.clone());
-                }
+            let mut loaded = self.loaded_tokens();
+            let known = loaded.get(name).and_then(Option::as_ref);
+            // The token in use refused is not a renewal; only a different one is.
+            if known.is_some_and(|k| k.expose_secret() == saved.expose_secret()) {
+                continue;
+            }
+            if source.set_refresh_token(saved.expose_secret().to_owned()).is_ok() {
+                cache.reset_credentials();
+                loaded.insert(name.clone(), Some(saved));
+                renewed.push(name.clone());
             }
         }
         renewed
+    }
+
+    fn loaded_tokens(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Option<SecretString>>> {
+        self.loaded.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
