@@ -59,8 +59,8 @@ impl RunnerBuilder {
         self
     }
 
-    /// Seeds every random choice (start jitter, the clients' jitter, runs' random sources), so
-    /// the same seed gives the same run.
+    /// Seeds every random choice (start jitter, the clients' jitter, the OAuth token caches'
+    /// refresh skew, runs' random sources), so the same seed gives the same run.
     #[must_use]
     pub fn seed(mut self, seed: u64) -> Self {
         self.seed = Some(seed);

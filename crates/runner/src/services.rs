@@ -14,7 +14,7 @@ use tower::util::BoxCloneSyncService;
 use unattended_client::{Body, Client, RequestBody, ServiceConfig};
 use unattended_core::{BoxError, Clock};
 use unattended_store::Store;
-use unattended_token::{OAuth2Client, OAuth2Source, Placement, TokenCache};
+use unattended_token::{CacheConfig, OAuth2Client, OAuth2Source, Placement, TokenCache};
 
 use crate::config::{OAuthSettings, RunnerConfig};
 use crate::error::RunnerError;
@@ -212,8 +212,11 @@ impl Services {
             })?;
         let source = Arc::new(source);
         self.loaded_tokens().insert(oauth.credential.clone(), saved);
-        let cache =
-            Arc::new(TokenCache::new(unattended_client::AnySource::new(source.clone()), clock));
+        // The refresh skew's random part comes from the runner's seed too (a stream of its
+        // own), so a seeded run refreshes at the same instants every time.
+        let config = CacheConfig::new().seed(Some(seed.wrapping_add(0x9e37_79b9_7f4a_7c15)));
+        let any = unattended_client::AnySource::new(source.clone());
+        let cache = Arc::new(TokenCache::with_config(any, clock, config));
         self.credentials.insert(oauth.credential.clone(), (cache.clone(), source));
         Ok(cache)
     }
