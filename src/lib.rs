@@ -81,5 +81,6 @@ pub fn engines() -> EngineKinds {
     let kinds = unattended_engine_command::register(EngineKinds::new());
     let kinds = unattended_engine_scrape::register(kinds);
     let kinds = unattended_engine_email::register(kinds);
-    unattended_engine_youtube::register(kinds)
+    let kinds = unattended_engine_youtube::register(kinds);
+    unattended_engine_blog::register(kinds)
 }
