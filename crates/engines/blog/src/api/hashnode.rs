@@ -8,6 +8,10 @@
 //! `Retry-After`, else a minute: the limits are per minute), `BAD_USER_INPUT` → the post fails
 //! with Hashnode's message. An answer with neither data nor errors is never taken for a success.
 //!
+//! A post's `description` is Hashnode's subtitle and its cover image `coverImageOptions`; its
+//! `series` is left to DEV (a Hashnode series is chosen by id, which the front matter does not
+//! know).
+//!
 //! Being `POST`s, GraphQL calls would all be writes to the time-window gate and unsafe to retry:
 //! the lookups are marked reads (`ActionClass("read")`) and retryable, and so are updates (an
 //! update sent twice leaves the post as once); only `publishPost` is neither.
