@@ -347,8 +347,12 @@ async fn a_primary_found_after_the_others_went_ahead_is_pointed_at_the_original(
     // the post is unknown, so Hashnode goes ahead as the original.
     w.dev.fault(dev_posts(), Trigger::Nth(1, 1), Fault::CommitThenDrop);
     w.dev.fault(Route::of(Method::GET, "/api/articles"), Trigger::Nth(2, 5), Fault::Unavailable);
-    // (No breaker here: this is about what the engine knows, not about DEV's circuit.)
-    let config = w.config("", "[services.dev.breaker]\nenabled = false\n");
+    // (Four attempts a call and no breaker here: this is about what the engine knows, not
+    // about the client's defaults.)
+    let config = w.config(
+        "",
+        "[services.dev.retry]\nmax_attempts = 4\n[services.dev.breaker]\nenabled = false\n",
+    );
     let mut runner = w.runner(&config).await;
     let out = w.once(&mut runner).await;
     assert_eq!(out.end.outcome, RunOutcome::Degraded, "{:?}", out.end);
