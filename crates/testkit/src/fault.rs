@@ -60,6 +60,10 @@ pub enum Fault {
     /// The write is applied, then no answer ever comes (the connection stays open): the caller
     /// is stuck between the server's commit and its own record of it.
     CommitThenHang,
+    /// The write is applied, then the answer is this error status with an HTML page (the
+    /// application failing after its commit, a proxy giving up on it): the status does not
+    /// say whether the write was applied.
+    CommitThenStatus(u16),
     /// `200` with a body that is not JSON.
     MalformedJson,
     /// `200` with a body of this many bytes.
@@ -96,6 +100,7 @@ impl Fault {
             Self::SlowBody { .. } => "slow_body",
             Self::CommitThenDrop => "commit_then_drop",
             Self::CommitThenHang => "commit_then_hang",
+            Self::CommitThenStatus(_) => "commit_then_status",
             Self::MalformedJson => "malformed_json",
             Self::Oversized(_) => "oversized",
             Self::ShortRange => "short_range",
@@ -231,6 +236,7 @@ pub(crate) fn generic_response(fault: &Fault, clock: &Clock) -> Option<Response<
         | Fault::Hang
         | Fault::CommitThenDrop
         | Fault::CommitThenHang
+        | Fault::CommitThenStatus(_)
         | Fault::ShortRange
         | Fault::NoRange
         | Fault::QuotaExceeded
@@ -276,6 +282,15 @@ pub(crate) async fn respond(
             record.status = answer(None).map(|res| res.status());
             log.push(record);
             return std::future::pending().await;
+        }
+        Some(Fault::CommitThenStatus(status)) => {
+            // The write is applied; the answer says only that something failed.
+            let _applied = answer(None);
+            let mut res = Response::new(MockBody::full(format!(
+                "<html><body>{status} Server Error</body></html>"
+            )));
+            *res.status_mut() = StatusCode::from_u16(*status)?;
+            res
         }
         Some(Fault::Transport) => {
             log.push(record);

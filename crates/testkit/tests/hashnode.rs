@@ -208,7 +208,20 @@ async fn faults_give_hashnode_errors_or_lose_the_answer_after_the_write() {
     let (status, _, _) =
         call(&mock, gql(Some(&token), PUBLISH, &input(&publication, "c"))).await.unwrap();
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "the edge's own throttle");
-    assert_eq!(mock.log().faulted().len(), 3);
+    mock.fault(all.clone(), Trigger::Nth(1, 1), Fault::CommitThenStatus(502));
+    clock().sleep(Duration::from_secs(1)).await;
+    let res = mock.clone().oneshot(gql(Some(&token), PUBLISH, &input(&publication, "d"))).await;
+    let res = res.unwrap();
+    assert_eq!(res.status(), StatusCode::BAD_GATEWAY);
+    let page = res.into_body().collect().await.unwrap().to_bytes();
+    assert!(String::from_utf8_lossy(&page).contains("<html>"), "a proxy's page, not GraphQL");
+    assert_eq!(mock.titles(), ["b", "d"], "applied all the same");
+    let faulted = mock.log().faulted();
+    assert_eq!(faulted.len(), 4);
+    assert_eq!(
+        (faulted[3].fault, faulted[3].status),
+        (Some("commit_then_status"), Some(StatusCode::BAD_GATEWAY))
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
