@@ -123,11 +123,23 @@ pub enum ApiError {
         /// The target's message.
         message: String,
     },
-    /// The token may not do this (Hashnode's `FORBIDDEN`, another user's publication).
+    /// The token may not do this (Hashnode's `FORBIDDEN`).
     #[error("{target} forbids it: {message}")]
     Forbidden {
         /// Where.
         target: Target,
+        /// The target's message.
+        message: String,
+    },
+    /// The publication posts go to is not there, or the token may not publish to it (Hashnode's
+    /// `NOT_FOUND` or `FORBIDDEN` to a `publishPost`): the task's settings are wrong, not the
+    /// post.
+    #[error("{target} cannot publish to the publication {publication}: {message}")]
+    Publication {
+        /// Where.
+        target: Target,
+        /// The publication's id, as the settings give it.
+        publication: String,
         /// The target's message.
         message: String,
     },
@@ -141,13 +153,13 @@ pub enum ApiError {
         /// The target's message.
         message: String,
     },
-    /// The target failed inside (Hashnode's `INTERNAL_SERVER_ERROR`, or a code this engine
-    /// does not know): what it did is unknown.
+    /// The target failed inside (a `5xx` answer, Hashnode's `INTERNAL_SERVER_ERROR`, or a
+    /// code this engine does not know): what it did is unknown.
     #[error("{target} failed ({code}): {message}")]
     Server {
         /// Where.
         target: Target,
-        /// The error's code.
+        /// The error's code (`HTTP 507` for a status).
         code: String,
         /// The target's message.
         message: String,
@@ -165,8 +177,8 @@ pub enum ApiError {
         /// When it answered.
         at: Timestamp,
     },
-    /// The target refused the request as such (`400`, a GraphQL validation error, a status
-    /// the protocol does not use here): a bug to report, not to retry.
+    /// The target refused the request as such (`400`, a GraphQL validation error, a `4xx` the
+    /// protocol does not use here): a bug to report, not to retry.
     #[error("{target} refused the request ({status}): {message}")]
     Refused {
         /// Where.
@@ -197,6 +209,7 @@ impl ApiError {
             | Self::NotFound { .. }
             | Self::Unauthenticated { .. }
             | Self::Forbidden { .. }
+            | Self::Publication { .. }
             | Self::Throttled { .. }
             | Self::Refused { .. } => false,
         }
@@ -220,9 +233,16 @@ impl HasDisposition for ApiError {
             | Self::Taken { .. }
             | Self::NotFound { .. }
             | Self::Forbidden { .. }
+            | Self::Publication { .. }
             | Self::Refused { .. } => Disposition::Stop,
         }
     }
+}
+
+/// A `5xx` answer: the target failed, and whether it acted first is unknown.
+fn server_error(target: Target, status: StatusCode, at: Timestamp) -> ApiError {
+    let message = status.canonical_reason().unwrap_or("server error").to_owned();
+    ApiError::Server { target, code: format!("HTTP {}", status.as_u16()), message, at }
 }
 
 /// Reads a response's body whole (the client's stack bounds its size).

@@ -115,6 +115,20 @@ impl Engine for BlogEngine {
     }
 }
 
+/// How to give `target` a credential it accepts.
+fn renew(target: Target) -> String {
+    let (what, var) = match target {
+        Target::Dev => ("API key (DEV: Settings → Extensions)", "DEV_API_KEY"),
+        Target::Hashnode => {
+            ("personal access token (Hashnode: Settings → Developer)", "HASHNODE_TOKEN")
+        }
+    };
+    format!(
+        "make a new {what} and put it in the variable `[services.{target}.auth] token_env` \
+         names ({var} unless the config says otherwise)"
+    )
+}
+
 /// The run's summary, or the failure that needs the runner's (or a human's) attention.
 fn finish(run: Run, folder: &Folder, task: &str) -> Result<RunSummary, TaskError> {
     if let Some(stop) = run.stop {
@@ -123,13 +137,9 @@ fn finish(run: Run, folder: &Folder, task: &str) -> Result<RunSummary, TaskError
     if !run.refused_credentials.is_empty() {
         let which: Vec<String> =
             run.refused_credentials.iter().map(|(t, why)| format!("{t}: {why}")).collect();
-        let names: Vec<&str> = run.refused_credentials.keys().map(|t| t.name()).collect();
+        let renew: Vec<String> = run.refused_credentials.keys().map(|t| renew(*t)).collect();
         return Err(TaskError::reauthorize(format!("credentials refused: {}", which.join("; ")))
-            .with_help(format!(
-                "renew the key of {} (the variable its `[services.NAME.auth] token_env` names: \
-             DEV_API_KEY, HASHNODE_TOKEN by default), then `unattended reset {task}`",
-                names.join(" and ")
-            )));
+            .with_help(format!("{}, then `unattended reset {task}`", renew.join("; "))));
     }
     let t = &run.tally;
     let done = t.published + t.updated + t.found;

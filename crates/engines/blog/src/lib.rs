@@ -30,8 +30,9 @@
 //!   dispositions as the client's).
 //! - [`checkpoint`]: where every copy stands ([`CopyState`]), one store entry per post.
 //! - A target that is down is skipped for the run (degraded) while the other still gets the
-//!   post; refused credentials disable the task with one alert; writes are paced per target
-//!   (DEV allows about one a second).
+//!   post; refused credentials, or a `hashnode_publication` that is not there, disable the task
+//!   with one alert that says what to fix; writes are paced per target (DEV allows about one a
+//!   second).
 
 pub mod api;
 pub mod checkpoint;

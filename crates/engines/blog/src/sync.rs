@@ -415,7 +415,8 @@ impl Run {
             // Stop, and whatever else a disposition may come to mean: a human looks.
             _ => {
                 if self.stop.is_none() {
-                    self.stop = Some(TaskError::stop(format!("{target}: {why}")));
+                    let help = format!("{}, then `unattended reset {}`", fix(target, e), cx.task());
+                    self.stop = Some(TaskError::stop(format!("{target}: {why}")).with_help(help));
                 }
             }
         }
@@ -447,6 +448,21 @@ impl Run {
 
     fn wrote(&mut self, target: Target) {
         self.last_write.insert(target, self.clock.now());
+    }
+}
+
+/// What a human should fix when `e` stops the task.
+fn fix(target: Target, e: &ApiError) -> String {
+    match e {
+        ApiError::Publication { .. } => "set the task's `hashnode_publication` to the id of a \
+             publication the token's user may publish to"
+            .to_owned(),
+        ApiError::Forbidden { .. } => format!("give the {target} token the rights it lacks"),
+        ApiError::Refused { .. } => format!(
+            "check `base_url` in `[services.{target}]`; if it is right, {target}'s API has \
+             changed and the engine must follow"
+        ),
+        _ => format!("read the error, and what {target} says about its API"),
     }
 }
 

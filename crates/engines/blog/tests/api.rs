@@ -101,12 +101,69 @@ async fn hashnode_errors_in_200_answers_are_the_layers_failure_classes() {
     // Gone, and revoked.
     let err = api.update("0000", &draft("x")).await.unwrap_err();
     assert!(matches!(err, ApiError::NotFound { .. }), "{err}");
+    assert!(err.is_about_the_post(), "the copy is gone: a new one when the file changes");
+    // A publication that is not there is the settings' fault, not the post's.
+    let client = client("https://gql.hashnode.com", "authorization", "pat", mock.clone());
+    let elsewhere = Hashnode::new(client, "0123456789abcdef01234567", clock());
+    let err = elsewhere.create(&draft("Nowhere")).await.unwrap_err();
+    assert!(
+        matches!(&err, ApiError::Publication { publication, message, .. }
+            if publication == "0123456789abcdef01234567" && message == "Publication not found"),
+        "{err}"
+    );
+    assert!(!err.is_about_the_post() && !err.may_have_applied());
+    assert_eq!(err.disposition(), Disposition::Stop);
     mock.revoke("pat");
     let err = api.create(&draft("Fifth")).await.unwrap_err();
     assert!(matches!(err, ApiError::Unauthenticated { .. }));
     assert_eq!(err.disposition(), Disposition::Reauthorize);
     assert!(!err.may_have_applied());
     assert_eq!(mock.titles(), ["First", "Second"]);
+}
+
+/// A transport that answers every request with `status` and `body`.
+fn scripted(
+    status: u16,
+    body: &'static str,
+) -> impl tower::Service<
+    http::Request<unattended_client::RequestBody>,
+    Response = http::Response<unattended_testkit::body::MockBody>,
+    Error = unattended_core::BoxError,
+    Future = impl Send,
+> + Clone
++ Send
++ Sync
++ 'static {
+    tower::service_fn(move |_req: http::Request<unattended_client::RequestBody>| async move {
+        let mut res =
+            http::Response::new(unattended_testkit::body::MockBody::full(Bytes::from(body)));
+        *res.status_mut() = http::StatusCode::from_u16(status).unwrap();
+        Ok::<_, unattended_core::BoxError>(res)
+    })
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_5xx_answer_to_a_create_may_have_been_applied() {
+    // The client turns the 5xx of passing failures (500, 502, 503, 504) into errors; the
+    // others reach the typed clients as answers, and prove no more.
+    for (status, body) in [(501, "<html>Not Implemented</html>"), (507, "{}")] {
+        let dev =
+            Dev::new(client("https://dev.to", "api-key", "k", scripted(status, body)), clock());
+        let hashnode = Hashnode::new(
+            client("https://gql.hashnode.com", "authorization", "t", scripted(status, body)),
+            "pub",
+            clock(),
+        );
+        for err in [
+            dev.create(&draft("x")).await.unwrap_err(),
+            hashnode.create(&draft("x")).await.unwrap_err(),
+        ] {
+            let code = format!("HTTP {status}");
+            assert!(matches!(&err, ApiError::Server { code: c, .. } if *c == code), "{err}");
+            assert!(err.may_have_applied(), "{err}: look before creating again");
+            assert_eq!(err.disposition(), Disposition::RetryAt(clock().wall()), "{err}");
+        }
+    }
 }
 
 #[tokio::test(start_paused = true)]
@@ -124,17 +181,8 @@ async fn an_answer_without_the_post_is_never_taken_for_a_success() {
         ),
     ];
     for (status, body) in answers {
-        let script = tower::service_fn(
-            move |_req: http::Request<unattended_client::RequestBody>| async move {
-                let mut res = http::Response::new(unattended_testkit::body::MockBody::full(
-                    Bytes::from(body),
-                ));
-                *res.status_mut() = http::StatusCode::from_u16(status).unwrap();
-                Ok::<_, unattended_core::BoxError>(res)
-            },
-        );
         let api = Hashnode::new(
-            client("https://gql.hashnode.com", "authorization", "t", script),
+            client("https://gql.hashnode.com", "authorization", "t", scripted(status, body)),
             "pub",
             clock(),
         );

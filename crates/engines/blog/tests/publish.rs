@@ -189,6 +189,10 @@ async fn bursts_of_429_are_waited_out_and_a_long_throttle_waits_for_the_next_run
     let out = w.once(&mut runner).await;
     assert_eq!(out.end.outcome, RunOutcome::Degraded, "{:?}", out.end);
     assert_eq!(w.dev_articles().len(), 2, "both on DEV after the burst");
+    let creates = w.dev.log().to(&Method::POST, "/api/articles");
+    let statuses: Vec<u16> = creates.iter().filter_map(|r| r.status.map(|s| s.as_u16())).collect();
+    assert_eq!(statuses, [429, 429, 429, 201, 201], "each create sent until it went, none twice");
+    assert!(creates[3].at - creates[0].at >= Duration::from_secs(6), "each Retry-After waited out");
     assert_eq!(w.hashnode_posts().len(), 1, "one mutation a minute: the second waits");
     assert!(out.end.summary.unwrap().contains("hashnode skipped"));
 
@@ -261,7 +265,11 @@ async fn a_revoked_hashnode_token_is_reauthorize_too() {
     assert_eq!(out.state, TaskState::Disabled);
     assert_eq!(out.end.disposition.as_deref(), Some("re-authorize"), "{:?}", out.end);
     assert!(out.end.error.unwrap().contains("hashnode refused the token"));
-    assert_eq!(runner.alerts().len(), 1);
+    let alerts = runner.alerts();
+    assert_eq!(alerts.len(), 1);
+    let help = alerts[0].help.as_deref().unwrap_or_default();
+    assert!(help.contains("HASHNODE_TOKEN") && help.contains("unattended reset blog"), "{help}");
+    assert!(!help.contains("DEV_API_KEY"), "DEV's key was not refused: {help}");
     assert_eq!(w.dev_articles().len(), 1, "DEV got it");
     assert!(w.hashnode_posts().is_empty());
 }
@@ -494,4 +502,131 @@ async fn writes_outside_the_window_wait_for_it() {
     assert_eq!(w.hashnode_posts().len(), 1);
     let first = w.dev.log().to(&Method::POST, "/")[0].at;
     assert_eq!(w.clock.wall_at(first).to_string(), "2026-12-02T09:00:00Z", "at the opening");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_5xx_or_a_timeout_after_the_create_is_looked_up_before_any_second_create() {
+    let w = World::new(START);
+    w.post("ambiguous.md", "Ambiguous answers", "");
+    // DEV applies the create and answers 502; Hashnode applies it and says nothing until the
+    // attempt times out (its first call is the run's look at the posts already there). Neither
+    // answer says whether the post is there.
+    w.dev.fault(dev_posts(), Trigger::Nth(1, 1), Fault::CommitThenStatus(502));
+    w.hashnode.fault(hashnode_all(), Trigger::Nth(2, 2), Fault::CommitThenHang);
+    let mut runner = w.runner(&w.config("", "")).await;
+    let out = w.once(&mut runner).await;
+    assert_eq!(out.end.outcome, RunOutcome::Succeeded, "{:?}", out.end);
+    assert!(out.end.summary.unwrap().contains("2 found after a lost answer"));
+    let dev = w.dev_articles();
+    assert_eq!(dev.len(), 1, "{dev:?}");
+    assert_eq!(w.hashnode_posts().len(), 1, "Hashnode has no duplicate guard of its own");
+    assert_eq!(w.hashnode_posts()[0].2, dev[0].1, "DEV's copy stayed the original");
+    assert_eq!(w.dev.log().count(&Method::POST, "/api/articles"), 1, "no second create");
+    assert_eq!(w.hashnode.count("publishPost"), 1, "no second publishPost");
+    let faults: Vec<_> = w.dev.log().faulted().into_iter().map(|r| r.fault).collect();
+    assert_eq!(faults, [Some("commit_then_status")]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_503_on_the_primarys_create_keeps_the_intent_and_the_next_run_looks_first() {
+    let w = World::new(START);
+    w.post("busy.md", "DEV was busy", "");
+    // DEV refuses the create with a 503 and applies nothing; nothing in the answer says so.
+    w.dev.fault(dev_posts(), Trigger::Nth(1, 1), Fault::Unavailable);
+    let mut runner = w.runner(&w.config("", "")).await;
+    let out = w.once(&mut runner).await;
+    assert_eq!(out.end.outcome, RunOutcome::Degraded, "DEV skipped: {:?}", out.end);
+    assert!(out.end.summary.unwrap().contains("dev skipped"));
+    assert!(w.dev_articles().is_empty());
+    let hashnode = w.hashnode_posts();
+    assert_eq!(hashnode.len(), 1, "Hashnode still gets the post: {hashnode:?}");
+    assert_eq!(hashnode[0].2, "", "as the original");
+    let ledger = w.ledger(&runner).await;
+    assert!(
+        matches!(ledger.posts["busy.md"].targets[&Target::Dev], CopyState::Sending { .. }),
+        "whether DEV has it is unknown: the intent stays: {ledger:?}"
+    );
+
+    // The next run looks on DEV before it creates there, once, pointing at Hashnode's copy.
+    let before = w.dev.log().all().len();
+    w.clock.sleep(Duration::from_secs(15 * 60)).await;
+    let out = w.once(&mut runner).await;
+    assert_eq!(out.end.outcome, RunOutcome::Succeeded, "{:?}", out.end);
+    let calls: Vec<_> =
+        w.dev.log().all()[before..].iter().map(|r| (r.method.clone(), r.path.clone())).collect();
+    assert_eq!(
+        calls,
+        [
+            (Method::GET, "/api/articles/me/all".to_owned()),
+            (Method::POST, "/api/articles".to_owned())
+        ]
+    );
+    let dev = w.dev_articles();
+    assert_eq!(dev.len(), 1);
+    assert_eq!(dev[0].2, hashnode[0].1, "canonical_url is the original's");
+    assert_eq!(w.hashnode.count("publishPost"), 1);
+    assert_eq!(w.hashnode.count("updatePost"), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_post_hashnode_refuses_fails_with_its_message_until_the_file_changes() {
+    let w = World::new(START);
+    w.post("refused.md", "Refused", "");
+    // Hashnode's first call is the run's look at the posts already there; the second publishes.
+    w.hashnode.fault(hashnode_all(), Trigger::Nth(2, 2), Fault::GraphQlError("BAD_USER_INPUT"));
+    let mut runner = w.runner(&w.config("", "")).await;
+    let out = w.once(&mut runner).await;
+    assert_eq!(out.end.outcome, RunOutcome::Succeeded, "the task goes on: {:?}", out.end);
+    let summary = out.end.summary.unwrap();
+    assert!(
+        summary.contains("refused: ") && summary.contains("refused.md on hashnode: BAD_USER_INPUT"),
+        "the file and Hashnode's message: {summary}"
+    );
+    assert_eq!(w.dev_articles().len(), 1, "DEV has it");
+    assert!(w.hashnode_posts().is_empty());
+    let ledger = w.ledger(&runner).await;
+    assert!(matches!(
+        ledger.posts["refused.md"].targets[&Target::Hashnode],
+        CopyState::Refused { .. }
+    ));
+
+    // Not sent again while the file is as it was...
+    let calls = w.hashnode.log().all().len();
+    w.clock.sleep(Duration::from_secs(15 * 60)).await;
+    w.once(&mut runner).await;
+    assert_eq!(w.hashnode.log().all().len(), calls, "nothing sent to Hashnode");
+
+    // ...and published once it changed, pointing at DEV's copy.
+    w.post("refused.md", "Refused", "description: Now with a subtitle.\n");
+    w.clock.sleep(Duration::from_secs(15 * 60)).await;
+    let out = w.once(&mut runner).await;
+    assert_eq!(out.end.outcome, RunOutcome::Succeeded, "{:?}", out.end);
+    let hashnode = w.hashnode_posts();
+    assert_eq!(hashnode.len(), 1);
+    assert_eq!(hashnode[0].2, w.dev_articles()[0].1);
+    assert_eq!(w.hashnode.posts()[0]["subtitle"], "Now with a subtitle.");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_hashnode_publication_that_is_not_there_stops_the_task_and_says_what_to_fix() {
+    let w = World::new(START);
+    w.post("a.md", "A", "");
+    w.post("b.md", "B", "");
+    let config = w.config("", "").replace(&w.publication, "0123456789abcdef01234567");
+    let mut runner = w.runner(&config).await;
+    let out = w.once(&mut runner).await;
+    assert_eq!(out.state, TaskState::Disabled, "{:?}", out.end);
+    assert_eq!(out.end.disposition.as_deref(), Some("stop"), "{:?}", out.end);
+    let alerts = runner.alerts();
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    let help = alerts[0].help.as_deref().unwrap_or_default();
+    assert!(help.contains("hashnode_publication"), "{help}");
+    assert!(help.contains("unattended reset blog"), "{help}");
+    // Not a refusal of the posts: nothing is recorded as refused, so they go once it is fixed.
+    let ledger = w.ledger(&runner).await;
+    for record in ledger.posts.values() {
+        assert!(!record.targets.contains_key(&Target::Hashnode), "{ledger:?}");
+    }
+    assert_eq!(w.dev_articles().len(), 2, "DEV got both");
+    assert_eq!(w.hashnode.count("publishPost"), 1, "one refusal was enough");
 }

@@ -4,7 +4,8 @@
 //! The key goes in an `api-key` header (the service's `[auth]`); requests ask for
 //! `application/vnd.forem.api-v1+json`. Validation failures are `422 {"error": "<sentence>"}`;
 //! DEV's duplicate guards (the same title and body, or a canonical URL already used by a
-//! published article) say "… has already been taken", which means a copy is already there.
+//! published article) say "… has already been taken", which means a copy is already there. A
+//! `5xx` answer may have been applied.
 
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
@@ -13,7 +14,7 @@ use serde_json::{Value, json};
 use unattended_client::{Body, Client, RequestBody};
 use unattended_core::Clock;
 
-use super::{ApiError, Article, Draft, marker_in, read_body};
+use super::{ApiError, Article, Draft, marker_in, read_body, server_error};
 use crate::settings::Target;
 
 const ACCEPT: &str = "application/vnd.forem.api-v1+json";
@@ -154,6 +155,11 @@ impl Dev {
                 self.unreadable(format!("{status} with an article that cannot be read: {e}"))
             })?;
             return Ok(Article { id: created.id.to_string(), url: created.url });
+        }
+        if status.is_server_error() {
+            // (The client turns the 5xx it knows for passing failures into errors; these are
+            // the others, which prove no more.)
+            return Err(server_error(Target::Dev, status, at));
         }
         let message = serde_json::from_slice::<Refusal>(&bytes)
             .map(|r| r.error)

@@ -6,7 +6,9 @@
 //! `errors[].extensions.code`; they are read here into the same classes the layers use:
 //! `UNAUTHENTICATED` → re-authorize, `TOO_MANY_REQUESTS` → retry at the time given (its
 //! `Retry-After`, else a minute: the limits are per minute), `BAD_USER_INPUT` → the post fails
-//! with Hashnode's message. An answer with neither data nor errors is never taken for a success.
+//! with Hashnode's message, `NOT_FOUND` or `FORBIDDEN` to a `publishPost` → the settings name a
+//! publication the token cannot publish to (the task stops). A `5xx` answer may have been
+//! applied. An answer with neither data nor errors is never taken for a success.
 //!
 //! A post's `description` is Hashnode's subtitle and its cover image `coverImageOptions`; its
 //! `series` is left to DEV (a Hashnode series is chosen by id, which the front matter does not
@@ -29,7 +31,7 @@ use unattended_core::headers::RetryAfter;
 use unattended_gate::ActionClass;
 use unattended_retry::Retryable;
 
-use super::{ApiError, Article, Draft, marker_in, read_body};
+use super::{ApiError, Article, Draft, marker_in, read_body, server_error};
 use crate::settings::Target;
 
 const PUBLISH: &str = "mutation PublishPost($input: PublishPostInput!) { \
@@ -162,7 +164,16 @@ impl Hashnode {
     pub async fn create(&self, draft: &Draft) -> Result<Article, ApiError> {
         let mut input = self.input(draft);
         input["publicationId"] = Value::String(self.publication.clone());
-        let answer: Published = self.call(PUBLISH, json!({ "input": input }), Call::Create).await?;
+        let answer: Published = self
+            .call(PUBLISH, json!({ "input": input }), Call::Create)
+            .await
+            .map_err(|e| match e {
+            // publishPost's only object is the publication: the settings name a wrong one.
+            ApiError::NotFound { target, message } | ApiError::Forbidden { target, message } => {
+                ApiError::Publication { target, publication: self.publication.clone(), message }
+            }
+            other => other,
+        })?;
         self.post(answer.publish_post)
     }
 
@@ -287,7 +298,9 @@ impl Hashnode {
         let at = self.clock.wall();
         let bytes = read_body(Target::Hashnode, res.into_body(), at).await?;
         let answer: Answer = serde_json::from_slice(&bytes).map_err(|e| {
-            if status.is_success() {
+            if status.is_server_error() {
+                server_error(Target::Hashnode, status, at)
+            } else if status.is_success() {
                 self.unreadable(format!("not a GraphQL answer: {e}"))
             } else {
                 ApiError::Refused {
@@ -299,6 +312,9 @@ impl Hashnode {
         })?;
         if let Some(first) = answer.errors.as_ref().and_then(|e| e.first()) {
             return Err(self.error(first, status.as_u16(), retry_after));
+        }
+        if status.is_server_error() {
+            return Err(server_error(Target::Hashnode, status, at));
         }
         if !status.is_success() {
             let message = status.canonical_reason().unwrap_or("error").to_owned();
