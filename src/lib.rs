@@ -84,3 +84,14 @@ pub fn engines() -> EngineKinds {
     let kinds = unattended_engine_youtube::register(kinds);
     unattended_engine_blog::register(kinds)
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_command_knows_every_engine() {
+        let kinds = super::engines();
+        let mut names: Vec<&str> = kinds.names().collect();
+        names.sort_unstable();
+        assert_eq!(names, ["blog", "command", "email", "scrape", "youtube"]);
+    }
+}
