@@ -7,7 +7,7 @@ mod support;
 use std::time::Duration;
 
 use http::Method;
-use support::{KEY, KEY_ENV};
+use support::KEY;
 use unattended_core::Clock;
 use unattended_runner::{EngineKinds, Runner, RunnerConfig};
 use unattended_store::RunOutcome;
@@ -42,13 +42,9 @@ path = "state.db"
 
 [services.dev]
 base_url = "{}"
-[services.dev.auth]
-token_env = "{KEY_ENV}"
 
 [services.hashnode]
 base_url = "{}"
-[services.hashnode.auth]
-token_env = "{KEY_ENV}"
 
 [tasks.blog]
 engine = "blog"
@@ -74,7 +70,7 @@ async fn runner(s: &Served) -> Runner {
     let kinds = unattended_engine_blog::register(EngineKinds::new());
     let config = RunnerConfig::parse(&s.config, s.dir.path().join("unattended.toml"), &kinds)
         .unwrap_or_else(|e| panic!("{e}"));
-    Runner::builder(config).seed(3).build().await.unwrap()
+    Runner::builder(config).seed(3).environment(support::env).build().await.unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

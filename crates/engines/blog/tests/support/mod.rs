@@ -13,11 +13,14 @@ use unattended_store::{Store, StoreConfig};
 use unattended_testkit::dev::DevTo;
 use unattended_testkit::hashnode::Hashnode;
 
-/// The variable the services read their key from. Tests cannot set one (no `unsafe`), and cargo
-/// sets this one for every test process, so its value is the key both mocks know.
-pub const KEY_ENV: &str = "CARGO_PKG_NAME";
-/// That key.
-pub const KEY: &str = env!("CARGO_PKG_NAME");
+/// DEV's key and Hashnode's token, which both mocks know.
+pub const KEY: &str = "key-of-the-tests";
+
+/// The environment the runner reads the engine's default variables from: `DEV_API_KEY` and
+/// `HASHNODE_TOKEN` are [`KEY`].
+pub fn env(name: &str) -> Option<String> {
+    matches!(name, "DEV_API_KEY" | "HASHNODE_TOKEN").then(|| KEY.to_owned())
+}
 
 /// The mocks, the folder and the clock of one test.
 pub struct World {
@@ -60,17 +63,11 @@ impl World {
         );
     }
 
-    /// A config with the `blog` task publishing to both targets, `task` added to its table and
-    /// `services` to the file.
+    /// A config with the `blog` task publishing to both targets (the services as the engine
+    /// sets them up), `task` added to its table and `services` to the file.
     pub fn config(&self, task: &str, services: &str) -> String {
         format!(
             r#"
-[services.dev.auth]
-token_env = "{KEY_ENV}"
-
-[services.hashnode.auth]
-token_env = "{KEY_ENV}"
-
 {services}
 
 [tasks.blog]
@@ -104,6 +101,7 @@ hashnode_publication = "{}"
             .clock(self.clock)
             .seed(5)
             .store(self.store().await)
+            .environment(env)
             .transport("dev", dev)
             .transport("hashnode", transport(self.hashnode.clone()))
             .monitor_readings(|| Some(10 << 20), |_| Some(10 << 30))
