@@ -22,7 +22,8 @@
 //! "Invalid code verifier.", a missing one "Missing code verifier."; a code is single-use (tried
 //! once, right or wrong) and lives 10 minutes on the clock ([`GoogleOAuth::code_lifetime`]); an
 //! unknown, used or expired code is `400 invalid_grant` "Bad Request"; another redirect URI than
-//! the authorization's is `400 redirect_uri_mismatch`.
+//! the authorization's is `400 redirect_uri_mismatch`. Scopes the human unchecked
+//! ([`GoogleOAuth::decline_scopes`]) are left out of the code's grant.
 //!
 //! Issued tokens and codes expire on the [`Clock`], so a paused test controls them.
 
@@ -86,6 +87,8 @@ struct State {
     codes: HashMap<String, IssuedCode>,
     code_lifetime: Duration,
     deny_consent: bool,
+    /// Scopes the human unchecks on the consent screen.
+    declined: Vec<String>,
     /// Whether the human has consented to offline access before (Google then gives no new
     /// refresh token unless the consent screen is shown again).
     consented_offline: bool,
@@ -118,6 +121,7 @@ impl GoogleOAuth {
             codes: HashMap::new(),
             code_lifetime: Duration::from_secs(600),
             deny_consent: false,
+            declined: Vec::new(),
             consented_offline: false,
             access_tokens: HashMap::new(),
             lifetime: Duration::from_secs(3599),
@@ -185,6 +189,13 @@ impl GoogleOAuth {
     /// redirects with `error=access_denied`.
     pub fn deny_consent(&self, deny: bool) -> &Self {
         self.state().deny_consent = deny;
+        self
+    }
+
+    /// Makes the human uncheck `scopes` on the consent screen (Google's granular consent): the
+    /// codes issued from now on grant only the other scopes asked for.
+    pub fn decline_scopes(&self, scopes: &[&str]) -> &Self {
+        self.state().declined = scopes.iter().map(|s| (*s).to_owned()).collect();
         self
     }
 
@@ -511,11 +522,14 @@ impl GoogleOAuth {
         state.consented_offline |= offline;
         state.issued += 1;
         let code = format!("4/0code-{}", state.issued);
+        let granted: Vec<&str> =
+            scope.split(' ').filter(|s| !state.declined.iter().any(|d| d == s)).collect();
+        let granted = granted.join(" ");
         let issued = IssuedCode {
             client_id: state.client.0.clone(),
             redirect_uri: redirect_uri.to_owned(),
             challenge,
-            scope: scope.to_owned(),
+            scope: granted.clone(),
             offline: refresh,
             expires: self.core.clock.now() + state.code_lifetime,
         };
@@ -525,7 +539,7 @@ impl GoogleOAuth {
             params.push(("state", state_param));
         }
         params.push(("code", code.as_str()));
-        params.push(("scope", scope));
+        params.push(("scope", granted.as_str()));
         redirect(redirect_uri, &params)
     }
 }

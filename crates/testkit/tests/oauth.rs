@@ -299,6 +299,14 @@ async fn a_refresh_token_comes_at_the_first_offline_consent_or_when_consent_is_p
     assert!(!refresh_of("&access_type=offline").await, "already consented: none");
     assert!(refresh_of("&access_type=offline&prompt=consent").await, "consent shown again");
     assert!(refresh_of("&access_type=offline&prompt=select_account%20consent").await);
+
+    // Scopes unchecked on the consent screen are not granted.
+    mock.decline_scopes(&["https://www.googleapis.com/auth/gmail.modify"]);
+    let (_, _, params) = authorize(&mock, &consent_query("")).await;
+    assert_eq!(param(&params, "scope"), Some("https://www.googleapis.com/auth/youtube.upload"));
+    let c = param(&params, "code").unwrap();
+    let (_, body) = token(&mock, &exchange(c, Some(VERIFIER), REDIRECT)).await;
+    assert_eq!(body["scope"], "https://www.googleapis.com/auth/youtube.upload");
 }
 
 #[tokio::test(start_paused = true)]
