@@ -222,7 +222,8 @@ impl HasDisposition for TaskError {
 impl From<unattended_client::Error> for TaskError {
     fn from(e: unattended_client::Error) -> Self {
         let help = e.is_credentials().then(|| {
-            "the service refused the credentials: renew them (`unattended auth`), then \
+            "the service refused the credentials: renew them with `unattended auth CREDENTIAL` \
+             (an OAuth credential; it also makes the task runnable again), or fix the key and \
              `unattended reset TASK`"
                 .to_owned()
         });

@@ -75,7 +75,8 @@ pub(crate) fn failure_floor(failures: u32) -> Duration {
     Duration::from_secs(10u64 << doublings).min(Duration::from_secs(3600))
 }
 
-/// The decision after the run of `task` that served `slot` ended at `now`.
+/// The decision after the run of `task` that served `slot` ended at `now`; `refused` names the
+/// task's OAuth credentials whose refresh token was refused for good.
 pub(crate) fn after_run(
     task: &str,
     prev: &TaskStatus,
@@ -83,6 +84,7 @@ pub(crate) fn after_run(
     slot: Timestamp,
     ending: Ending,
     now: Timestamp,
+    refused: &[String],
 ) -> Decision {
     let regular = schedule.after_run(slot, now);
     let overlapped = regular.map_or(0, |p| p.missed);
@@ -145,15 +147,33 @@ pub(crate) fn after_run(
                 }
                 Disposition::Reauthorize => {
                     status.state = TaskState::Disabled;
-                    status.reason = Some(format!("needs re-authorization: {message}"));
+                    // Which credential is known when its token endpoint refused it: the human
+                    // is told the exact command, in `status` and in the alert.
+                    let renew = refused
+                        .iter()
+                        .map(|c| format!("`unattended auth {c}`"))
+                        .collect::<Vec<_>>()
+                        .join(" and ");
+                    let (reason, help) = if renew.is_empty() {
+                        let help = err.help().map_or_else(
+                            || format!("renew the credentials (`unattended auth CREDENTIAL` makes the task runnable again), or fix them and `unattended reset {task}`"),
+                            str::to_owned,
+                        );
+                        (format!("needs re-authorization: {message}"), help)
+                    } else {
+                        (
+                            format!("needs re-authorization: run {renew}; {message}"),
+                            format!(
+                                "run {renew}: a consent in a browser saves a new refresh token and makes {task} runnable again, while the runner runs"
+                            ),
+                        )
+                    };
+                    status.reason = Some(reason);
                     alerts.push(AlertAction::Raise {
                         incident: incident(task, "credentials"),
                         title: format!("{task} needs re-authorization"),
                         detail: message,
-                        help: Some(err.help().map_or_else(
-                            || format!("renew the credentials (`unattended auth`), then `unattended reset {task}`"),
-                            str::to_owned,
-                        )),
+                        help: Some(help),
                     });
                     None
                 }
@@ -274,6 +294,7 @@ mod tests {
             at("2026-12-01T10:00:00Z"),
             Ending::Done(RunSummary::new().items(2), vec![]),
             at("2026-12-01T10:01:00Z"),
+            &[],
         );
         assert_eq!(d.status.state, TaskState::Succeeded);
         assert_eq!(d.next_slot, Some(at("2026-12-01T10:15:00Z")));
@@ -301,6 +322,7 @@ mod tests {
             at("2026-12-01T10:00:00Z"),
             Ending::Failed(TaskError::retry_at(later, "429")),
             at("2026-12-01T10:01:00Z"),
+            &[],
         );
         assert_eq!(
             (d.status.state, d.next_slot),
@@ -315,6 +337,7 @@ mod tests {
             at("2026-12-01T10:00:00Z"),
             Ending::Failed(TaskError::retry_at(soon, "503")),
             at("2026-12-01T10:01:00Z"),
+            &[],
         );
         assert_eq!(
             d.next_slot,
@@ -332,6 +355,7 @@ mod tests {
             at("2026-12-01T10:00:00Z"),
             Ending::Failed(TaskError::reauthorize("invalid_grant")),
             at("2026-12-01T10:00:05Z"),
+            &[],
         );
         assert_eq!((d.status.state, d.next_slot), (TaskState::Disabled, None));
         assert!(
@@ -344,11 +368,47 @@ mod tests {
             at("2026-12-01T10:00:00Z"),
             Ending::Failed(TaskError::stop("disk full")),
             at("2026-12-01T10:00:05Z"),
+            &[],
         );
         assert_eq!(d.status.state, TaskState::Disabled);
         assert!(
             matches!(&d.alerts[..], [AlertAction::Raise { incident, .. }] if incident == "task:up:stopped")
         );
+    }
+
+    #[test]
+    fn a_refused_credential_is_named_with_the_command_that_renews_it() {
+        let end = |refused: &[String]| {
+            let err = TaskError::reauthorize("invalid_grant").with_help("the engine's advice");
+            after_run(
+                "up",
+                &idle(),
+                &every_15m(),
+                at("2026-12-01T10:00:00Z"),
+                Ending::Failed(err),
+                at("2026-12-01T10:00:05Z"),
+                refused,
+            )
+        };
+        let d = end(&["google".to_owned()]);
+        assert_eq!(
+            d.status.reason.as_deref(),
+            Some("needs re-authorization: run `unattended auth google`; invalid_grant")
+        );
+        let [AlertAction::Raise { help: Some(help), .. }] = &d.alerts[..] else { panic!() };
+        assert!(help.starts_with("run `unattended auth google`: "), "{help}");
+        let d = end(&["google".to_owned(), "work".to_owned()]);
+        assert!(
+            d.status
+                .reason
+                .unwrap()
+                .contains("run `unattended auth google` and `unattended auth work`;")
+        );
+        // Not known which: the engine's advice.
+        let d = end(&[]);
+        assert_eq!(d.status.reason.as_deref(), Some("needs re-authorization: invalid_grant"));
+        let [AlertAction::Raise { help: Some(help), .. }] = &d.alerts[..] else { panic!() };
+        assert_eq!(help, "the engine's advice");
     }
 
     #[test]
@@ -362,6 +422,7 @@ mod tests {
             at("2026-12-01T10:00:00Z"),
             Ending::Failed(TaskError::skip(key, "breaker open")),
             at("2026-12-01T10:00:05Z"),
+            &[],
         );
         assert_eq!(
             (d.status.state, d.status.failures, d.end.outcome),
@@ -383,6 +444,7 @@ mod tests {
                 at("2026-12-01T10:00:00Z"),
                 Ending::Panicked(format!("boom {n}")),
                 at("2026-12-01T10:00:01Z"),
+                &[],
             );
             raised += d.alerts.len();
             status = d.status;

@@ -8,8 +8,8 @@ use jiff::Timestamp;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use unattended_client::Client;
-use unattended_core::Clock;
 use unattended_core::clock::add_saturating;
+use unattended_core::{Clock, Disposition};
 use unattended_store::{
     RunEnd, RunId, RunOutcome, StateStore, Store, StoreConfig, TaskState, TaskStatus,
 };
@@ -356,6 +356,20 @@ struct TaskSlot {
     /// Whether its "late" incident is open.
     late: bool,
     seed: u64,
+}
+
+/// The OAuth credentials of `task`'s services whose refresh token was refused for good.
+fn refused_credentials(config: &RunnerConfig, services: &Services, task: &TaskSpec) -> Vec<String> {
+    let mut refused: Vec<String> = task
+        .services
+        .values()
+        .filter_map(|s| config.services.get(s)?.oauth.as_ref())
+        .map(|o| o.credential.clone())
+        .filter(|c| services.credentials.get(c).is_some_and(|(cache, _)| cache.is_revoked()))
+        .collect();
+    refused.sort();
+    refused.dedup();
+    refused
 }
 
 struct Running {
@@ -761,6 +775,12 @@ impl Runner {
             unreachable!("a run is reported once, by its own supervisor")
         };
         let name = slot.spec.name.clone();
+        let refused = match &done.ending {
+            Ending::Failed(e) if matches!(e.disposition(), Disposition::Reauthorize) => {
+                refused_credentials(&self.config, &self.services, &slot.spec)
+            }
+            _ => Vec::new(),
+        };
         let decision = machine::after_run(
             &name,
             &slot.status,
@@ -768,6 +788,7 @@ impl Runner {
             running.slot,
             done.ending,
             now,
+            &refused,
         );
         if decision.overlapped > 0 {
             tracing::warn!(task = %name, skipped = decision.overlapped, "slots came while the run was still going; skipped");
