@@ -18,8 +18,15 @@
 //! | 2 | the command line or the config file is wrong: nothing ran |
 //! | 3 | a human is needed: a task is disabled (credentials revoked, a fault retrying cannot fix) |
 //!
+//! `auth` ends with 0 once the refresh token is saved, 2 for a mistake in the command line, the
+//! config or the environment (no such credential, no client id), 3 when no authorization came of
+//! it (consent refused, no answer in time, an answer for another request, the code refused by
+//! the token endpoint), and 1 when the token endpoint could not be reached (trying again may
+//! work).
+//!
 //! Errors print like cargo's: `error: <what happened>`, its causes, then `help: <what to do>`.
 
+mod auth;
 mod check;
 mod fetch;
 mod logging;
@@ -45,7 +52,8 @@ pub use self::logging::LogFormat;
 #[command(version, propagate_version = true)]
 #[command(
     after_help = "Exit codes: 0 done, 1 a task failed (it will be retried), 2 usage or config \
-error, 3 a human is needed.\nSee `unattended help run` for a first config."
+error, 3 a human is needed.\nSee `unattended help run` for a first config, `unattended help auth` \
+for OAuth credentials."
 )]
 pub struct Cli<X: Subcommand = NoExtension> {
     /// The config file (default: $UNATTENDED_CONFIG, else ./unattended.toml).
@@ -75,6 +83,10 @@ enum Command<X: Subcommand> {
     Fetch(fetch::Args),
     /// Makes a disabled or failing task runnable again (the running runner picks it up).
     Reset(reset::Args),
+    /// Authorizes an OAuth credential in a browser, once: saves its refresh token in the store
+    /// and makes runnable the tasks its refusal disabled.
+    #[command(after_long_help = auth::EXAMPLE)]
+    Auth(auth::Args),
     #[command(flatten)]
     Extra(X),
 }
@@ -149,6 +161,7 @@ async fn execute<X: Extension>(cli: Cli<X>, kinds: EngineKinds) -> Result<Code, 
         Command::Check(args) => check::run(&config, &kinds, args),
         Command::Fetch(args) => fetch::run(&config, cli.log_format, &kinds, args).await,
         Command::Reset(args) => reset::run(&config, &kinds, args).await,
+        Command::Auth(args) => auth::run(&config, cli.log_format, &kinds, args).await,
         Command::Extra(x) => x.run(Global { config, log_format: cli.log_format }, kinds).await,
     }
 }

@@ -35,13 +35,7 @@ pub(crate) async fn run(config: &Path, kinds: &EngineKinds, args: Args) -> Resul
             .help("wait for the run to end (`unattended status`), or stop the runner first"));
     }
     let was = status.state;
-    status.state = TaskState::Idle;
-    status.since = now;
-    status.reason = Some(format!("reset by a human at {now}"));
-    status.failures = 0;
-    status.last_error = None;
-    status.last_disposition = None;
-    status.next_run = Some(now);
+    make_idle(&mut status, now, format!("reset by a human at {now}"));
     store.set_task_state(&args.task, status).await?;
     let mut said = format!("{}: {} → idle; it runs at the runner's next round", args.task, was);
     if args.checkpoint && store.delete_checkpoint(&args.task).await? {
@@ -49,4 +43,15 @@ pub(crate) async fn run(config: &Path, kinds: &EngineKinds, args: Args) -> Resul
     }
     println!("{said}");
     Ok(Code::Ok)
+}
+
+/// Makes `status` idle from `now`, due at once, its failures forgotten.
+pub(crate) fn make_idle(status: &mut TaskStatus, now: jiff::Timestamp, reason: String) {
+    status.state = TaskState::Idle;
+    status.since = now;
+    status.reason = Some(reason);
+    status.failures = 0;
+    status.last_error = None;
+    status.last_disposition = None;
+    status.next_run = Some(now);
 }

@@ -40,8 +40,9 @@ Then:
 At the first SIGTERM or Ctrl-C no new run starts, and running ones get
 [runner] shutdown_grace (default 30s) to save their checkpoints; a second
 signal exits at once. A task whose credentials were revoked is disabled and
-alerted once; after `unattended auth` (or fixing the cause) `unattended reset
-TASK` makes it run again, without restarting the runner.";
+alerted once, and `unattended status` names the `unattended auth CREDENTIAL`
+that saves new ones and makes it run again (as `unattended reset TASK` does
+after fixing another cause), without restarting the runner.";
 
 /// Arguments of `run`.
 #[derive(Debug, clap::Args)]
