@@ -237,6 +237,8 @@ pub(crate) fn retry_config(c: &ServiceConfig, seed: Option<u64>) -> RetryConfig 
         .max_attempts(c.retry.max_attempts)
         .backoff(c.retry.base_delay, 2.0, c.retry.max_delay)
         .max_server_wait(c.retry.max_server_wait)
+        // Callers sent back at the server's instant get the spread held callers get.
+        .pushback_spread(RateLimitLayer::DEFAULT_RELEASE_SPREAD)
         .deadline(Some(c.timeouts.overall))
         // The attempt timeout sits next to the transport, so waiting out a pause is not
         // counted against it.

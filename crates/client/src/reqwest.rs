@@ -124,10 +124,6 @@ impl ResilienceMiddleware {
         })
     }
 
-    fn unit(&self) -> f64 {
-        self.random.unit()
-    }
-
     /// The gate: `Ok` to go on, after waiting if the class may wait.
     async fn pass_gate(&self, method: &Method) -> Result<(), OutsideWindow> {
         let class = if matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS) {
@@ -325,7 +321,7 @@ impl Middleware for ResilienceMiddleware {
                 replayable: original.is_some(),
             };
             let budget = self.budget.as_deref();
-            let delay = match self.retry.decide(&state, &class, budget, &self.clock, self.unit()) {
+            let delay = match self.retry.decide(&state, &class, budget, &self.clock, &self.random) {
                 Ok(delay) => delay,
                 Err((reason, retry_at)) => {
                     let gave_up = GaveUp::new(attempts, reason, class, retry_at, key.clone());

@@ -126,8 +126,56 @@ async fn retry_after_in_seconds_and_as_a_date_is_waited_out() {
     let start = clock().now();
     let _: Ok_ = client.get_json("/v1/items").await.unwrap();
     let times = script.times();
-    assert_eq!(times[1] - times[0], Duration::from_secs(3));
-    assert_eq!(times[2] - start, Duration::from_secs(7), "until the date the server gave");
+    let second = Duration::from_secs(1);
+    let first_wait = times[1] - times[0];
+    assert!(first_wait >= 3 * second && first_wait < 4 * second, "{first_wait:?}");
+    let to_date = times[2] - start;
+    assert!(to_date >= 7 * second && to_date < 8 * second, "from the date the server gave");
+}
+
+/// Callers refused at once with `Retry-After: 1` come back spread over the second after the
+/// server's instant (as callers held by a pause are released), not all at that instant.
+#[tokio::test(start_paused = true)]
+async fn callers_refused_together_come_back_spread_after_the_servers_instant() {
+    let start = clock().now();
+    let arrived = Arc::new(Mutex::new(Vec::new()));
+    let seen = arrived.clone();
+    // Answers after 10 ms: `429 Retry-After: 1` during the first second, then `200`.
+    let server = tower::service_fn(move |_: Request<Full<Bytes>>| {
+        let seen = seen.clone();
+        async move {
+            let at = clock().now() - start;
+            seen.lock().unwrap().push(at);
+            clock().sleep(Duration::from_millis(10)).await;
+            let mut res = Response::new(Full::new(Bytes::from_static(br#"{"ok":true}"#)));
+            if at < Duration::from_secs(1) {
+                *res.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+                res.headers_mut().insert("retry-after", "1".parse().unwrap());
+            }
+            Ok::<_, Infallible>(res)
+        }
+    });
+    let client = Client::builder(config("[retry]\nbudget = false"))
+        .clock(clock())
+        .seed(7)
+        .build_with(server)
+        .unwrap();
+    let mut calls = tokio::task::JoinSet::new();
+    for _ in 0..32 {
+        let client = client.clone();
+        calls.spawn(async move { client.get_json::<Ok_>("/v1/items").await });
+    }
+    while let Some(got) = calls.join_next().await {
+        assert_eq!(got.unwrap().unwrap(), Ok_ { ok: true });
+    }
+    let arrived = arrived.lock().unwrap().clone();
+    assert_eq!(arrived.len(), 64, "each caller refused once: {arrived:?}");
+    assert!(arrived[..32].iter().all(|at| at.is_zero()), "{arrived:?}");
+    let back = &arrived[32..];
+    // The server said 1 s from its answer, given 10 ms after the requests arrived.
+    assert!(back[0] >= Duration::from_millis(1010), "never before the server's instant: {back:?}");
+    assert!(back[31] < Duration::from_millis(2010), "within the spread: {back:?}");
+    assert!(back[31] - back[0] >= Duration::from_millis(500), "spread: {back:?}");
 }
 
 #[tokio::test(start_paused = true)]

@@ -170,3 +170,41 @@ fn zero_timeouts_are_refused_by_the_middleware_too() {
         assert!(err.to_string().contains(&format!("timeouts.{field}")), "{err}");
     }
 }
+
+/// Through the adapter too, callers refused together with `Retry-After: 1` come back spread
+/// over the second after it, not all at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn callers_refused_together_come_back_spread_through_the_adapter() {
+    let clock = Clock::system();
+    let start = clock.now();
+    let server = MockServer::start().await;
+    // Answers after 200 ms, so every caller is refused before any answer comes back: `429
+    // Retry-After: 1` during the first second, then `200`.
+    let answer = move |_: &wiremock::Request| {
+        let res = if clock.now() - start < Duration::from_secs(1) {
+            ResponseTemplate::new(429).insert_header("retry-after", "1")
+        } else {
+            ResponseTemplate::new(200).set_body_raw("{}", "application/json")
+        };
+        res.set_delay(Duration::from_millis(200))
+    };
+    Mock::given(method("GET")).respond_with(answer).mount(&server).await;
+    let (_, reqwest) = both(&server.uri(), "budget = false\n");
+    let mut calls = tokio::task::JoinSet::new();
+    for _ in 0..32 {
+        let (reqwest, url) = (reqwest.clone(), format!("{}/x", server.uri()));
+        calls.spawn(async move {
+            let res = reqwest.get(url).send().await;
+            (res.map(|r| r.status()), clock.now())
+        });
+    }
+    let mut done = Vec::new();
+    while let Some(joined) = calls.join_next().await {
+        let (status, at) = joined.unwrap();
+        assert_eq!(status.unwrap(), 200);
+        done.push(at - start);
+    }
+    done.sort();
+    assert!(done[0] >= Duration::from_secs(1), "never before the server's instant: {done:?}");
+    assert!(done[31] - done[0] >= Duration::from_millis(500), "spread: {done:?}");
+}

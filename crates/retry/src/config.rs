@@ -17,6 +17,7 @@ use crate::schedule::{BackoffSchedule, Jitter};
 /// | overall deadline | 2 min from the first attempt |
 /// | per-attempt timeout | 30 s |
 /// | longest server-requested wait to sleep through | 60 s |
+/// | spread after a server-requested wait | up to 1 s, at random |
 /// | budget | half a retry earned per success, at most 10 saved up (a dead host gets 10 retries in all) |
 ///
 /// ```
@@ -41,6 +42,7 @@ pub struct RetryConfig {
     pub(crate) deadline: Option<Duration>,
     pub(crate) attempt_timeout: Option<Duration>,
     pub(crate) max_server_wait: Duration,
+    pub(crate) pushback_spread: Duration,
     pub(crate) budget: Option<BudgetConfig>,
     pub(crate) seed: Option<u64>,
 }
@@ -57,6 +59,7 @@ impl RetryConfig {
             deadline: Some(Duration::from_secs(120)),
             attempt_timeout: Some(Duration::from_secs(30)),
             max_server_wait: Duration::from_secs(60),
+            pushback_spread: Duration::from_secs(1),
             budget: Some(BudgetConfig::new()),
             seed: None,
         }
@@ -117,6 +120,19 @@ impl RetryConfig {
     #[must_use]
     pub const fn max_server_wait(mut self, wait: Duration) -> Self {
         self.max_server_wait = wait;
+        self
+    }
+
+    /// After a wait the server asked for (`Retry-After`, a rate-limit reset), each retry is sent
+    /// at a random instant within this long after the server's time, never before it; zero to
+    /// send at the server's instant.
+    ///
+    /// Every caller refused at once is told the same instant: sent then, they would all arrive
+    /// together and be refused together again (the herd the server meant to spread). The
+    /// rate-limit layer releases the callers it holds over the same kind of spread.
+    #[must_use]
+    pub const fn pushback_spread(mut self, spread: Duration) -> Self {
+        self.pushback_spread = spread;
         self
     }
 

@@ -5,7 +5,7 @@ use std::time::Duration;
 use jiff::Timestamp;
 use tokio::time::Instant;
 use unattended_core::clock::add_saturating;
-use unattended_core::{Clock, FailureClass};
+use unattended_core::{Clock, FailureClass, Random};
 
 use crate::budget::RetryBudget;
 use crate::config::RetryConfig;
@@ -29,8 +29,9 @@ pub struct RetryState {
 impl RetryConfig {
     /// What to do after an attempt failed with `class`: wait the returned delay and send again,
     /// or stop for the given reason and come back at the given time (the server's time, or one
-    /// more backoff from now). `unit` is the jitter draw in `[0, 1)`; a retry withdraws from
-    /// `budget` (successes pay into it: see [`RetryBudget::record_success`]).
+    /// more backoff from now). The backoff's jitter and the spread after a server's wait are
+    /// drawn from `random`; a retry withdraws from `budget` (successes pay into it: see
+    /// [`RetryBudget::record_success`]).
     ///
     /// This is the retry layer's rule, in its order; a `reqwest-middleware` adapter or a
     /// hand-written loop calls it to decide alike.
@@ -44,12 +45,28 @@ impl RetryConfig {
         class: &FailureClass,
         budget: Option<&RetryBudget>,
         clock: &Clock,
-        unit: f64,
+        random: &Random,
     ) -> Result<Duration, (GiveUpReason, Timestamp)> {
         let now = clock.now();
+        let unit = random.unit();
         let backoff = self.schedule().delay(state.attempts.saturating_sub(1), state.previous, unit);
         let server_wait = class.not_before().map(|until| clock.until(until));
-        let delay = backoff.max(server_wait.unwrap_or_default());
+        let delay = match server_wait {
+            Some(wait) if !self.pushback_spread.is_zero() => {
+                // A draw of its own: the backoff's draw is biased low whenever the server's
+                // wait is the longer one.
+                let spread = self.pushback_spread.mul_f64(random.unit());
+                // The spread never pushes a retry that fits past the deadline.
+                let slack = self.deadline.map_or(Duration::MAX, |deadline| {
+                    match (state.started.checked_add(deadline), now.checked_add(wait)) {
+                        (Some(end), Some(at)) => end.saturating_duration_since(at),
+                        _ => Duration::ZERO,
+                    }
+                });
+                backoff.max(wait.saturating_add(spread.min(slack)))
+            }
+            wait => backoff.max(wait.unwrap_or_default()),
+        };
         let reason = if !state.idempotent && !class.not_processed() {
             Some(GiveUpReason::NotIdempotent)
         } else if state.attempts >= self.max_attempts {

@@ -9,7 +9,9 @@
 //! - **What is retried**: transient failures (408, 425, 429, 500, 502, 503, 504, resets,
 //!   timeouts, connect errors) and rate limiting. A 404 or a 401 comes back as it was.
 //! - **When**: after `min(cap, base · multiplierⁿ)` with full jitter by default, and never
-//!   before the server's `Retry-After` / rate-limit reset.
+//!   before the server's `Retry-After` / rate-limit reset; callers told the same instant are
+//!   sent at random over a second after it (`pushback_spread`), so they do not all come back at
+//!   once.
 //! - **Until**: the attempts run out, the overall deadline would pass, the shared budget is spent
 //!   (successes pay for retries, so a flaky host keeps them and a dead one gets 10 in all), or
 //!   the server asks for a longer wait than allowed. Then the layer returns [`GaveUp`], whose

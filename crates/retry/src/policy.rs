@@ -101,7 +101,7 @@ impl<C, P> Shared<C, P> {
             replayable: copy.is_some(),
         };
         let budget = self.budget.as_deref();
-        match self.config.decide(&state, &class, budget, &self.clock, self.rng.unit()) {
+        match self.config.decide(&state, &class, budget, &self.clock, &self.rng) {
             Ok(delay) => {
                 let key = key();
                 let attempt = meta.attempts;

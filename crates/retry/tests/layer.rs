@@ -23,8 +23,9 @@ fn layer(config: RetryConfig) -> RetryLayer {
     RetryLayer::new(config).unwrap().clock(clock())
 }
 
+/// No randomness: exact schedules.
 fn plain() -> RetryConfig {
-    RetryConfig::standard().jitter(Jitter::None)
+    RetryConfig::standard().jitter(Jitter::None).pushback_spread(Duration::ZERO)
 }
 
 fn gave_up(err: &BoxError) -> &GaveUp {
@@ -69,6 +70,45 @@ async fn retry_after_seconds_is_honoured() {
         layer(plain()).layer(script.clone()).oneshot(get("https://a.example/")).await.unwrap();
     assert_eq!(res.status(), 200);
     assert_eq!(script.gaps(), [Duration::from_secs(2)]);
+}
+
+/// 32 callers refused at once with `Retry-After: 1` come back spread over the second after the
+/// server's instant, none before it, instead of all at once (a herd refused again).
+#[tokio::test(start_paused = true)]
+async fn callers_told_the_same_instant_come_back_spread_after_it() {
+    let limited = Answer::StatusWith(429, vec![("retry-after", "1".into())]);
+    let script = Script::new(clock(), vec![limited; 32]);
+    let svc = layer(RetryConfig::standard().budget(None).seed(Some(3))).layer(script.clone());
+    let start = clock().now();
+    let mut calls = tokio::task::JoinSet::new();
+    for _ in 0..32 {
+        calls.spawn(svc.clone().oneshot(get("https://a.example/")));
+    }
+    while let Some(res) = calls.join_next().await {
+        assert_eq!(res.unwrap().unwrap().status(), 200);
+    }
+    let mut back: Vec<Duration> = script.calls()[32..].iter().map(|c| c.at - start).collect();
+    back.sort();
+    assert_eq!(back.len(), 32);
+    assert!(back[0] >= Duration::from_secs(1), "never before the server's instant: {back:?}");
+    assert!(back[31] < Duration::from_secs(2), "within the spread: {back:?}");
+    assert!(back[31] - back[0] >= ms(500), "spread over the second: {back:?}");
+    back.dedup();
+    assert!(back.len() >= 30, "hardly two at the same instant: {back:?}");
+}
+
+/// The spread never pushes a retry that fits the deadline past it.
+#[tokio::test(start_paused = true)]
+async fn the_spread_stops_at_the_deadline() {
+    for seed in 0..16 {
+        let limited = Answer::StatusWith(429, vec![("retry-after", "1".into())]);
+        let script = Script::new(clock(), [limited]);
+        let config = RetryConfig::standard().deadline(Some(ms(1200))).seed(Some(seed));
+        let res = layer(config).layer(script.clone()).oneshot(get("https://a.example/")).await;
+        assert_eq!(res.unwrap().status(), 200, "seed {seed}");
+        let gap = script.gaps()[0];
+        assert!((ms(1000)..=ms(1200)).contains(&gap), "seed {seed}: {gap:?}");
+    }
 }
 
 #[tokio::test(start_paused = true)]
