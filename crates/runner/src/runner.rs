@@ -804,6 +804,13 @@ impl Runner {
         slot.next_start = next;
         slot.planned_slot = decision.planned;
         slot.status.next_run = next;
+        // Told to wait longer than `stale_after` (a quota reset at midnight): a known wait, not
+        // a silent death, so lateness counts from its end.
+        if let (TaskState::Cooldown, Some(next)) = (slot.status.state, next)
+            && unattended_core::clock::duration_between(now, next) >= slot.spec.stale_after
+        {
+            slot.watched_since = slot.watched_since.max(next);
+        }
         self.store.set_task_state(&name, slot.status.clone()).await?;
         self.publish(index);
         self.view.metrics_mut().run_ended(
@@ -830,9 +837,17 @@ impl Runner {
             }
         }
         let mut alerts = decision.alerts;
-        if matches!(end.outcome, RunOutcome::Succeeded | RunOutcome::Degraded) {
+        // "Late" closes on what opens it: a success (a run that skipped a down service is
+        // degraded, not a success, and would make the alert flap).
+        if self.tasks[index].status.last_success == Some(now) && self.tasks[index].late {
             self.tasks[index].late = false;
-            for what in ["credentials", "stopped", "late"] {
+            alerts.push(AlertAction::Recover {
+                incident: machine::incident(&name, "late"),
+                detail: format!("{name} ran successfully again"),
+            });
+        }
+        if matches!(end.outcome, RunOutcome::Succeeded | RunOutcome::Degraded) {
+            for what in ["credentials", "stopped"] {
                 alerts.push(AlertAction::Recover {
                     incident: machine::incident(&name, what),
                     detail: format!("{name} ran successfully again"),

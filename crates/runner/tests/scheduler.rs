@@ -39,6 +39,8 @@ enum Mode {
     FailOn(Vec<u32>),
     /// Counts in its checkpoint; hangs forever on run 2.
     Checkpointed,
+    /// Its service is down (skipped, the run degraded) on the runs numbered here, from 1.
+    SkipOn(Vec<u32>),
 }
 
 #[derive(Deserialize)]
@@ -84,6 +86,12 @@ impl Engine for Fake {
                 return Err(TaskError::retry_at(now, format!("flaky on run {n}")));
             }
             Mode::FailOn(_) => {}
+            Mode::SkipOn(which) if which.contains(&n) => {
+                let uri = "https://api.example/".parse().unwrap();
+                let key = unattended_core::ServiceKey::from_uri(&uri).unwrap();
+                return Err(TaskError::skip(key, "503: the service is down"));
+            }
+            Mode::SkipOn(_) => {}
             Mode::Checkpointed => {
                 let done: u32 = cx.checkpoint()?.unwrap_or(0);
                 cx.save_checkpoint(&(done + 1)).await?;
@@ -411,6 +419,42 @@ async fn a_late_task_alerts_once_and_recovers_once() {
     let late: Vec<_> = notes.iter().filter(|(i, _)| i == "task:t:late").collect();
     assert_eq!(late.len(), 2, "raised once, recovered once: {notes:?}");
     assert!(late[0].1 && !late[1].1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn runs_that_skip_a_service_that_is_down_do_not_make_the_late_alert_flap() {
+    let h = Harness::new("2026-12-01T00:00:00Z");
+    let mut runner = h
+        .runner(
+            "[tasks.t]\nengine = \"fake\"\nevery = \"10m\"\nstale_after = \"30m\"\ntz = \"UTC\"\n\
+             mode = { skip_on = [2, 3, 4, 5, 6, 7, 8, 9, 10, 11] }\n",
+        )
+        .await;
+    h.run_for(&mut runner, Duration::from_secs(4 * 3600)).await;
+    let late: Vec<bool> = runner
+        .alerts()
+        .into_iter()
+        .filter(|a| a.incident == "task:t:late")
+        .map(|a| a.raised)
+        .collect();
+    assert_eq!(late, [true, false], "raised once while the service was down, recovered once");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_task_waiting_for_the_time_a_server_gave_is_not_late() {
+    let h = Harness::new("2026-12-01T00:00:00Z");
+    // A daily quota spent at the first run: come back in 20 hours, past `stale_after`.
+    let mut runner = h
+        .runner(
+            "[tasks.t]\nengine = \"fake\"\nevery = \"30m\"\nstale_after = \"2h\"\ntz = \"UTC\"\n\
+             mode = { retry_later = 72000 }\n",
+        )
+        .await;
+    h.run_for(&mut runner, Duration::from_secs(24 * 3600)).await;
+    let late = runner.alerts().into_iter().filter(|a| a.incident == "task:t:late").count();
+    let notes: Vec<_> = runner.alerts().into_iter().map(|a| (a.incident, a.raised, a.at)).collect();
+    assert_eq!(late, 0, "waiting for a known time is not a silent death: {notes:?}");
+    assert!(h.runs_of("t").len() > 2, "it ran again after the wait");
 }
 
 #[tokio::test(start_paused = true)]
