@@ -160,7 +160,8 @@ fn log_of(world: &World, target: Target) -> &RequestLog {
 
 /// Requests inside the throttle after the first one it answered.
 fn violations(log: &RequestLog, t: &Throttle) -> usize {
-    let inside = |r: &&Recorded| t.from <= r.at && r.at < t.until && r.fault.is_some();
+    let inside =
+        |r: &&Recorded| t.from <= r.at && r.at < t.until && r.fault == Some("rate_limited");
     log.all().iter().filter(inside).count().saturating_sub(1)
 }
 
