@@ -65,10 +65,11 @@ pub(crate) async fn play(
         setup.token_lifetime,
         setup.naive,
     )?;
-    world.seed_content()?;
+    // Served first: the pages fed are recorded under the addresses the engines will see.
     if setup.sockets {
         world.serve().await?;
     }
+    world.seed_content()?;
     let config = world.config(kinds)?;
     let config_path = config.file.clone();
     let store = world.store(!setup.sockets).await?;
