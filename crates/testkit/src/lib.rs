@@ -18,6 +18,9 @@
 //! - [`website`]: `robots.txt` (present, missing, unreachable), pages answering conditional
 //!   requests with `304`, pages that change or go, big pages and gzip bombs, a sitemap; [`Web`]
 //!   puts several sites behind one transport;
+//! - [`leaky`]: an API behind nginx's `limit_req` (a leaky bucket: rate, burst, `nodelay`,
+//!   `429` with or without `Retry-After`, optionally the IETF `RateLimit` fields);
+//! - [`nginx`]: a real nginx on 127.0.0.1 with `limit_req` locations of one's choosing;
 //! - [`fault`]: the faults mocks inject ([`fault::Fault`]) and when ([`fault::Trigger`]: the Nth
 //!   request to a route, a span of time, a seeded chance); [`log`]: what a mock received;
 //! - [`serve`]: any mock on 127.0.0.1, sharing its state with the in-process service;
@@ -36,7 +39,9 @@ pub mod drive;
 pub mod fault;
 pub mod gmail;
 pub mod hashnode;
+pub mod leaky;
 pub mod log;
+pub mod nginx;
 pub mod oauth;
 pub mod serve;
 pub mod socket;
