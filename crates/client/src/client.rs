@@ -18,7 +18,7 @@ use unattended_breaker::{
 };
 use unattended_core::{Classifier, Clock, HttpClassifier, Random, ServiceKey};
 use unattended_gate::{GateLayer, WhenClosed, WindowCalendar};
-use unattended_ratelimit::{PauseRegistry, RateLimitLayer};
+use unattended_ratelimit::{Pace, PauseRegistry, RateLimitLayer};
 use unattended_retry::{BudgetConfig, RetryConfig, RetryLayer};
 use unattended_token::{CacheConfig, Placement, StaticToken, TokenCache, TokenLayer, TokenSource};
 
@@ -201,9 +201,9 @@ impl Client {
         self.base.as_ref()
     }
 
-    /// The pauses this client's hosts are under.
+    /// The pauses and paces of this client's hosts (a handle: clones share them).
     pub fn pauses(&self) -> PauseRegistry {
-        self.pauses
+        self.pauses.clone()
     }
 
     /// The breakers of this client's hosts, if the breaker is on.
@@ -264,6 +264,38 @@ pub(crate) fn calendars(
         out.push((class.clone(), calendar, when));
     }
     Ok(out)
+}
+
+/// What the builder may set over the config's `[ratelimit]`.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct RateLimitChoices {
+    pub(crate) pace: Option<Pace>,
+    pub(crate) adaptive: Option<bool>,
+    pub(crate) registry: Option<PauseRegistry>,
+}
+
+/// The rate-limit layer for `c`, as both the client and the reqwest adapter use it.
+pub(crate) fn ratelimit_layer(
+    c: &ServiceConfig,
+    clock: Clock,
+    seed: Option<u64>,
+    choices: &RateLimitChoices,
+) -> Result<RateLimitLayer, ConfigError> {
+    let r = &c.ratelimit;
+    let mut layer = RateLimitLayer::new()
+        .max_wait(r.max_wait)
+        .adaptive(choices.adaptive.unwrap_or(r.adaptive))
+        .clock(clock);
+    if let Some(pace) = choices.pace.or(r.configured_pace()?) {
+        layer = layer.pace(pace);
+    }
+    if let Some(seed) = seed {
+        layer = layer.seed(seed);
+    }
+    if let Some(registry) = &choices.registry {
+        layer = layer.with_registry(registry.clone());
+    }
+    Ok(layer)
 }
 
 /// The breaker settings of `c`, if the breaker is on.
@@ -327,6 +359,16 @@ impl std::fmt::Debug for Credential {
     }
 }
 
+/// What a builder holds, for the reqwest adapter.
+#[cfg(feature = "reqwest")]
+pub(crate) struct BuilderParts {
+    pub(crate) config: ServiceConfig,
+    pub(crate) clock: Clock,
+    pub(crate) seeds: Seeds,
+    pub(crate) token: Option<(SharedCache, Placement)>,
+    pub(crate) ratelimit: RateLimitChoices,
+}
+
 /// Builds a [`Client`] from a [`ServiceConfig`], a clock, a token source and a transport.
 #[derive(Debug)]
 pub struct ClientBuilder {
@@ -334,6 +376,7 @@ pub struct ClientBuilder {
     clock: Clock,
     token: Option<Credential>,
     seed: Option<u64>,
+    ratelimit: RateLimitChoices,
     env: Option<Environment>,
 }
 
@@ -350,7 +393,14 @@ impl std::fmt::Debug for Environment {
 impl ClientBuilder {
     /// A builder from `config`, reading time from the system clock.
     pub fn new(config: ServiceConfig) -> Self {
-        Self { config, clock: Clock::system(), token: None, seed: None, env: None }
+        Self {
+            config,
+            clock: Clock::system(),
+            token: None,
+            seed: None,
+            ratelimit: RateLimitChoices::default(),
+            env: None,
+        }
     }
 
     /// Reads the variable `auth.token_env` names through `env` instead of the process
@@ -361,6 +411,30 @@ impl ClientBuilder {
         env: impl Fn(&str) -> Option<String> + Send + Sync + 'static,
     ) -> Self {
         self.env = Some(Environment(Arc::new(env)));
+        self
+    }
+
+    /// Spaces the calls to each host at `pace` from the first one (over the config's
+    /// `ratelimit.pace` and `burst`).
+    #[must_use]
+    pub fn pace(mut self, pace: Pace) -> Self {
+        self.ratelimit.pace = Some(pace);
+        self
+    }
+
+    /// Learns the rate of each host that throttles, or not (over the config's
+    /// `ratelimit.adaptive`).
+    #[must_use]
+    pub fn adaptive(mut self, adaptive: bool) -> Self {
+        self.ratelimit.adaptive = Some(adaptive);
+        self
+    }
+
+    /// Keeps pauses and paces in `registry`, to share them with other clients (each client has
+    /// its own otherwise).
+    #[must_use]
+    pub fn pause_registry(mut self, registry: PauseRegistry) -> Self {
+        self.ratelimit.registry = Some(registry);
         self
     }
 
@@ -423,12 +497,16 @@ impl ClientBuilder {
 
     /// The config, clock, seeds and credential, for other faces of the same settings.
     #[cfg(feature = "reqwest")]
-    pub(crate) fn into_parts(
-        self,
-    ) -> Result<(ServiceConfig, Clock, Seeds, Option<(SharedCache, Placement)>), ConfigError> {
+    pub(crate) fn into_parts(self) -> Result<BuilderParts, ConfigError> {
         let seeds = self.seeds();
         let token = self.credential(&seeds)?;
-        Ok((self.config, self.clock, seeds, token))
+        Ok(BuilderParts {
+            config: self.config,
+            clock: self.clock,
+            seeds,
+            token,
+            ratelimit: self.ratelimit,
+        })
     }
 
     /// Builds the client on the default HTTPS transport.
@@ -492,11 +570,7 @@ impl ClientBuilder {
         let retry = RetryLayer::new(retry)
             .map_err(|e| ConfigError::invalid("retry", e.to_string()))?
             .clock(clock);
-        let ratelimit = RateLimitLayer::new().max_wait(c.ratelimit.max_wait).clock(clock);
-        let ratelimit = match seeds.ratelimit {
-            Some(seed) => ratelimit.seed(seed),
-            None => ratelimit,
-        };
+        let ratelimit = ratelimit_layer(c, clock, seeds.ratelimit, &self.ratelimit)?;
         let breaker = match breaker_config(c, seeds.breaker) {
             Some(config) => Some(
                 CircuitBreakerLayer::new(config)

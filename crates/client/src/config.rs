@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+use unattended_ratelimit::Pace;
 
 /// How to reach one service and how hard to try.
 ///
@@ -159,20 +160,56 @@ impl Default for RetrySettings {
     }
 }
 
-/// Server pushback.
+/// Server pushback and pacing.
+///
+/// ```toml
+/// [ratelimit]
+/// pace = "50/s"     # the host's documented limit: every call spaced from the first one
+/// burst = 10        # up to ten at once after a quiet spell
+/// adaptive = true   # learn the rate from throttles (on by default, with or without a pace)
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 #[non_exhaustive]
 pub struct RateLimitSettings {
-    /// The longest a call waits for its host's pause to end (default 60 s); longer fails at once
-    /// with the time the pause ends.
+    /// The longest a call waits for its host's pause to end, or for its slot in a paced line
+    /// (default 60 s); longer fails at once with the time the pause ends.
     #[serde(with = "duration")]
     pub max_wait: Duration,
+    /// Spaces the calls to each host at this pace from the first one: `"50/s"`, `"100/min"`,
+    /// `"1/2s"` (default: none; a host is paced once it throttles, if `adaptive`).
+    #[serde(with = "opt_pace", skip_serializing_if = "Option::is_none")]
+    pub pace: Option<Pace>,
+    /// How many calls `pace` lets go at once after a quiet spell (default 1).
+    pub burst: u32,
+    /// Learns the rate of each host that throttles (default true): paced from its first `429`,
+    /// cut on each throttle, probed upward while calls succeed, never above `pace`.
+    pub adaptive: bool,
 }
 
 impl Default for RateLimitSettings {
     fn default() -> Self {
-        Self { max_wait: Duration::from_secs(60) }
+        Self { max_wait: Duration::from_secs(60), pace: None, burst: 1, adaptive: true }
+    }
+}
+
+impl RateLimitSettings {
+    /// The configured pace with its burst.
+    ///
+    /// # Errors
+    ///
+    /// A zero burst, or a burst without a pace.
+    pub fn configured_pace(&self) -> Result<Option<Pace>, ConfigError> {
+        match self.pace {
+            Some(pace) => pace
+                .with_burst(self.burst)
+                .map(Some)
+                .map_err(|e| ConfigError::invalid("ratelimit.burst", e.to_string())),
+            None if self.burst != 1 => {
+                Err(ConfigError::invalid("ratelimit.burst", "needs `ratelimit.pace`"))
+            }
+            None => Ok(None),
+        }
     }
 }
 
@@ -319,6 +356,25 @@ pub mod duration {
     }
 }
 
+/// Paces as text: `"50/s"`, `"100/min"`, `"1/2s"`.
+pub(crate) mod opt_pace {
+    use serde::{Deserialize, Deserializer, Serializer, de};
+    use unattended_ratelimit::Pace;
+
+    pub(crate) fn serialize<S: Serializer>(pace: &Option<Pace>, s: S) -> Result<S::Ok, S::Error> {
+        match pace {
+            Some(pace) => s.serialize_str(&pace.to_string()),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Pace>, D::Error> {
+        Option::<String>::deserialize(d)?
+            .map(|text| text.parse().map_err(de::Error::custom))
+            .transpose()
+    }
+}
+
 /// An optional duration as text (see [`duration`]), for serde's `with` attribute.
 pub mod opt_duration {
     use std::time::Duration;
@@ -387,6 +443,29 @@ mod tests {
         assert!(matches!(&config.auth, AuthSettings::Header { name, .. } if name == "api-key"));
         let again = ServiceConfig::from_toml(&toml::to_string(&config).unwrap()).unwrap();
         assert_eq!(again, config);
+    }
+
+    #[test]
+    fn a_pace_reads_round_trips_and_is_checked() {
+        let config = ServiceConfig::from_toml("[ratelimit]\npace = \"50/s\"\nburst = 10").unwrap();
+        let pace = config.ratelimit.configured_pace().unwrap().unwrap();
+        assert_eq!((pace.interval(), pace.burst()), (Duration::from_millis(20), 10));
+        assert!(config.ratelimit.adaptive);
+        let again = ServiceConfig::from_toml(&toml::to_string(&config).unwrap()).unwrap();
+        assert_eq!(again, config);
+        let off = ServiceConfig::from_toml("[ratelimit]\nadaptive = false").unwrap();
+        assert!(!off.ratelimit.adaptive && off.ratelimit.configured_pace().unwrap().is_none());
+
+        let err = ServiceConfig::from_toml("[ratelimit]\npace = \"fast\"").unwrap_err();
+        assert!(
+            err.to_string().contains("not a pace") && err.to_string().contains("line 2"),
+            "{err}"
+        );
+        let zero = ServiceConfig::from_toml("[ratelimit]\npace = \"50/s\"\nburst = 0").unwrap();
+        let err = zero.ratelimit.configured_pace().unwrap_err().to_string();
+        assert!(err.contains("ratelimit.burst"), "{err}");
+        let alone = ServiceConfig::from_toml("[ratelimit]\nburst = 5").unwrap();
+        assert!(alone.ratelimit.configured_pace().is_err());
     }
 
     #[test]

@@ -7,26 +7,26 @@ use http::header::AUTHORIZATION;
 use http::{Extensions, HeaderValue, Method};
 use reqwest_middleware::{Middleware, Next};
 use unattended_breaker::{BreakerHandle, CircuitBreakerLayer};
-use unattended_core::headers::quota_exhausted;
 use unattended_core::{
-    Clock, FailureClass, HeaderLimits, HostPaused, HttpClassifier, Random, ServiceKey, TokenError,
-    classify_error_chain,
+    Clock, FailureClass, HttpClassifier, Random, ServiceKey, TokenError, classify_error_chain,
 };
 use unattended_gate::{OutsideWindow, WhenClosed, WindowCalendar};
-use unattended_ratelimit::PauseRegistry;
+use unattended_ratelimit::Limiter;
 use unattended_retry::{GaveUp, RetryBudget, RetryConfig, RetryState};
 use unattended_token::{AccessToken, Placement};
 
 use crate::client::{
-    Client, ClientBuilder, Seeds, breaker_config, calendars, check_timeouts, retry_config,
+    BuilderParts, Client, ClientBuilder, breaker_config, calendars, check_timeouts,
+    ratelimit_layer, retry_config,
 };
 use crate::config::{ConfigError, ServiceConfig};
 use crate::stack::SharedCache;
 
 /// A [`reqwest_middleware::Middleware`] applying the client's policies to a `reqwest` codebase:
 /// the time-window gate, retries with the same backoff, budget, deadline and `Retry-After`
-/// rules, the host's shared pause, the circuit breaker, the token (refreshed before expiry,
-/// renewed once on a `401`) and the attempt timeout.
+/// rules, the host's shared pause and learned pace (the rate-limit layer's own rules, through
+/// its [`Limiter`]), the circuit breaker, the token (refreshed before expiry, renewed once on a
+/// `401`) and the attempt timeout.
 ///
 /// It is built from the same [`ServiceConfig`] as a [`Client`], and can share a client's pause
 /// registry, breakers and token cache ([`sharing`](Self::sharing)), so both paths make the same
@@ -51,8 +51,7 @@ pub struct ResilienceMiddleware {
     first_delay: Duration,
     budget: Option<Arc<RetryBudget>>,
     random: Random,
-    pauses: PauseRegistry,
-    max_wait: Duration,
+    limiter: Limiter,
     breakers: Option<BreakerHandle>,
     token: Option<(SharedCache, Placement)>,
     gate: Vec<(String, WindowCalendar, WhenClosed)>,
@@ -69,11 +68,11 @@ impl ResilienceMiddleware {
         ClientBuilder::new(config.clone()).build_middleware()
     }
 
-    /// Uses `client`'s pause registry, breakers and token cache, so that the two paths share
+    /// Uses `client`'s pauses and paces, breakers and token cache, so that the two paths share
     /// what they learn of each host.
     #[must_use]
     pub fn sharing(mut self, client: &Client) -> Self {
-        self.pauses = client.pauses();
+        self.limiter = self.limiter.with_registry(client.pauses());
         if let Some(breakers) = client.breakers() {
             self.breakers = Some(breakers.clone());
         }
@@ -83,13 +82,12 @@ impl ResilienceMiddleware {
         self
     }
 
-    pub(crate) fn build(
-        config: &ServiceConfig,
-        clock: Clock,
-        seeds: Seeds,
-        token: Option<(SharedCache, Placement)>,
-    ) -> Result<Self, ConfigError> {
+    pub(crate) fn build(parts: BuilderParts) -> Result<Self, ConfigError> {
+        let BuilderParts { config, clock, seeds, token, ratelimit } = parts;
+        let config = &config;
         check_timeouts(&config.timeouts)?;
+        // The client's rate-limit stream: the adapter releases callers as the layer would.
+        let limiter = ratelimit_layer(config, clock, seeds.ratelimit, &ratelimit)?.limiter();
         let retry = retry_config(config, seeds.retry);
         let schedule =
             retry.backoff_schedule().map_err(|e| ConfigError::invalid("retry", e.to_string()))?;
@@ -115,8 +113,7 @@ impl ResilienceMiddleware {
             budget,
             // The retry layer's stream: the adapter draws the jitter the layer would.
             random: Random::from_seed(seeds.retry),
-            pauses: PauseRegistry::new(),
-            max_wait: config.ratelimit.max_wait,
+            limiter,
             breakers,
             token,
             gate: calendars(config)?,
@@ -146,21 +143,6 @@ impl ResilienceMiddleware {
             }
             _ => Err(OutsideWindow::new(class, opens)),
         }
-    }
-
-    /// Waits out the host's pause, or refuses if it lasts longer than `max_wait`.
-    async fn wait_for_pause(&self, key: &ServiceKey) -> Result<(), HostPaused> {
-        if self.pauses.is_quiet() {
-            return Ok(());
-        }
-        let Some(until) = self.pauses.paused_until(key.as_str(), self.clock.wall()) else {
-            return Ok(());
-        };
-        if self.clock.until(until) > self.max_wait {
-            return Err(HostPaused::new(key.clone(), until));
-        }
-        self.clock.sleep_until_wall(until).await;
-        Ok(())
     }
 
     async fn credential(&self) -> Result<Option<Arc<AccessToken>>, TokenError> {
@@ -236,9 +218,11 @@ impl Middleware for ResilienceMiddleware {
         let (mut attempts, mut previous, mut renewed) = (0u32, self.first_delay, false);
         loop {
             attempts += 1;
-            if let Some(key) = &key {
-                self.wait_for_pause(key).await.map_err(middleware_error)?;
-            }
+            // The host's pause and pace, by the rate-limit layer's rules.
+            let slot = match &key {
+                Some(key) => Some(self.limiter.acquire(key).await.map_err(middleware_error)?),
+                None => None,
+            };
             let permit = match (&self.breakers, &key) {
                 (Some(breakers), Some(key)) => {
                     Some(breakers.try_call(key.clone()).map_err(middleware_error)?)
@@ -281,15 +265,8 @@ impl Middleware for ResilienceMiddleware {
             if let Some(permit) = permit {
                 permit.finish(class.as_ref());
             }
-            if let (Ok(res), Some(key)) = (&result, &key) {
-                let pushback = match class {
-                    Some(FailureClass::RateLimited { until, .. }) => Some(until),
-                    _ => quota_exhausted(res.headers(), wall, HeaderLimits::default())
-                        .map(|w| w.until),
-                };
-                if let Some(until) = pushback {
-                    self.pauses.pause(key.clone(), until, wall);
-                }
+            if let (Ok(res), Some(slot)) = (&result, slot) {
+                self.limiter.record(slot, res.status(), res.headers());
             }
             let Some(class) = class else {
                 // Successes pay for retries, as in the retry layer.
@@ -343,7 +320,6 @@ impl ClientBuilder {
     ///
     /// As [`build_with`](Self::build_with).
     pub fn build_middleware(self) -> Result<ResilienceMiddleware, ConfigError> {
-        let (config, clock, seeds, token) = self.into_parts()?;
-        ResilienceMiddleware::build(&config, clock, seeds, token)
+        ResilienceMiddleware::build(self.into_parts()?)
     }
 }

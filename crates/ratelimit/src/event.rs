@@ -17,9 +17,13 @@ use unattended_core::{ServiceKey, WaitSource};
 ///   [`HostPaused`](crate::HostPaused), because the pause outlasts what it may wait (`INFO`).
 /// - [`PauseEnded`](RateLimitEvent::PauseEnded): the first request (or released waiter) after
 ///   the end of a pause found it over and removed it (`INFO`).
+/// - [`Paced`](RateLimitEvent::Paced): the layer started pacing a host after its first throttle,
+///   cut its rate on a throttle, or set it from the server's quota fields (`INFO`). The rate
+///   also grows while calls succeed; that fires nothing.
 ///
-/// Requests to hosts that are not paused fire nothing.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Requests to hosts that are neither paused nor throttled fire nothing; nor does a request
+/// waiting for its slot in a paced host's line.
+#[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
 pub enum RateLimitEvent {
     /// Requests to `key` are paused until `until`.
@@ -49,7 +53,17 @@ pub enum RateLimitEvent {
         /// Wall time of the event.
         at: Timestamp,
     },
-    /// A request to `key` was refused: the pause lasts longer than it may wait.
+    /// Requests to `key` are now paced at `rate` per second.
+    Paced {
+        /// The paced service.
+        key: ServiceKey,
+        /// Requests per second.
+        rate: f64,
+        /// Wall time of the event.
+        at: Timestamp,
+    },
+    /// A request to `key` was refused: the pause (or its slot in a paced line) is further away
+    /// than it may wait.
     Rejected {
         /// The paused service.
         key: ServiceKey,

@@ -5,14 +5,14 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
-use jiff::Timestamp;
 use pin_project_lite::pin_project;
 use tokio::time::Sleep;
 use tower_service::Service;
 use unattended_core::{BoxError, HostPaused, KeySource};
 
+use crate::policy::{Admission, Paced, Place, Waiting};
 use crate::pushback::Pushback;
-use crate::service::{Admission, Learn, Shared};
+use crate::service::Shared;
 
 pin_project! {
     /// The future of [`RateLimit`](crate::RateLimit).
@@ -21,9 +21,11 @@ pin_project! {
         S: Service<Req>,
     {
         #[pin]
-        state: State<S::Future, Held<S, Req, K, P>>,
+        state: State<S::Future, Held<S, Req>>,
         key: Option<KeySource>,
-        learn: Learn<P>,
+        // Set when the pace let the request through: its answer is reported to the pace.
+        paced: Option<Paced>,
+        shared: Arc<Shared<K, P>>,
     }
 }
 
@@ -32,23 +34,22 @@ pin_project! {
     enum State<F, H> {
         // The request was sent; the response will be read for pushback.
         Called { #[pin] future: F },
-        // The host is paused: wait, check again, ready a clone of the service, send.
+        // The host is paused or paced: wait, check again, ready a clone of the service, send.
         Held { held: Pin<Box<H>> },
-        // The pause outlasts what the request may wait.
+        // The pause (or the slot) is further away than the request may wait.
         Rejected { error: Option<HostPaused> },
     }
 }
 
 pin_project! {
-    /// A request waiting for its host's pause to end (boxed: only paused requests pay for it).
-    struct Held<S, Req, K, P> {
+    /// A request waiting for its host (boxed: only waiting requests pay for it).
+    struct Held<S, Req> {
         #[pin]
         sleep: Sleep,
         inner: S,
         req: Option<Req>,
-        deadline: Timestamp,
-        released: bool,
-        shared: Arc<Shared<K, P>>,
+        // `None` once released.
+        place: Option<Place>,
     }
 }
 
@@ -56,35 +57,34 @@ impl<S, Req, K, P> ResponseFuture<S, Req, K, P>
 where
     S: Service<Req>,
 {
-    pub(crate) fn called(future: S::Future, key: Option<KeySource>, learn: Learn<P>) -> Self {
-        Self { state: State::Called { future }, key, learn }
+    pub(crate) fn called(
+        future: S::Future,
+        key: Option<KeySource>,
+        paced: Option<Paced>,
+        shared: Arc<Shared<K, P>>,
+    ) -> Self {
+        Self { state: State::Called { future }, key, paced, shared }
     }
 
-    pub(crate) fn rejected(error: HostPaused, learn: Learn<P>) -> Self {
-        Self { state: State::Rejected { error: Some(error) }, key: None, learn }
+    pub(crate) fn rejected(error: HostPaused, shared: Arc<Shared<K, P>>) -> Self {
+        Self { state: State::Rejected { error: Some(error) }, key: None, paced: None, shared }
     }
 
     pub(crate) fn held(
         inner: S,
         req: Req,
         key: Option<KeySource>,
-        (release, deadline): (Timestamp, Timestamp),
+        waiting: Waiting,
         shared: Arc<Shared<K, P>>,
-    ) -> Self
-    where
-        P: Clone,
-    {
-        let clock = shared.learn.clock;
-        let learn = shared.learn.clone();
+    ) -> Self {
+        let clock = shared.policy.clock;
         let held = Held {
-            sleep: clock.sleep_until(clock.instant_at(release)),
+            sleep: clock.sleep_until(waiting.release),
             inner,
             req: Some(req),
-            deadline,
-            released: false,
-            shared,
+            place: Some(waiting.place),
         };
-        Self { state: State::Held { held: Box::pin(held) }, key, learn }
+        Self { state: State::Held { held: Box::pin(held) }, key, paced: None, shared }
     }
 }
 
@@ -98,15 +98,16 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
-        let learn = &*this.learn;
+        let policy = &this.shared.policy;
         loop {
             match this.state.as_mut().project() {
                 StateProj::Called { future } => {
                     let result = ready!(future.poll(cx)).map_err(Into::into);
-                    if let (Ok(response), Some(key)) = (&result, this.key.as_ref())
-                        && let Some(wait) = learn.pushback.pushback(response, &learn.clock)
-                    {
-                        learn.record(key, wait);
+                    if let (Ok(response), Some(key)) = (&result, this.key.as_ref()) {
+                        let clock = &policy.clock;
+                        let feedback = policy.pushback.feedback(response, clock);
+                        let quota = || policy.pushback.quota_rate(response, clock);
+                        policy.learn(key, this.paced.as_ref(), feedback, &quota);
                     }
                     return Poll::Ready(result);
                 }
@@ -119,18 +120,20 @@ where
                 }
                 StateProj::Held { held } => {
                     let mut h = held.as_mut().project();
-                    if !*h.released {
-                        ready!(h.sleep.as_mut().poll(cx));
+                    if let Some(place) = h.place.take() {
+                        if h.sleep.as_mut().poll(cx).is_pending() {
+                            *h.place = Some(place);
+                            return Poll::Pending;
+                        }
                         let Some(key) = this.key.as_ref() else {
-                            *h.released = true;
                             continue;
                         };
-                        // The pause may have been extended while this request waited.
-                        match h.shared.admit(key, Some(*h.deadline)) {
-                            Admission::Send => *h.released = true,
-                            Admission::Hold { release, .. } => {
-                                let at = learn.clock.instant_at(release);
-                                h.sleep.as_mut().reset(at);
+                        // The pause may have grown, or the rate changed, while it waited.
+                        match policy.readmit(key, place) {
+                            Admission::Send(paced) => *this.paced = paced,
+                            Admission::Hold(waiting) => {
+                                h.sleep.as_mut().reset(waiting.release);
+                                *h.place = Some(waiting.place);
                                 continue;
                             }
                             Admission::Reject(paused) => {

@@ -1,19 +1,17 @@
-//! Proactive pacing per key: at most so many requests per period, before the server complains.
-//!
-//! Some APIs publish a rate instead of (or before) answering `429`: DEV allows one write per
-//! second per key. Pacing spaces requests to a key by the generic cell rate algorithm of the
-//! `governor` crate, driven by our [`Clock`] so paused tests control it too.
+//! A pace: so many requests per period to each key, evenly spaced, with an optional burst.
 
+use std::fmt;
 use std::num::NonZeroU32;
-use std::ops::Add;
+use std::str::FromStr;
 use std::time::Duration;
 
-use governor::clock::Reference;
-use governor::nanos::Nanos;
-use governor::{Quota, RateLimiter};
-use unattended_core::{Clock, ServiceKey};
-
-/// A rate: so many requests per period, per key, with an optional burst.
+/// A rate: one request every `interval` to each key, and up to `burst` at once after a quiet
+/// spell.
+///
+/// `Pace::per_second(50)` sends one request every 20 ms; `.with_burst(10)` also lets ten go at
+/// once after the key was quiet for 200 ms (the bucket of nginx's `limit_req ... burst=10
+/// nodelay`, less the one request that is never in excess). A pace can also be read from text:
+/// `"50/s"`, `"100/min"`, `"3600/h"`, `"1/2s"`.
 ///
 /// ```
 /// use std::time::Duration;
@@ -21,15 +19,18 @@ use unattended_core::{Clock, ServiceKey};
 ///
 /// let one_write_per_second = Pace::every(Duration::from_secs(1))?;
 /// let hundred_per_minute = Pace::per_minute(100)?.with_burst(10)?;
+/// assert_eq!("50/s".parse::<Pace>()?, Pace::per_second(50)?);
+/// assert_eq!(Pace::per_second(50)?.interval(), Duration::from_millis(20));
 /// # Ok::<(), unattended_ratelimit::PaceError>(())
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Pace {
-    quota: Quota,
+    interval: Duration,
+    burst: NonZeroU32,
 }
 
 /// A [`Pace`] that cannot work.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum PaceError {
     /// A pace of zero requests would never send anything.
@@ -41,113 +42,113 @@ pub enum PaceError {
     /// A burst of zero requests would never send anything.
     #[error("a burst must allow at least one request")]
     ZeroBurst,
+    /// The text is not a pace.
+    #[error("{0:?} is not a pace like \"50/s\", \"100/min\" or \"1/2s\"")]
+    Malformed(String),
 }
 
 impl Pace {
-    /// One request every `interval`.
+    /// One request every `interval`, no burst.
     ///
     /// # Errors
     ///
     /// [`PaceError::ZeroPeriod`] for a zero interval.
     pub fn every(interval: Duration) -> Result<Self, PaceError> {
-        Quota::with_period(interval).map(|quota| Self { quota }).ok_or(PaceError::ZeroPeriod)
+        if interval.is_zero() {
+            return Err(PaceError::ZeroPeriod);
+        }
+        Ok(Self { interval, burst: NonZeroU32::MIN })
     }
 
-    /// `n` requests per second, evenly spaced.
+    /// `n` requests per `period`, evenly spaced (one every `period / n`), no burst.
+    ///
+    /// # Errors
+    ///
+    /// [`PaceError::ZeroRequests`] for zero requests, [`PaceError::ZeroPeriod`] for a period
+    /// too short to divide.
+    pub fn per(n: u32, period: Duration) -> Result<Self, PaceError> {
+        if n == 0 {
+            return Err(PaceError::ZeroRequests);
+        }
+        Self::every(period / n)
+    }
+
+    /// `n` requests per second, evenly spaced, no burst.
     ///
     /// # Errors
     ///
     /// [`PaceError::ZeroRequests`] for zero.
     pub fn per_second(n: u32) -> Result<Self, PaceError> {
-        NonZeroU32::new(n)
-            .map(|n| Self { quota: Quota::per_second(n) })
-            .ok_or(PaceError::ZeroRequests)
+        Self::per(n, Duration::from_secs(1))
     }
 
-    /// `n` requests per minute, evenly spaced.
+    /// `n` requests per minute, evenly spaced, no burst.
     ///
     /// # Errors
     ///
     /// [`PaceError::ZeroRequests`] for zero.
     pub fn per_minute(n: u32) -> Result<Self, PaceError> {
-        NonZeroU32::new(n)
-            .map(|n| Self { quota: Quota::per_minute(n) })
-            .ok_or(PaceError::ZeroRequests)
+        Self::per(n, Duration::from_secs(60))
     }
 
-    /// Allows up to `burst` requests at once after a quiet spell (1 by default).
+    /// Allows up to `burst` requests at once after a quiet spell (1 by default: none).
     ///
     /// # Errors
     ///
     /// [`PaceError::ZeroBurst`] for zero.
     pub fn with_burst(self, burst: u32) -> Result<Self, PaceError> {
         let burst = NonZeroU32::new(burst).ok_or(PaceError::ZeroBurst)?;
-        Ok(Self { quota: self.quota.allow_burst(burst) })
+        Ok(Self { burst, ..self })
+    }
+
+    /// The time between two requests.
+    pub fn interval(&self) -> Duration {
+        self.interval
+    }
+
+    /// How many requests may go at once after a quiet spell.
+    pub fn burst(&self) -> u32 {
+        self.burst.get()
+    }
+
+    /// Requests per second.
+    pub fn rate(&self) -> f64 {
+        1.0 / self.interval.as_secs_f64()
     }
 }
 
-/// The keyed limiter, reading time from our clock.
-pub(crate) struct Pacer {
-    limiter: RateLimiter<
-        ServiceKey,
-        governor::state::keyed::DashMapStateStore<ServiceKey>,
-        PaceClock,
-        governor::middleware::NoOpMiddleware<PaceInstant>,
-    >,
-    clock: PaceClock,
-}
+impl FromStr for Pace {
+    type Err = PaceError;
 
-impl Pacer {
-    pub(crate) fn new(pace: Pace, clock: Clock) -> Self {
-        let clock = PaceClock(clock);
-        Self { limiter: RateLimiter::dashmap_with_clock(pace.quota, clock.clone()), clock }
-    }
-
-    /// Takes a slot for `key` now, or says how long until one is free.
-    pub(crate) fn check(&self, key: &ServiceKey) -> Result<(), Duration> {
-        use governor::clock::Clock as _;
-        self.limiter.check_key(key).map_err(|not_until| not_until.wait_time_from(self.clock.now()))
+    /// `"<n>/<period>"`: the period is `s`, `min` (or `m`), `h`, or a duration such as `2s` or
+    /// `500ms`.
+    fn from_str(text: &str) -> Result<Self, PaceError> {
+        let malformed = || PaceError::Malformed(text.to_owned());
+        let (n, period) = text.split_once('/').ok_or_else(malformed)?;
+        let n: u32 = n.trim().parse().map_err(|_| malformed())?;
+        let period = match period.trim() {
+            "s" | "sec" | "second" => Duration::from_secs(1),
+            "m" | "min" | "minute" => Duration::from_secs(60),
+            "h" | "hour" => Duration::from_secs(3600),
+            other => {
+                let signed: jiff::SignedDuration = other.parse().map_err(|_| malformed())?;
+                Duration::try_from(signed).map_err(|_| malformed())?
+            }
+        };
+        Self::per(n, period)
     }
 }
 
-impl std::fmt::Debug for Pacer {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Pacer").finish_non_exhaustive()
-    }
-}
-
-/// Our [`Clock`] as a governor clock.
-#[derive(Clone, Debug)]
-pub(crate) struct PaceClock(Clock);
-
-impl governor::clock::Clock for PaceClock {
-    type Instant = PaceInstant;
-
-    fn now(&self) -> PaceInstant {
-        PaceInstant(self.0.now())
-    }
-}
-
-/// tokio's `Instant` as a governor reference point.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub(crate) struct PaceInstant(tokio::time::Instant);
-
-impl Add<Nanos> for PaceInstant {
-    type Output = Self;
-
-    fn add(self, other: Nanos) -> Self {
-        let d = Duration::from(other);
-        Self(self.0.checked_add(d).unwrap_or(self.0))
-    }
-}
-
-impl Reference for PaceInstant {
-    fn duration_since(&self, earlier: Self) -> Nanos {
-        Nanos::from(self.0.saturating_duration_since(earlier.0))
-    }
-
-    fn saturating_sub(&self, duration: Nanos) -> Self {
-        Self(self.0.checked_sub(Duration::from(duration)).unwrap_or(self.0))
+impl fmt::Display for Pace {
+    /// As requests per second when that is a whole number (`50/s`), else as one per interval
+    /// (`1/2s`); a burst is not shown.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let nanos = self.interval.as_nanos();
+        if nanos > 0 && 1_000_000_000 % nanos == 0 {
+            return write!(f, "{}/s", 1_000_000_000 / nanos);
+        }
+        let signed = jiff::SignedDuration::try_from(self.interval).map_err(|_| fmt::Error)?;
+        write!(f, "1/{signed:#}")
     }
 }
 
@@ -155,34 +156,37 @@ impl Reference for PaceInstant {
 mod tests {
     use super::*;
 
-    #[tokio::test(start_paused = true)]
-    async fn one_per_second_per_key() {
-        let clock = Clock::system();
-        let pacer = Pacer::new(Pace::every(Duration::from_secs(1)).unwrap(), clock);
-        let (a, b) = (ServiceKey::new("a"), ServiceKey::new("b"));
-        assert_eq!(pacer.check(&a), Ok(()));
-        assert_eq!(pacer.check(&a), Err(Duration::from_secs(1)));
-        assert_eq!(pacer.check(&b), Ok(()));
-        clock.sleep(Duration::from_millis(400)).await;
-        assert_eq!(pacer.check(&a), Err(Duration::from_millis(600)));
-        clock.sleep(Duration::from_millis(600)).await;
-        assert_eq!(pacer.check(&a), Ok(()));
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn bursts_then_spacing() {
-        let clock = Clock::system();
-        let pacer = Pacer::new(Pace::per_second(2).unwrap().with_burst(3).unwrap(), clock);
-        let a = ServiceKey::new("a");
-        assert_eq!((0..5).filter(|_| pacer.check(&a).is_ok()).count(), 3);
-        assert_eq!(pacer.check(&a), Err(Duration::from_millis(500)));
-    }
-
     #[test]
     fn zero_paces_are_refused() {
         assert_eq!(Pace::every(Duration::ZERO), Err(PaceError::ZeroPeriod));
         assert_eq!(Pace::per_second(0), Err(PaceError::ZeroRequests));
         assert_eq!(Pace::per_minute(0), Err(PaceError::ZeroRequests));
         assert_eq!(Pace::per_second(1).unwrap().with_burst(0), Err(PaceError::ZeroBurst));
+    }
+
+    #[test]
+    fn per_second_is_evenly_spaced_without_a_burst() {
+        let pace = Pace::per_second(50).unwrap();
+        assert_eq!((pace.interval(), pace.burst()), (Duration::from_millis(20), 1));
+        assert_eq!(pace.with_burst(10).unwrap().burst(), 10);
+        assert!((pace.rate() - 50.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn paces_read_and_print_as_text() {
+        let read = |s: &str| s.parse::<Pace>();
+        assert_eq!(read("50/s"), Pace::per_second(50));
+        assert_eq!(read(" 100 / min"), Pace::per_minute(100));
+        assert_eq!(read("3600/h"), Pace::per_second(1));
+        assert_eq!(read("1/2s"), Pace::every(Duration::from_secs(2)));
+        assert_eq!(read("4/500ms"), Pace::every(Duration::from_millis(125)));
+        assert_eq!(read("0/s"), Err(PaceError::ZeroRequests));
+        assert!(matches!(read("fast"), Err(PaceError::Malformed(_))));
+        assert!(matches!(read("5/fortnight"), Err(PaceError::Malformed(_))));
+        assert!(matches!(read("-1/s"), Err(PaceError::Malformed(_))));
+        assert_eq!(Pace::per_second(50).unwrap().to_string(), "50/s");
+        assert_eq!(Pace::every(Duration::from_secs(2)).unwrap().to_string(), "1/2s");
+        let odd = Pace::per_minute(7).unwrap();
+        assert_eq!(odd.to_string().parse::<Pace>().unwrap().interval(), odd.interval());
     }
 }

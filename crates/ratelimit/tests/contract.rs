@@ -31,7 +31,7 @@ fn layer() -> RateLimitLayer {
 
 fn pause_a(layer: &RateLimitLayer, secs: u64) {
     layer.registry().pause(
-        "https://a.example:443".into(),
+        "https://a.example:443",
         add_saturating(t0(), Duration::from_secs(secs)),
         t0(),
     );

@@ -11,7 +11,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 use crate::error::StoreError;
 use crate::records::{
-    Checkpoint, Expect, HeldService, RunEnd, RunId, RunRecord, TaskState, TaskStatus,
+    Checkpoint, Expect, HeldService, LearnedPace, RunEnd, RunId, RunRecord, TaskState, TaskStatus,
 };
 use crate::schema::{LATEST, MIGRATIONS};
 
@@ -591,6 +591,52 @@ impl StateDb {
             held.push(HeldService { key, until: self.time(&until)? });
         }
         Ok(held)
+    }
+
+    /// Replaces the paces saved under `name` in one transaction.
+    ///
+    /// # Errors
+    ///
+    /// A SQLite failure; the old rows stay.
+    pub fn replace_paces(&mut self, name: &str, paces: &[LearnedPace]) -> Result<(), StoreError> {
+        let path = self.path.clone();
+        let err = |e| StoreError::sqlite(&path, e);
+        let tx = self.write()?;
+        tx.execute("DELETE FROM paces WHERE name = ?1", [name]).map_err(err)?;
+        {
+            let mut insert = tx
+                .prepare("INSERT INTO paces (name, key, rate, learned_at) VALUES (?1, ?2, ?3, ?4)")
+                .map_err(err)?;
+            for p in paces {
+                insert
+                    .execute(params![name, p.key, p.rate, p.learned_at.to_string()])
+                    .map_err(err)?;
+            }
+        }
+        tx.commit().map_err(err)
+    }
+
+    /// The paces saved under `name`, by key.
+    ///
+    /// # Errors
+    ///
+    /// A SQLite failure, or a damaged row.
+    pub fn paces(&self, name: &str) -> Result<Vec<LearnedPace>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT key, rate, learned_at FROM paces WHERE name = ?1 ORDER BY key")
+            .map_err(self.err())?;
+        let rows = stmt
+            .query_map([name], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, f64>(1)?, r.get::<_, String>(2)?))
+            })
+            .map_err(self.err())?;
+        let mut paces = Vec::new();
+        for row in rows {
+            let (key, rate, learned_at) = row.map_err(self.err())?;
+            paces.push(LearnedPace { key, rate, learned_at: self.time(&learned_at)? });
+        }
+        Ok(paces)
     }
 
     /// Saves the secret `name` (a refresh token), committed with `synchronous=FULL` whatever the

@@ -44,7 +44,7 @@ pub use self::entries::Entry;
 pub use self::error::StoreError;
 pub use self::persist::{Restored, SqliteCredentialStore, StateSaver, StateSaverBuilder};
 pub use self::records::{
-    Checkpoint, Expect, HeldService, RunEnd, RunId, RunOutcome, RunRecord, TaskState, TaskStatus,
-    UnknownName,
+    Checkpoint, Expect, HeldService, LearnedPace, RunEnd, RunId, RunOutcome, RunRecord, TaskState,
+    TaskStatus, UnknownName,
 };
 pub use self::store::{StateStore, Store};

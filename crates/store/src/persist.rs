@@ -8,11 +8,11 @@ use secrecy::SecretString;
 use tokio::sync::Notify;
 use unattended_breaker::{BreakerHandle, BreakerSnapshot};
 use unattended_core::ServiceKey;
-use unattended_ratelimit::{PauseRegistry, PauseSnapshot};
+use unattended_ratelimit::{PaceSnapshot, PauseRegistry, PauseSnapshot};
 use unattended_token::{CredentialStore, CredentialStoreError};
 
 use crate::error::StoreError;
-use crate::records::HeldService;
+use crate::records::{HeldService, LearnedPace};
 use crate::store::{StateStore, Store};
 
 fn breaker_kind(name: &str) -> String {
@@ -59,7 +59,8 @@ impl Store {
         ))
     }
 
-    /// Saves the pauses of `registry` under `name`, replacing what was saved before.
+    /// Saves the pauses of `registry` under `name`, and the paces it learned, replacing what was
+    /// saved before (pauses and paces are each written in one transaction).
     ///
     /// # Errors
     ///
@@ -70,10 +71,21 @@ impl Store {
             .into_iter()
             .map(|p| HeldService { key: p.key.as_str().to_owned(), until: p.until })
             .collect();
-        self.replace_held(&pause_kind(name), held).await
+        self.replace_held(&pause_kind(name), held).await?;
+        let paces = registry
+            .paces()
+            .into_iter()
+            .map(|p| LearnedPace {
+                key: p.key.as_str().to_owned(),
+                rate: p.rate,
+                learned_at: p.learned_at,
+            })
+            .collect();
+        self.replace_paces(name, paces).await
     }
 
-    /// Takes back the pauses saved under `name` that are not over; returns how many.
+    /// Takes back the pauses saved under `name` that are not over, and the paces learned in the
+    /// last ten minutes; returns how many of each.
     ///
     /// # Errors
     ///
@@ -82,13 +94,24 @@ impl Store {
         &self,
         name: &str,
         registry: PauseRegistry,
-    ) -> Result<usize, StoreError> {
+    ) -> Result<(usize, usize), StoreError> {
         let held = self.held(&pause_kind(name)).await?;
-        let now = self.clock().wall();
-        Ok(registry.restore(
+        let clock = self.clock();
+        let pauses = registry.restore(
             held.into_iter().map(|h| PauseSnapshot { key: ServiceKey::new(h.key), until: h.until }),
-            now,
-        ))
+            clock.wall(),
+        );
+        let saved = self.paces(name).await?;
+        let paces = registry.restore_paces(
+            saved.into_iter().map(|p| PaceSnapshot {
+                key: ServiceKey::new(p.key),
+                rate: p.rate,
+                learned_at: p.learned_at,
+            }),
+            clock.now(),
+            clock.wall(),
+        );
+        Ok((pauses, paces))
     }
 
     /// A [`CredentialStore`] for the refresh token `name`, kept in this database.
@@ -160,6 +183,8 @@ pub struct Restored {
     pub breakers: usize,
     /// Pauses taken back.
     pub pauses: usize,
+    /// Learned paces taken back.
+    pub paces: usize,
 }
 
 /// Builds a [`StateSaver`].
@@ -242,7 +267,9 @@ impl StateSaverBuilder {
                     restored.breakers += self.store.restore_breakers(name, handle).await?;
                 }
                 Watched::Pauses(name, registry) => {
-                    restored.pauses += self.store.restore_pauses(name, *registry).await?;
+                    let (pauses, paces) = self.store.restore_pauses(name, registry.clone()).await?;
+                    restored.pauses += pauses;
+                    restored.paces += paces;
                 }
             }
         }
@@ -250,6 +277,7 @@ impl StateSaverBuilder {
             tracing::info!(
                 breakers = restored.breakers,
                 pauses = restored.pauses,
+                paces = restored.paces,
                 "services still held back after the restart"
             );
         }
@@ -283,7 +311,9 @@ impl SaverShared {
         for watched in &self.watched {
             match watched {
                 Watched::Breakers(name, handle) => self.store.save_breakers(name, handle).await?,
-                Watched::Pauses(name, registry) => self.store.save_pauses(name, *registry).await?,
+                Watched::Pauses(name, registry) => {
+                    self.store.save_pauses(name, registry.clone()).await?;
+                }
             }
         }
         Ok(())

@@ -240,3 +240,14 @@ pub struct HeldService {
     /// Until when (wall time).
     pub until: Timestamp,
 }
+
+/// The rate a rate-limit layer learned for one service, as saved.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LearnedPace {
+    /// The service key.
+    pub key: String,
+    /// Requests per second.
+    pub rate: f64,
+    /// When it was learned (wall time).
+    pub learned_at: Timestamp,
+}

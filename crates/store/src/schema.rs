@@ -87,6 +87,14 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         UNIQUE (task, kind, key)
     ) STRICT;
     CREATE INDEX entries_in_order ON entries (task, kind, seq);",
+    // 6: paces learned from the hosts' throttles.
+    "CREATE TABLE paces (
+        name        TEXT NOT NULL,
+        key         TEXT NOT NULL,
+        rate        REAL NOT NULL,
+        learned_at  TEXT NOT NULL,
+        PRIMARY KEY (name, key)
+    ) STRICT;",
 ];
 
 /// The schema version this program writes.

@@ -10,7 +10,9 @@ use unattended_core::Clock;
 
 use crate::db::{StateDb, StoreConfig};
 use crate::error::StoreError;
-use crate::records::{Checkpoint, Expect, HeldService, RunEnd, RunId, RunRecord, TaskStatus};
+use crate::records::{
+    Checkpoint, Expect, HeldService, LearnedPace, RunEnd, RunId, RunRecord, TaskStatus,
+};
 
 /// Where a runner keeps what must outlive its process.
 ///
@@ -93,6 +95,19 @@ pub trait StateStore: Send + Sync + 'static {
     /// The held services of `kind`.
     fn held(&self, kind: &str)
     -> impl Future<Output = Result<Vec<HeldService>, StoreError>> + Send;
+
+    /// Replaces the learned paces saved under `name`.
+    fn replace_paces(
+        &self,
+        name: &str,
+        paces: Vec<LearnedPace>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The learned paces saved under `name`.
+    fn paces(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = Result<Vec<LearnedPace>, StoreError>> + Send;
 
     /// Saves `value` as `task`'s checkpoint.
     fn save<T: Serialize + Sync>(
@@ -296,5 +311,15 @@ impl StateStore for Store {
     async fn held(&self, kind: &str) -> Result<Vec<HeldService>, StoreError> {
         let kind = kind.to_owned();
         self.run(move |db| db.held(&kind)).await
+    }
+
+    async fn replace_paces(&self, name: &str, paces: Vec<LearnedPace>) -> Result<(), StoreError> {
+        let name = name.to_owned();
+        self.run(move |db| db.replace_paces(&name, &paces)).await
+    }
+
+    async fn paces(&self, name: &str) -> Result<Vec<LearnedPace>, StoreError> {
+        let name = name.to_owned();
+        self.run(move |db| db.paces(&name)).await
     }
 }

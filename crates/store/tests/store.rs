@@ -267,13 +267,13 @@ async fn an_open_breaker_and_a_pause_outlive_the_process() {
         let pauses = PauseRegistry::new();
         let (saver, restored) = StateSaver::builder(store)
             .breakers("main", breaker.handle())
-            .pauses("main", pauses)
+            .pauses("main", pauses.clone())
             .start()
             .await
             .unwrap();
         assert_eq!(restored, Default::default());
         breaker.handle().force_open(host, until);
-        pauses.pause(host.into(), until, t0());
+        pauses.pause(host, until, t0());
         saver.notifier::<()>()(&()); // what the layers' on_event hooks do
         clock().sleep(Duration::from_secs(2)).await; // past the debounce
     } // the process ends
@@ -283,7 +283,7 @@ async fn an_open_breaker_and_a_pause_outlive_the_process() {
     let pauses = PauseRegistry::new();
     let (_saver, restored) = StateSaver::builder(store)
         .breakers("main", breaker.handle())
-        .pauses("main", pauses)
+        .pauses("main", pauses.clone())
         .start()
         .await
         .unwrap();
@@ -302,17 +302,17 @@ async fn changes_are_saved_once_per_debounce() {
     let store = open(&dir.path().join("state.db")).await;
     let pauses = PauseRegistry::new();
     let (saver, _) = StateSaver::builder(store.clone())
-        .pauses("p", pauses)
+        .pauses("p", pauses.clone())
         .debounce(Duration::from_secs(1))
         .start()
         .await
         .unwrap();
     let later = |s| jiff::Timestamp::from_second(t0().as_second() + s).unwrap();
-    pauses.pause("https://a.example:443".into(), later(600), t0());
+    pauses.pause("https://a.example:443", later(600), t0());
     saver.changed();
     clock().sleep(Duration::from_millis(500)).await;
     assert_eq!(store.held("pause:p").await.unwrap().len(), 0, "not before the debounce");
-    pauses.pause("https://b.example:443".into(), later(600), t0());
+    pauses.pause("https://b.example:443", later(600), t0());
     saver.changed();
     clock().sleep(Duration::from_millis(600)).await;
     assert_eq!(store.held("pause:p").await.unwrap().len(), 2, "both changes in one save");
@@ -388,4 +388,43 @@ async fn every_task_state_round_trips() {
     }
     assert!(store.blocking(|db| db.delete_task_state("t")).unwrap());
     assert_eq!(store.task_state("t").await.unwrap(), None);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_learned_pace_outlives_the_process() {
+    use unattended_core::ServiceKey;
+    use unattended_ratelimit::{PauseRegistry, RateLimitLayer};
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    let host = ServiceKey::new("https://api.example.com:443");
+    let clock = clock();
+    let learned = {
+        let store = Store::open(&path, StoreConfig::new().inline(true), clock).await.unwrap();
+        let pauses = PauseRegistry::new();
+        let (saver, _) =
+            StateSaver::builder(store).pauses("main", pauses.clone()).start().await.unwrap();
+        // The host throttles once (a 429 without Retry-After): the layer paces it.
+        let limiter = RateLimitLayer::new().clock(clock).with_registry(pauses.clone()).limiter();
+        let permit = limiter.acquire(&host).await.unwrap();
+        limiter.record(permit, http::StatusCode::TOO_MANY_REQUESTS, &http::HeaderMap::new());
+        saver.save_now().await.unwrap();
+        pauses.pace_of(host.as_str()).unwrap()
+    };
+
+    // A minute later the new process starts at the rate learned, without a throttle.
+    clock.sleep(Duration::from_secs(60)).await;
+    let store = Store::open(&path, StoreConfig::new().inline(true), clock).await.unwrap();
+    let pauses = PauseRegistry::new();
+    let (_saver, restored) =
+        StateSaver::builder(store.clone()).pauses("main", pauses.clone()).start().await.unwrap();
+    assert_eq!((restored.pauses, restored.paces), (0, 1));
+    assert_eq!(pauses.pace_of(host.as_str()), Some(learned));
+    // Ten minutes after it was learned, it is stale and is not taken back.
+    clock.sleep(Duration::from_secs(600)).await;
+    let stale = PauseRegistry::new();
+    let (_saver, restored) =
+        StateSaver::builder(store).pauses("main", stale.clone()).start().await.unwrap();
+    assert_eq!(restored.paces, 0);
+    assert!(stale.is_quiet());
 }
