@@ -208,3 +208,79 @@ async fn callers_refused_together_come_back_spread_through_the_adapter() {
     assert!(done[0] >= Duration::from_secs(1), "never before the server's instant: {done:?}");
     assert!(done[31] - done[0] >= Duration::from_millis(500), "spread: {done:?}");
 }
+
+/// Behind a leaky bucket (nginx's `limit_req`, served on 127.0.0.1 in real time) the adapter
+/// learns the host's pace as the client does: every call through, few 429s.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn both_learn_the_pace_of_a_limited_host() {
+    use unattended_testkit::leaky::{LeakyBucket, LimitReq};
+    const CALLERS: usize = 8;
+    const CALLS: usize = 20;
+    for path in ["client", "reqwest"] {
+        let api = LeakyBucket::new(Clock::system(), LimitReq::new(40.0, 5));
+        let served = unattended_testkit::serve::serve(api.clone()).await.unwrap();
+        let (client, reqwest) = both(&served.url(), "");
+        let mut tasks = tokio::task::JoinSet::new();
+        for _ in 0..CALLERS {
+            let (client, reqwest, url) = (client.clone(), reqwest.clone(), served.url());
+            tasks.spawn(async move {
+                let mut failed = 0;
+                for _ in 0..CALLS {
+                    let ok = if path == "client" {
+                        client.get_json::<serde_json::Value>("/x").await.is_ok()
+                    } else {
+                        let res = reqwest.get(format!("{url}/x")).send().await;
+                        res.is_ok_and(|r| r.status() == 200)
+                    };
+                    failed += usize::from(!ok);
+                }
+                failed
+            });
+        }
+        let mut failed = 0;
+        while let Some(done) = tasks.join_next().await {
+            failed += done.unwrap();
+        }
+        let (_, refused) = api.counts();
+        let per_call = refused as f64 / (CALLERS * CALLS) as f64;
+        assert_eq!(failed, 0, "{path}: every call through");
+        // Loose: a short run, its first burst of refusals included.
+        assert!(per_call <= 0.15, "{path}: {per_call:.3} 429s per call");
+    }
+}
+
+/// Calls refused at once with `429 Retry-After: 1`: the adapter's retries wait for the server's
+/// time, then take their places in the host's pace instead of arriving all at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_adapters_retries_after_a_retry_after_are_spread() {
+    use unattended_testkit::leaky::{LeakyBucket, LimitReq};
+    let clock = Clock::system();
+    // Takes the first request, refuses the rest until its rate is raised.
+    let api = LeakyBucket::new(clock, LimitReq::new(0.01, 0).retry_after(1));
+    let served = unattended_testkit::serve::serve(api.clone()).await.unwrap();
+    let (_, reqwest) = both(&served.url(), "");
+    let start = clock.now();
+    let mut calls = tokio::task::JoinSet::new();
+    for _ in 0..16 {
+        let (reqwest, url) = (reqwest.clone(), served.url());
+        calls
+            .spawn(async move { reqwest.get(format!("{url}/x")).send().await.map(|r| r.status()) });
+    }
+    clock.sleep(Duration::from_millis(500)).await;
+    api.set_rate(1000.0);
+    while let Some(done) = calls.join_next().await {
+        assert_eq!(done.unwrap().unwrap(), 200);
+    }
+    let log = api.log().all();
+    let refused = log.iter().filter(|r| r.status == Some(http::StatusCode::TOO_MANY_REQUESTS));
+    assert!(refused.count() >= 10, "most of the first calls were refused");
+    let retries: Vec<_> = log
+        .iter()
+        .filter(|r| r.at - start >= Duration::from_millis(500))
+        .map(|r| r.at - start)
+        .collect();
+    assert!(!retries.is_empty());
+    assert!(retries.iter().all(|t| *t >= Duration::from_millis(950)), "{retries:?}");
+    let span = *retries.iter().max().unwrap() - *retries.iter().min().unwrap();
+    assert!(span >= Duration::from_millis(200), "the retries came within {span:?}");
+}
