@@ -12,8 +12,10 @@
 //! on by default) with [`Client::builder`]; the transport is pluggable, so the same stack runs
 //! over an in-process fake under a paused clock. Request bodies are buffered so any request can
 //! be sent again; every response body is bounded by a size limit (counted after decompression,
-//! against bombs). Failures are one opaque [`Error`] with `is_*()` predicates, a disposition
-//! (what the runner should do), the service key and the attempts made.
+//! against bombs). A host that throttles is paced from its first `429` at a rate learned from
+//! its answers, shared by every call to it (`[ratelimit]`: a known `pace` and `burst`, or
+//! `adaptive = false`). Failures are one opaque [`Error`] with `is_*()` predicates, a
+//! disposition (what the runner should do), the service key and the attempts made.
 
 mod client;
 mod config;
