@@ -44,6 +44,7 @@ pub struct RetryConfig {
     pub(crate) max_server_wait: Duration,
     pub(crate) pushback_spread: Duration,
     pub(crate) budget: Option<BudgetConfig>,
+    pub(crate) paced_throttles: bool,
     pub(crate) seed: Option<u64>,
 }
 
@@ -61,6 +62,7 @@ impl RetryConfig {
             max_server_wait: Duration::from_secs(60),
             pushback_spread: Duration::from_secs(1),
             budget: Some(BudgetConfig::new()),
+            paced_throttles: false,
             seed: None,
         }
     }
@@ -140,6 +142,23 @@ impl RetryConfig {
     #[must_use]
     pub const fn budget(mut self, budget: Option<BudgetConfig>) -> Self {
         self.budget = budget;
+        self
+    }
+
+    /// Whether a rate-limit layer inside this one paces every host that throttles, so that the
+    /// retries of throttled attempts (a `429`, or a `503` or quota that says until when) do
+    /// not draw on the budget. Off by default.
+    ///
+    /// The budget keeps retries from multiplying the load on a failing service. A host that
+    /// throttles is not failing, and where it is paced each retry waits for a slot of its pace:
+    /// the load stays the pace's however many retries there are. Charging them to the budget
+    /// would only fail the callers of a burst the server refused at once (32 callers behind
+    /// nginx's `burst=10` spend a budget of 10 in one round). The attempts and the deadline
+    /// still bound each request. The client turns this on while its rate-limit layer paces
+    /// (adaptive, or a configured pace).
+    #[must_use]
+    pub const fn paced_throttles(mut self, paced: bool) -> Self {
+        self.paced_throttles = paced;
         self
     }
 

@@ -2,10 +2,11 @@
 
 use std::time::Duration;
 
+use http::StatusCode;
 use jiff::Timestamp;
 use tokio::time::Instant;
 use unattended_core::clock::add_saturating;
-use unattended_core::{Clock, FailureClass, Random};
+use unattended_core::{Clock, FailureClass, Random, TransientCause};
 
 use crate::budget::RetryBudget;
 use crate::config::RetryConfig;
@@ -67,6 +68,8 @@ impl RetryConfig {
             }
             wait => backoff.max(wait.unwrap_or_default()),
         };
+        // A throttle's retry waits for the host's pace below: the pace bounds it, not the budget.
+        let charged = !(self.paced_throttles && throttled(class));
         let reason = if !state.idempotent && !class.not_processed() {
             Some(GiveUpReason::NotIdempotent)
         } else if state.attempts >= self.max_attempts {
@@ -77,7 +80,7 @@ impl RetryConfig {
             Some(GiveUpReason::ServerWaitTooLong)
         } else if self.deadline.is_some_and(|deadline| now + delay > state.started + deadline) {
             Some(GiveUpReason::Deadline)
-        } else if budget.is_some_and(|budget| !budget.try_withdraw()) {
+        } else if budget.is_some_and(|budget| charged && !budget.try_withdraw()) {
             Some(GiveUpReason::Budget)
         } else {
             None
@@ -86,5 +89,17 @@ impl RetryConfig {
             Some(reason) => Err((reason, add_saturating(clock.wall(), delay))),
             None => Ok(delay),
         }
+    }
+}
+
+/// The server refused the attempt for its rate: a `429`, or an answer that says until when (a
+/// `503` with `Retry-After`, an exhausted quota). A pause of our own (no status) is not one.
+fn throttled(class: &FailureClass) -> bool {
+    match class {
+        FailureClass::RateLimited { status, .. } => status.is_some(),
+        FailureClass::Transient(TransientCause::Status(status)) => {
+            *status == StatusCode::TOO_MANY_REQUESTS
+        }
+        _ => false,
     }
 }

@@ -13,7 +13,9 @@
 //!   sent at random over a second after it (`pushback_spread`), so they do not all come back at
 //!   once.
 //! - **Until**: the attempts run out, the overall deadline would pass, the shared budget is spent
-//!   (successes pay for retries, so a flaky host keeps them and a dead one gets 10 in all), or
+//!   (successes pay for retries, so a flaky host keeps them and a dead one gets 10 in all;
+//!   with [`paced_throttles`](RetryConfig::paced_throttles), the retries of a host's throttles
+//!   are paced by a rate-limit layer inside and cost nothing), or
 //!   the server asks for a longer wait than allowed. Then the layer returns [`GaveUp`], whose
 //!   [`disposition`](unattended_core::HasDisposition::disposition) says when to try again, at
 //!   once rather than after a pointless sleep.

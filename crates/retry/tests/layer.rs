@@ -325,6 +325,29 @@ async fn a_renewal_spends_no_budget() {
     assert_eq!(gave_up(&res.unwrap_err()).reason(), GiveUpReason::Budget);
 }
 
+/// Where a rate-limit layer inside paces the hosts that throttle, their refusals are retried
+/// whatever the budget holds; any other failure still draws on it.
+#[tokio::test(start_paused = true)]
+async fn paced_throttles_spend_no_budget() {
+    let empty = || plain().budget(Some(BudgetConfig::new().max_retries(0)));
+    let wait = || Answer::StatusWith(503, vec![("retry-after", "1".to_owned())]);
+    let throttles = || [Answer::Status(429), wait(), Answer::Status(429)];
+    let script = Script::new(clock(), throttles());
+    let svc = layer(empty().paced_throttles(true)).layer(script.clone());
+    let res = svc.oneshot(get("https://a.example/")).await.unwrap();
+    assert_eq!((res.status().as_u16(), script.count()), (200, 4));
+    // Off (the default): the empty budget refuses the first retry.
+    let script = Script::new(clock(), throttles());
+    let err = layer(empty()).layer(script.clone()).oneshot(get("https://a.example/")).await;
+    assert_eq!(gave_up(&err.unwrap_err()).reason(), GiveUpReason::Budget);
+    assert_eq!(script.count(), 1);
+    // A 503 without a time is a failure, not a throttle.
+    let script = Script::new(clock(), [Answer::Status(503)]);
+    let svc = layer(empty().paced_throttles(true)).layer(script.clone());
+    let err = svc.oneshot(get("https://a.example/")).await.unwrap_err();
+    assert_eq!((gave_up(&err).reason(), script.count()), (GiveUpReason::Budget, 1));
+}
+
 #[tokio::test(start_paused = true)]
 async fn running_out_of_attempts_reports_the_attempts_made() {
     let script = Script::new(clock(), vec![Answer::Status(503); 10]);
