@@ -232,8 +232,17 @@ pub(crate) fn check_timeouts(t: &Timeouts) -> Result<(), ConfigError> {
 }
 
 /// The retry settings of `c`, as both the client and the reqwest adapter use them.
-pub(crate) fn retry_config(c: &ServiceConfig, seed: Option<u64>) -> RetryConfig {
-    RetryConfig::standard()
+pub(crate) fn retry_config(
+    c: &ServiceConfig,
+    seed: Option<u64>,
+    choices: &RateLimitChoices,
+) -> Result<RetryConfig, ConfigError> {
+    // Hosts that throttle are paced (learned or configured): their retries wait for the pace,
+    // so they need not draw on the budget.
+    let paced = choices.adaptive.unwrap_or(c.ratelimit.adaptive)
+        || choices.pace.is_some()
+        || c.ratelimit.configured_pace()?.is_some();
+    Ok(RetryConfig::standard()
         .max_attempts(c.retry.max_attempts)
         .backoff(c.retry.base_delay, 2.0, c.retry.max_delay)
         .max_server_wait(c.retry.max_server_wait)
@@ -244,7 +253,8 @@ pub(crate) fn retry_config(c: &ServiceConfig, seed: Option<u64>) -> RetryConfig 
         // counted against it.
         .attempt_timeout(None)
         .budget(c.retry.budget.then(BudgetConfig::new))
-        .seed(seed)
+        .paced_throttles(paced)
+        .seed(seed))
 }
 
 /// The gate calendars of `c`, by action class.
@@ -566,7 +576,7 @@ impl ClientBuilder {
         let clock = self.clock;
         check_timeouts(&c.timeouts)?;
         let seeds = self.seeds();
-        let retry = retry_config(c, seeds.retry);
+        let retry = retry_config(c, seeds.retry, &self.ratelimit)?;
         let retry = RetryLayer::new(retry)
             .map_err(|e| ConfigError::invalid("retry", e.to_string()))?
             .clock(clock);

@@ -144,7 +144,9 @@ pub struct RetrySettings {
     pub max_server_wait: Duration,
     /// Whether retries draw on a budget shared by all calls (default true), so an outage does
     /// not multiply the load: each success earns half a retry, at most 10 are saved up, so a
-    /// flaky host keeps its retries and a dead one gets 10 in all.
+    /// flaky host keeps its retries and a dead one gets 10 in all. The retries of a host's
+    /// throttles (`429`s) cost nothing while the rate-limit layer paces it (`[ratelimit]`
+    /// adaptive, or a pace): they wait for the pace instead.
     pub budget: bool,
 }
 

@@ -88,7 +88,7 @@ impl ResilienceMiddleware {
         check_timeouts(&config.timeouts)?;
         // The client's rate-limit stream: the adapter releases callers as the layer would.
         let limiter = ratelimit_layer(config, clock, seeds.ratelimit, &ratelimit)?.limiter();
-        let retry = retry_config(config, seeds.retry);
+        let retry = retry_config(config, seeds.retry, &ratelimit)?;
         let schedule =
             retry.backoff_schedule().map_err(|e| ConfigError::invalid("retry", e.to_string()))?;
         let first_delay = schedule.base();
