@@ -8,7 +8,7 @@
 //! cargo run --release --example limit_req
 //! ```
 //!
-//! Needs nginx (`apt-get install nginx-light`, or `NGINX=/path/to/nginx`).
+//! Needs nginx (`apt-get install nginx`, or `NGINX=/path/to/nginx`).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -89,7 +89,7 @@ fn reqwest(client: reqwest_middleware::ClientWithMiddleware, url: String) -> Cal
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> std::process::ExitCode {
     let Some(binary) = nginx::binary() else {
-        eprintln!("nginx is not installed: `apt-get install nginx-light`, or set NGINX");
+        eprintln!("nginx is not installed: `apt-get install nginx`, or set NGINX");
         return std::process::ExitCode::from(2);
     };
     let names = [
