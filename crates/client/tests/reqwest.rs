@@ -255,8 +255,11 @@ async fn both_learn_the_pace_of_a_limited_host() {
 async fn the_adapters_retries_after_a_retry_after_are_spread() {
     use unattended_testkit::leaky::{LeakyBucket, LimitReq};
     let clock = Clock::system();
-    // Takes the first request, refuses the rest until its rate is raised.
-    let api = LeakyBucket::new(clock, LimitReq::new(0.01, 0).retry_after(1));
+    // Takes the first request, refuses the rest until its rate is raised; answers after 100 ms,
+    // so that all 16 are sent before the first answer is back (a herd, however slow the
+    // machine is to open connections).
+    let limit = LimitReq::new(0.01, 0).retry_after(1);
+    let api = LeakyBucket::new(clock, limit).latency(Duration::from_millis(100));
     let served = unattended_testkit::serve::serve(api.clone()).await.unwrap();
     let (_, reqwest) = both(&served.url(), "");
     let start = clock.now();
@@ -273,7 +276,8 @@ async fn the_adapters_retries_after_a_retry_after_are_spread() {
     }
     let log = api.log().all();
     let refused = log.iter().filter(|r| r.status == Some(http::StatusCode::TOO_MANY_REQUESTS));
-    assert!(refused.count() >= 10, "most of the first calls were refused");
+    let statuses: Vec<_> = log.iter().map(|r| (r.at - start, r.status)).collect();
+    assert!(refused.count() >= 10, "most of the first calls were refused: {statuses:?}");
     let retries: Vec<_> = log
         .iter()
         .filter(|r| r.at - start >= Duration::from_millis(500))
