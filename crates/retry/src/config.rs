@@ -131,7 +131,9 @@ impl RetryConfig {
     ///
     /// Every caller refused at once is told the same instant: sent then, they would all arrive
     /// together and be refused together again (the herd the server meant to spread). The
-    /// rate-limit layer releases the callers it holds over the same kind of spread.
+    /// rate-limit layer releases the callers it holds over the same kind of spread. Throttles
+    /// paced below ([`paced_throttles`](Self::paced_throttles)) go at the server's instant: the
+    /// pace spreads them, in the order they came.
     #[must_use]
     pub const fn pushback_spread(mut self, spread: Duration) -> Self {
         self.pushback_spread = spread;
@@ -147,7 +149,9 @@ impl RetryConfig {
 
     /// Whether a rate-limit layer inside this one paces every host that throttles, so that the
     /// retries of throttled attempts (a `429`, or a `503` or quota that says until when) do
-    /// not draw on the budget. Off by default.
+    /// not draw on the budget, and go at the server's instant without the
+    /// [`pushback_spread`](Self::pushback_spread) (they take their places in the host's paced
+    /// line then). Off by default.
     ///
     /// The budget keeps retries from multiplying the load on a failing service. A host that
     /// throttles is not failing, and where it is paced each retry waits for a slot of its pace:

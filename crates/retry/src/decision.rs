@@ -52,8 +52,11 @@ impl RetryConfig {
         let unit = random.unit();
         let backoff = self.schedule().delay(state.attempts.saturating_sub(1), state.previous, unit);
         let server_wait = class.not_before().map(|until| clock.until(until));
+        // A throttle's retry waits for the host's pace below: the pace spreads it and bounds
+        // it, not the pushback spread and the budget.
+        let paced = self.paced_throttles && throttled(class);
         let delay = match server_wait {
-            Some(wait) if !self.pushback_spread.is_zero() => {
+            Some(wait) if !self.pushback_spread.is_zero() && !paced => {
                 // A draw of its own: the backoff's draw is biased low whenever the server's
                 // wait is the longer one.
                 let spread = self.pushback_spread.mul_f64(random.unit());
@@ -68,8 +71,6 @@ impl RetryConfig {
             }
             wait => backoff.max(wait.unwrap_or_default()),
         };
-        // A throttle's retry waits for the host's pace below: the pace bounds it, not the budget.
-        let charged = !(self.paced_throttles && throttled(class));
         let reason = if !state.idempotent && !class.not_processed() {
             Some(GiveUpReason::NotIdempotent)
         } else if state.attempts >= self.max_attempts {
@@ -80,7 +81,7 @@ impl RetryConfig {
             Some(GiveUpReason::ServerWaitTooLong)
         } else if self.deadline.is_some_and(|deadline| now + delay > state.started + deadline) {
             Some(GiveUpReason::Deadline)
-        } else if budget.is_some_and(|budget| charged && !budget.try_withdraw()) {
+        } else if budget.is_some_and(|budget| !paced && !budget.try_withdraw()) {
             Some(GiveUpReason::Budget)
         } else {
             None

@@ -348,6 +348,28 @@ async fn paced_throttles_spend_no_budget() {
     assert_eq!((gave_up(&err).reason(), script.count()), (GiveUpReason::Budget, 1));
 }
 
+/// Paced below, a throttle's retry goes at the server's instant: the pace spreads the retries,
+/// in order, where the pushback spread would only delay them and shuffle the line.
+#[tokio::test(start_paused = true)]
+async fn paced_throttles_go_at_the_servers_instant() {
+    let limited = || Answer::StatusWith(429, vec![("retry-after", "1".to_owned())]);
+    let gap = |config: RetryConfig| async move {
+        let script = Script::new(clock(), [limited()]);
+        layer(config).layer(script.clone()).oneshot(get("https://a.example/")).await.unwrap();
+        script.gaps()[0]
+    };
+    let spread = || RetryConfig::standard().jitter(Jitter::None).pushback_spread(ms(1000));
+    for seed in 0..8 {
+        assert_eq!(gap(spread().seed(Some(seed)).paced_throttles(true)).await, ms(1000));
+    }
+    let mut unpaced = Vec::new();
+    for seed in 0..8 {
+        unpaced.push(gap(spread().seed(Some(seed))).await);
+    }
+    assert!(unpaced.iter().all(|g| (ms(1000)..ms(2000)).contains(g)), "{unpaced:?}");
+    assert!(unpaced.iter().any(|g| *g > ms(1000)), "spread when not paced: {unpaced:?}");
+}
+
 #[tokio::test(start_paused = true)]
 async fn running_out_of_attempts_reports_the_attempts_made() {
     let script = Script::new(clock(), vec![Answer::Status(503); 10]);
