@@ -16,7 +16,9 @@
 //! `<`/`>` (`invalidDescription`); tags over 500 characters in all (`invalidTags`); a category
 //! that is not one of YouTube's ids (`invalidCategoryId`); a `publishAt` that is not a future
 //! time on a private video (`invalidPublishAt`). `GET /youtube/v3/videos?id=…` (`videos.list`)
-//! finds completed uploads. Each upload's bytes are hashed as they are kept, so a test can
+//! finds completed uploads. A file whose bytes match an earlier upload is accepted (`201`,
+//! `uploaded`), then rejected by processing as YouTube does: `videos.list` shows it with
+//! `uploadStatus: "rejected"` and `rejectionReason: "duplicate"`. Each upload's bytes are hashed as they are kept, so a test can
 //! compare what arrived with what was sent ([`YouTube::uploads`]).
 
 use std::collections::HashMap;
@@ -410,11 +412,18 @@ fn put(
             video["kind"] = json!("youtube#video");
             video["status"]["uploadStatus"] = json!("uploaded");
             session.video = Some(video.clone());
-            videos.push(video.clone());
             let title = video.pointer("/snippet/title").and_then(Value::as_str).unwrap_or("");
             let sha256 = hex(&session.hash.clone().finalize());
+            let duplicate = uploads.iter().any(|u| u.sha256 == sha256);
             uploads.push(Upload { id, title: title.to_owned(), bytes: session.total, sha256 });
-            return json_body(StatusCode::CREATED, video.to_string());
+            let answer = video.to_string();
+            if duplicate {
+                // Processing, after the upload, finds the same bytes on the channel.
+                video["status"]["uploadStatus"] = json!("rejected");
+                video["status"]["rejectionReason"] = json!("duplicate");
+            }
+            videos.push(video);
+            return json_body(StatusCode::CREATED, answer);
         }
     }
     let mut res = Response::new(MockBody::empty());

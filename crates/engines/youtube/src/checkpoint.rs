@@ -48,6 +48,8 @@ pub struct Upload {
     pub video: Option<String>,
     /// Its `uploadStatus`, once confirmed with `videos.list`.
     pub upload_status: Option<String>,
+    /// Why YouTube failed or rejected it (`failureReason` / `rejectionReason`), if it did.
+    pub problem: Option<String>,
 }
 
 impl Upload {
@@ -66,6 +68,7 @@ impl Upload {
             interruptions: 0,
             video: None,
             upload_status: None,
+            problem: None,
         }
     }
 }

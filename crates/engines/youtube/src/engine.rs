@@ -84,6 +84,14 @@ enum Sent {
     Paused,
 }
 
+/// Where a video whose bytes YouTube has ended up.
+enum Finished {
+    /// In `done/`: its video id.
+    Done(String),
+    /// In `failed/` (YouTube rejected or failed it after the upload): its file name.
+    Failed(String),
+}
+
 #[derive(Default)]
 struct Tally {
     uploaded: Vec<String>,
@@ -161,10 +169,13 @@ impl Engine for YoutubeEngine {
             };
             match sent {
                 // 5–6. Confirmed, moved to done/.
-                Sent::Complete => tally.uploaded.push(self.finish(cx, &api, &mut cp).await?),
+                Sent::Complete => match self.finish(cx, &api, &mut cp).await? {
+                    Finished::Done(id) => tally.uploaded.push(id),
+                    Finished::Failed(file) => tally.failed.push(file),
+                },
                 Sent::Refused(reason) => {
                     let file = cp.upload.as_ref().map(|u| u.file.clone()).unwrap_or_default();
-                    self.fail(cx, &mut cp, &file, &reason).await?;
+                    self.fail(cx, &mut cp, &file, &reason, &[]).await?;
                     tally.failed.push(file);
                 }
                 Sent::Changed => {}
@@ -191,13 +202,13 @@ impl YoutubeEngine {
             let (file, size, modified) = match found {
                 Found::Ready { file, size, modified } => (file, size, modified),
                 Found::Unusable { file, reason } => {
-                    self.fail(cx, cp, &file, &reason).await?;
+                    self.fail(cx, cp, &file, &reason, &[]).await?;
                     tally.failed.push(file);
                     continue;
                 }
             };
             if let Err(reason) = self.metadata(&file) {
-                self.fail(cx, cp, &file, &reason).await?;
+                self.fail(cx, cp, &file, &reason, &[]).await?;
                 tally.failed.push(file);
                 continue;
             }
@@ -361,12 +372,15 @@ impl YoutubeEngine {
         cx: &mut TaskContext,
         api: &YoutubeApi<'_>,
         cp: &mut Checkpoint,
-    ) -> Result<String, TaskError> {
-        let Some(mut up) = cp.upload.clone() else { return Ok(String::new()) };
+    ) -> Result<Finished, TaskError> {
+        let Some(mut up) = cp.upload.clone() else { return Ok(Finished::Done(String::new())) };
         let id = up.video.clone().unwrap_or_default();
         if up.upload_status.is_none() {
             let status = match api.find(&id).await {
-                Ok(Some(video)) => video.upload_status.unwrap_or_else(|| "uploaded".to_owned()),
+                Ok(Some(video)) => {
+                    up.problem = video.problem;
+                    video.upload_status.unwrap_or_else(|| "uploaded".to_owned())
+                }
                 // Not listed yet: YouTube said it has the file, under this id.
                 Ok(None) => "uploaded".to_owned(),
                 Err(ApiError::Client(e)) if matches!(e.disposition(), Disposition::RetryAt(_)) => {
@@ -380,15 +394,34 @@ impl YoutubeEngine {
             up.upload_status = Some(status);
             save(cx, cp, &up).await?;
         }
+        let status = up.upload_status.as_deref().unwrap_or_default();
+        if matches!(status, "failed" | "rejected" | "deleted") {
+            // YouTube has the bytes but will not show them (a duplicate, a processing failure):
+            // sending them again would not help, so a human decides.
+            let why = up.problem.as_deref().unwrap_or("no reason given");
+            let what = match status {
+                "failed" => "could not process",
+                "rejected" => "rejected",
+                _ => "deleted",
+            };
+            let reason = format!(
+                "YouTube {what} the video {id} after the upload ({why}); see it in YouTube \
+                 Studio, then fix the file or remove it"
+            );
+            let file = up.file.clone();
+            let extra = [("video_id", id.as_str().into()), ("upload_status", status.into())];
+            self.fail(cx, cp, &file, &reason, &extra).await?;
+            return Ok(Finished::Failed(file));
+        }
         let record = toml_record(&[
-            ("video_id", id.clone()),
-            ("url", format!("https://youtu.be/{id}")),
-            ("file", up.file.clone()),
-            ("bytes", up.size.to_string()),
-            ("upload_status", up.upload_status.clone().unwrap_or_default()),
-            ("uploaded_at", cx.clock().wall().to_string()),
-            ("sessions", up.sessions.to_string()),
-            ("bytes_sent_again", up.resent.to_string()),
+            ("video_id", id.as_str().into()),
+            ("url", format!("https://youtu.be/{id}").into()),
+            ("file", up.file.as_str().into()),
+            ("bytes", count(up.size)),
+            ("upload_status", up.upload_status.clone().unwrap_or_default().into()),
+            ("uploaded_at", cx.clock().wall().to_string().into()),
+            ("sessions", count(u64::from(up.sessions))),
+            ("bytes_sent_again", count(up.resent)),
         ]);
         let (queue, file, tag) = (self.queue.clone(), up.file.clone(), id.clone());
         let moved = blocking(move || queue.finish_done(&file, &tag, &record))
@@ -398,7 +431,7 @@ impl YoutubeEngine {
         cp.upload = None;
         cp.uploaded += 1;
         cx.save_checkpoint(&*cp).await?;
-        Ok(id)
+        Ok(Finished::Done(id))
     }
 
     /// Moves `file` to `failed/` with `reason`; forgets it if it was the upload in hand.
@@ -408,13 +441,16 @@ impl YoutubeEngine {
         cp: &mut Checkpoint,
         file: &str,
         reason: &str,
+        extra: &[(&str, toml::Value)],
     ) -> Result<(), TaskError> {
         let now = cx.clock().wall();
-        let record = toml_record(&[
-            ("file", file.to_owned()),
-            ("reason", reason.to_owned()),
-            ("failed_at", now.to_string()),
-        ]);
+        let mut fields = vec![
+            ("file", file.into()),
+            ("reason", reason.into()),
+            ("failed_at", now.to_string().into()),
+        ];
+        fields.extend(extra.iter().cloned());
+        let record = toml_record(&fields);
         let tag = now.strftime("%Y%m%dT%H%M%SZ").to_string();
         let (queue, name) = (self.queue.clone(), file.to_owned());
         blocking(move || queue.finish_failed(&name, &tag, &record))
@@ -567,17 +603,15 @@ fn io_error(what: &str, e: &io::Error) -> TaskError {
     TaskError::stop(format!("{what}: {e}")).with_help("check the folder's path and permissions")
 }
 
-/// A TOML table of string values (numbers written bare).
-fn toml_record(pairs: &[(&str, String)]) -> String {
-    let mut table = toml::Table::new();
-    for (key, value) in pairs {
-        let value = match value.parse::<i64>() {
-            Ok(n) => toml::Value::Integer(n),
-            Err(_) => toml::Value::String(value.clone()),
-        };
-        table.insert((*key).to_owned(), value);
-    }
+/// A TOML table of these fields, in this order.
+fn toml_record(pairs: &[(&str, toml::Value)]) -> String {
+    let table: toml::Table = pairs.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect();
     toml::to_string(&table).unwrap_or_default()
+}
+
+/// A count as a TOML integer (TOML integers are signed 64-bit).
+fn count(n: u64) -> toml::Value {
+    toml::Value::Integer(i64::try_from(n).unwrap_or(i64::MAX))
 }
 
 fn summary(tally: &Tally, cp: &Checkpoint) -> RunSummary {
@@ -631,9 +665,11 @@ mod tests {
 
     #[test]
     fn records_are_toml() {
-        let text = toml_record(&[("video_id", "abc".into()), ("bytes", "12".into())]);
+        // An all-digit id stays a string; counts are integers.
+        let text = toml_record(&[("video_id", "12345".into()), ("bytes", count(12))]);
         let back: toml::Table = toml::from_str(&text).unwrap();
-        assert_eq!(back["video_id"].as_str(), Some("abc"));
+        assert_eq!(back["video_id"].as_str(), Some("12345"));
         assert_eq!(back["bytes"].as_integer(), Some(12));
+        assert_eq!(count(u64::MAX).as_integer(), Some(i64::MAX));
     }
 }

@@ -266,3 +266,28 @@ async fn two_videos_go_one_after_another_in_name_order() {
     assert_eq!(w.checkpoint(&runner).await.unwrap().uploaded, 2);
     assert_eq!(outcome.state, TaskState::Succeeded);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_video_youtube_rejects_after_the_upload_goes_to_failed_with_its_id_and_reason() {
+    let w = World::new("2026-12-01T12:00:00Z");
+    let first = w.video("a.mp4", 2 * CHUNK, &sidecar("first"));
+    // The same bytes under another name: YouTube takes them, then rejects them as a duplicate.
+    w.write("b.mp4", &first);
+    w.write("b.toml", sidecar("again").as_bytes());
+    let mut runner = w.runner("").await;
+    let outcome = w.once(&mut runner).await;
+    assert_eq!(outcome.end.outcome, RunOutcome::Succeeded, "{:?}", outcome.end);
+    assert_eq!(w.yt.uploads().len(), 2, "both were sent");
+    assert!(w.queue().join("done/a.mp4").exists());
+    let failed = w.queue().join("failed");
+    assert!(failed.join("b.mp4").exists() && failed.join("b.toml").exists());
+    let record: toml::Table =
+        toml::from_str(&std::fs::read_to_string(failed.join("b.mp4.failed.toml")).unwrap())
+            .unwrap();
+    assert_eq!(record["video_id"].as_str(), Some("vid000004"), "{record}");
+    assert_eq!(record["upload_status"].as_str(), Some("rejected"), "{record}");
+    assert!(record["reason"].as_str().unwrap().contains("(duplicate)"), "{record}");
+    assert_eq!(outcome.end.summary.unwrap(), "uploaded 1 (vid000002); failed 1 (b.mp4)");
+    let cp = w.checkpoint(&runner).await.unwrap();
+    assert_eq!((cp.uploaded, cp.failed, cp.upload), (1, 1, None));
+}
