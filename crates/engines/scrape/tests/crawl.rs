@@ -342,3 +342,48 @@ async fn webhook_changes_carry_their_id_and_wait_out_an_outage() {
     assert_eq!(w.hook.keys(), ids, "each change once, keyed by its id");
     assert_eq!(w.lines().len(), 2, "nothing appended twice");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_robots_txt_past_500_kib_is_read_up_to_the_limit_and_the_rest_ignored() {
+    // RFC 9309 §2.5: crawlers may ignore what follows the first 500 KiB.
+    let padding = "# a comment line, kept to pad the file past its limit\n".repeat(11_000);
+    assert!(padding.len() > unattended_engine_scrape::ROBOTS_LIMIT);
+    let w = World::new(
+        rules(&format!("User-agent: *\nDisallow: /early\n{padding}Disallow: /late\n")),
+        Robots::Missing,
+    );
+    w.a.page("/early", &item("£1"));
+    w.a.page("/late", &item("£2"));
+    let out = w.once(&w.config(&[w.a.url("/early"), w.a.url("/late")], "")).await;
+    assert_eq!(out.state, TaskState::Succeeded, "{:?}", out.end);
+    assert_eq!(gets(&w.a, "/early"), 0, "a rule within the limit holds");
+    assert_eq!(gets(&w.a, "/late"), 1, "a rule past the limit is not read");
+    assert_eq!(w.lines().len(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_pages_a_sitemap_lists_are_watched_and_a_page_added_later_joins_the_next_round() {
+    let w = World::new(rules("User-agent: *\nDisallow: /drafts\n"), Robots::Missing);
+    w.a.page("/news/1", &item("£1"));
+    w.a.page("/news/2", &item("£2"));
+    w.a.page("/drafts/3", &item("£3"));
+    let text = w.config(&[], &format!("sitemaps = [{:?}]", w.a.url("/sitemap.xml")));
+    let mut runner = w.runner(&text).await;
+    let out = runner.once("watch").await.unwrap();
+    assert_eq!(out.state, TaskState::Succeeded, "{:?}", out.end);
+    assert_eq!((gets(&w.a, "/news/1"), gets(&w.a, "/news/2")), (1, 1));
+    assert_eq!(gets(&w.a, "/drafts/3"), 0, "listed, but disallowed");
+    let urls: Vec<String> = w.lines().into_iter().map(|c| c.url).collect();
+    assert_eq!(urls, [w.a.url("/news/1"), w.a.url("/news/2")]);
+
+    w.clock.sleep(Duration::from_secs(3600)).await;
+    w.a.page("/news/4", &item("£4"));
+    let out = runner.once("watch").await.unwrap();
+    assert_eq!(out.state, TaskState::Succeeded, "{:?}", out.end);
+    assert_eq!(gets(&w.a, "/sitemap.xml"), 2, "read again for the new round");
+    assert_eq!(gets(&w.a, "/news/4"), 1);
+    let lines = w.lines();
+    assert_eq!(lines.len(), 3, "only the new page is news: {lines:#?}");
+    assert_eq!(lines[2].url, w.a.url("/news/4"));
+    assert_eq!(lines[2].kind, unattended_engine_scrape::ChangeKind::New);
+}
