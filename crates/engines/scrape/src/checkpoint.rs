@@ -82,6 +82,10 @@ pub struct PageState {
     /// Why the last look failed, if it did.
     #[serde(default)]
     pub error: Option<String>,
+    /// Changes found on it so far (part of each change's id: a value that comes back to an
+    /// earlier one is a new change, not the old one again).
+    #[serde(default)]
+    pub changes: u64,
 }
 
 /// A change on its way to the sinks that have not had it.

@@ -361,6 +361,7 @@ impl Run {
         let task = cx.task().to_owned();
         let previous = previous.unwrap_or_default();
         let old = previous.hash.as_deref().zip(previous.fields.as_ref());
+        let seq = previous.changes + 1;
         let (state, change) = match outcome {
             Outcome::Fetched { validators, fields } => {
                 self.tally.fetched += 1;
@@ -370,14 +371,16 @@ impl Run {
                     Some(h) if *h != hash => Some(ChangeKind::Changed),
                     Some(_) => None,
                 };
-                let change = kind
-                    .map(|kind| Change::new(&task, &url, kind, now, old, Some((&hash, &fields))));
+                let change = kind.map(|kind| {
+                    Change::new(&task, &url, seq, kind, now, old, Some((&hash, &fields)))
+                });
                 let state = PageState {
                     validators,
                     hash: Some(hash),
                     fields: Some(fields),
                     checked_at: Some(now),
                     error: None,
+                    changes: previous.changes + u64::from(change.is_some()),
                 };
                 (Some(state), change)
             }
@@ -393,10 +396,12 @@ impl Run {
             }
             Outcome::Gone(status) => {
                 let change =
-                    old.map(|_| Change::new(&task, &url, ChangeKind::Gone, now, old, None));
+                    old.map(|_| Change::new(&task, &url, seq, ChangeKind::Gone, now, old, None));
                 let state = PageState {
                     checked_at: Some(now),
                     error: Some(format!("gone ({})", status.as_u16())),
+                    // Kept: a page that comes back is a new change, not its first one again.
+                    changes: previous.changes + u64::from(change.is_some()),
                     ..PageState::default()
                 };
                 (Some(state), change)

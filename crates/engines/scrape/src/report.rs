@@ -45,7 +45,9 @@ pub enum ChangeKind {
 /// One change of one page, as every sink gets it (a stable JSON shape).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Change {
-    /// Stable for this page and these two versions: the same change found twice has one id.
+    /// Stable for this page, these two versions and its place among the page's changes: the
+    /// same change found twice (a run cut before its record) has one id; a value that flips
+    /// back has a new one.
     pub id: String,
     /// The task that watches the page.
     pub task: String,
@@ -64,18 +66,21 @@ pub struct Change {
 }
 
 impl Change {
-    /// The change of `url` from `previous` (with its hash) to `fields` (with its).
+    /// The `seq`-th change of `url` (from 1), from `previous` (with its hash) to `fields`
+    /// (with its).
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         task: &str,
         url: &str,
+        seq: u64,
         kind: ChangeKind,
         at: Timestamp,
         previous: Option<(&str, &Fields)>,
         now: Option<(&str, &Fields)>,
     ) -> Self {
         let mut id = Sha256::new();
-        for part in [url, previous.map_or("", |p| p.0), now.map_or("", |n| n.0)] {
+        let seq = seq.to_string();
+        for part in [url, previous.map_or("", |p| p.0), now.map_or("", |n| n.0), &seq] {
             id.update(part.as_bytes());
             id.update([0]);
         }
@@ -158,7 +163,7 @@ mod tests {
     fn change(url: &str, old: &str, new: &str) -> Change {
         let (a, b) = (fields(old), fields(new));
         let at = "2026-12-01T10:00:00Z".parse().unwrap();
-        Change::new("t", url, ChangeKind::Changed, at, Some((old, &a)), Some((new, &b)))
+        Change::new("t", url, 1, ChangeKind::Changed, at, Some((old, &a)), Some((new, &b)))
     }
 
     #[test]

@@ -387,3 +387,35 @@ async fn the_pages_a_sitemap_lists_are_watched_and_a_page_added_later_joins_the_
     assert_eq!(lines[2].url, w.a.url("/news/4"));
     assert_eq!(lines[2].kind, unattended_engine_scrape::ChangeKind::New);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_value_that_flips_back_or_a_page_that_comes_back_is_a_new_change_each_time() {
+    let w = World::new(Robots::Missing, Robots::Missing);
+    let text = w.config(&[w.a.url("/p")], "") + "webhook = \"https://hooks.example/changes\"\n";
+    let mut runner = w.runner(&text).await;
+    // A price that goes back and forth; then the page goes, comes back, goes, comes back.
+    for step in ["£10", "£12", "£10", "£12", "", "£12", "", "£12"] {
+        if step.is_empty() {
+            w.a.remove("/p");
+        } else {
+            w.a.page("/p", &item(step));
+        }
+        let out = runner.once("watch").await.unwrap();
+        assert_eq!(out.state, TaskState::Succeeded, "{:?}", out.end);
+        w.clock.sleep(Duration::from_secs(3600)).await;
+    }
+    use unattended_engine_scrape::ChangeKind::{Changed, Gone, New};
+    let lines = w.lines();
+    let kinds: Vec<_> = lines.iter().map(|c| c.kind).collect();
+    assert_eq!(kinds, [New, Changed, Changed, Changed, Gone, New, Gone, New]);
+    let mut ids: Vec<&str> = lines.iter().map(|c| c.id.as_str()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), 8, "every change has its own id: {lines:#?}");
+    // The store and a receiver that dedupes by key keep each one too.
+    assert_eq!(w.stored().await.len(), 8);
+    let mut keys = w.hook.keys();
+    keys.sort_unstable();
+    keys.dedup();
+    assert_eq!(keys.len(), 8);
+}
