@@ -142,6 +142,8 @@ struct State {
     units: VecDeque<(Instant, u32)>,
     units_per_minute: u32,
     rng: fastrand::Rng,
+    /// History pages list the records up to the id of the listing's first page.
+    snapshot_paging: bool,
 }
 
 impl State {
@@ -177,6 +179,7 @@ impl Gmail {
             units: VecDeque::new(),
             units_per_minute: 15_000,
             rng: fastrand::Rng::with_seed(seed),
+            snapshot_paging: false,
         };
         Self { state: Arc::new(Mutex::new(state)), core: MockCore::new(clock, seed), auth: None }
     }
@@ -191,6 +194,15 @@ impl Gmail {
     /// Sets the per-user quota units per minute.
     pub fn units_per_minute(&self, units: u32) -> &Self {
         self.state().units_per_minute = units;
+        self
+    }
+
+    /// History listings become snapshots: every page of one listing holds only the records up
+    /// to the mailbox's id when its first page was read, while each answer still gives the
+    /// current `historyId` (Google does not document which way Gmail pages; a client must be
+    /// right either way).
+    pub fn snapshot_paging(&self, on: bool) -> &Self {
+        self.state().snapshot_paging = on;
         self
     }
 
@@ -391,13 +403,19 @@ fn history(state: &State, query: &Query<'_>) -> Response<MockBody> {
     let types = query.all("historyTypes");
     let label = query.one("labelId");
     let max = query.max_results();
-    let page = query.one("pageToken").and_then(|v| v.parse::<usize>().ok()).unwrap_or(0);
+    // A page token is the offset of the page, and in snapshot paging `.` and the id the
+    // listing stops at.
+    let token = query.one("pageToken");
+    let mut token = token.as_deref().unwrap_or("0").splitn(2, '.');
+    let page = token.next().and_then(|v| v.parse::<usize>().ok()).unwrap_or(0);
+    let upto = token.next().and_then(|v| v.parse::<u64>().ok()).unwrap_or(state.history_id);
+    let upto = if state.snapshot_paging { upto } else { u64::MAX };
     // Each record keeps the labels its message had just after it, so the filtered list only
     // grows at its end and offsets stay good as page tokens.
     let changes: Vec<&Change> = state
         .history
         .iter()
-        .filter(|c| c.id > start)
+        .filter(|c| c.id > start && c.id <= upto)
         .filter(|c| types.is_empty() || types.iter().any(|t| t == c.kind.type_name()))
         .filter(|c| label.as_ref().is_none_or(|l| c.labels.contains(l)))
         .collect();
@@ -427,7 +445,11 @@ fn history(state: &State, query: &Query<'_>) -> Response<MockBody> {
         body["history"] = json!(records);
     }
     if page + max < changes.len() {
-        body["nextPageToken"] = json!((page + max).to_string());
+        body["nextPageToken"] = if state.snapshot_paging {
+            json!(format!("{}.{upto}", page + max))
+        } else {
+            json!((page + max).to_string())
+        };
     }
     json_body(StatusCode::OK, body.to_string())
 }

@@ -28,6 +28,12 @@ pub enum Position {
         history_id: u64,
         /// The next page of that listing, if it was cut short.
         page: Option<String>,
+        /// The mailbox's history id when the listing's first page was read: where the next
+        /// listing starts once this one is done. Records after it may be listed again (seen
+        /// messages are skipped); none before it is missed, whether Gmail pages a snapshot or
+        /// the live history.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        resume: Option<u64>,
     },
     /// History ran out: listing the newest messages, then following history after
     /// `history_id`, read from the profile before the listing began (so mail arriving during

@@ -7,7 +7,7 @@
 //!   History { id, page } → history.list (404 → Resync from the profile's id)
 //!   Resync { id, page }  → messages.list, newest first, until `since` or resync_limit
 //!   each message: seen? → skip; else messages.get → rules → actions   store: done, then seen
-//!   next position (last page: the answer's historyId)          checkpoint
+//!   next position (last page: the first page's historyId)      checkpoint
 //! ```
 //!
 //! The checkpoint moves past a page only after every action of the page is recorded (done or
@@ -172,7 +172,7 @@ impl Engine for EmailEngine {
                 let history_id = run.gmail.history_id().await?;
                 let cp = Checkpoint {
                     since: cx.clock().wall(),
-                    at: Position::History { history_id, page: None },
+                    at: Position::History { history_id, page: None, resume: None },
                 };
                 cx.save_checkpoint(&cp).await?;
                 cp
@@ -182,18 +182,27 @@ impl Engine for EmailEngine {
         // 3. Page by page; the checkpoint moves once a page's actions are all recorded.
         loop {
             let (ids, next, last) = match &cp.at {
-                Position::History { history_id, page } => {
+                Position::History { history_id, page, resume } => {
                     match run
                         .gmail
                         .history(*history_id, &s.label, page.as_deref(), s.page_size)
                         .await
                     {
                         Ok(p) => {
+                            // The first page's id: a later page's may be past records the
+                            // listing never showed.
+                            let resume = resume.unwrap_or(p.history_id);
                             let next = match p.next {
-                                Some(page) => {
-                                    Position::History { history_id: *history_id, page: Some(page) }
-                                }
-                                None => Position::History { history_id: p.history_id, page: None },
+                                Some(page) => Position::History {
+                                    history_id: *history_id,
+                                    page: Some(page),
+                                    resume: Some(resume),
+                                },
+                                None => Position::History {
+                                    history_id: resume,
+                                    page: None,
+                                    resume: None,
+                                },
                             };
                             let last = matches!(next, Position::History { page: None, .. });
                             (p.added, next, last)
@@ -214,7 +223,8 @@ impl Engine for EmailEngine {
                     let p = run.gmail.list(&s.label, page.as_deref(), room).await?;
                     let listed =
                         listed.saturating_add(u32::try_from(p.ids.len()).unwrap_or(u32::MAX));
-                    let done = Position::History { history_id: *history_id, page: None };
+                    let done =
+                        Position::History { history_id: *history_id, page: None, resume: None };
                     match p.next {
                         Some(page) if listed < s.resync_limit => (
                             p.ids,
@@ -236,7 +246,7 @@ impl Engine for EmailEngine {
             }
             let (next, last) = match (before_watch, &cp.at) {
                 (true, Position::Resync { history_id, .. }) => {
-                    (Position::History { history_id: *history_id, page: None }, true)
+                    (Position::History { history_id: *history_id, page: None, resume: None }, true)
                 }
                 _ => (next, last),
             };

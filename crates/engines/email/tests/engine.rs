@@ -3,6 +3,7 @@
 
 mod support;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use http::Method;
@@ -69,7 +70,7 @@ async fn history_in_several_pages_with_ids_that_skip_is_read_to_the_end_once() {
     let mut runner = w.runner(&config("page_size = 100")).await;
     World::once(&mut runner).await;
     let start = match World::checkpoint(&runner).await.at {
-        Position::History { history_id, page: None } => history_id,
+        Position::History { history_id, page: None, .. } => history_id,
         other => panic!("{other:?}"),
     };
     let new: Vec<String> =
@@ -100,7 +101,8 @@ async fn history_in_several_pages_with_ids_that_skip_is_read_to_the_end_once() {
     assert_eq!(ids(&w.hooks.arrived()), new, "in the order of the history");
     // The saved id is the mailbox's, past the last page; the mock's ids skip, so it is more
     // than 250 past the start.
-    let Position::History { history_id, page: None } = World::checkpoint(&runner).await.at else {
+    let Position::History { history_id, page: None, .. } = World::checkpoint(&runner).await.at
+    else {
         panic!()
     };
     assert!(history_id > start + 250, "{start} → {history_id}");
@@ -349,4 +351,49 @@ async fn a_webhook_that_refuses_deliveries_stops_the_task_for_a_human() {
     let error = out.end.error.unwrap();
     assert!(error.contains("https://hooks.example.com") && error.contains("404"), "{error}");
     assert!(!error.contains("s3cret"), "the webhook's path stays out of errors: {error}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn mail_arriving_while_history_is_paged_is_seen_next_run_if_gmail_pages_a_snapshot() {
+    let w = World::new(9);
+    w.gmail.create_label("Receipts");
+    w.gmail.snapshot_paging(true);
+    let gmail = w.gmail.clone();
+    let late = Arc::new(std::sync::Mutex::new(None));
+    let arrived = late.clone();
+    // At Gmail's 5th request of the run, while the first page's messages are handled.
+    let tapped = support::Tap::new(w.gmail.clone(), move |n| {
+        if n == 5 {
+            *arrived.lock().unwrap() = Some(gmail.deliver("late@example.com", "during paging"));
+        }
+    });
+    let text = World::config_text(
+        "page_size = 10",
+        "[[tasks.mail.rules]]\nname = \"tag\"\nadd_labels = [\"Label_1\"]\n",
+    );
+    let mut first = w.runner(&text).await;
+    World::once(&mut first).await;
+    drop(first);
+    let new: Vec<String> =
+        (0..25).map(|n| w.gmail.deliver("a@example.com", &n.to_string())).collect();
+    let mut runner = unattended_runner::Runner::builder(w.config(&text))
+        .clock(w.clock)
+        .seed(5)
+        .store(w.store().await)
+        .transport("gmail", unattended_runner::transport(tapped))
+        .transport("webhook", unattended_runner::transport(w.hooks.clone()))
+        .transport("oauth:google", unattended_runner::transport(w.oauth.token_endpoint()))
+        .build()
+        .await
+        .unwrap();
+    let end = World::once(&mut runner).await.end;
+    assert_eq!(end.outcome, RunOutcome::Succeeded, "{end:?}");
+    assert!(new.iter().all(|id| w.modified(id) == 1));
+    let late = late.lock().unwrap().clone().expect("delivered during the run");
+    assert_eq!(w.modified(&late), 0, "not in the snapshot the pages listed");
+
+    let end = World::once(&mut runner).await.end;
+    assert_eq!(end.outcome, RunOutcome::Succeeded, "{end:?}");
+    assert_eq!(w.modified(&late), 1, "the next run finds it");
+    assert!(new.iter().all(|id| w.modified(id) == 1), "and nothing else again");
 }
