@@ -73,6 +73,8 @@ pub use self::config::{BreakerConfig, BreakerConfigError, OpenDuration};
 pub use self::event::BreakerEvent;
 pub use self::future::ResponseFuture;
 pub use self::layer::CircuitBreakerLayer;
-pub use self::registry::{BreakerHandle, BreakerSnapshot, BreakerState, CallPermit};
+pub use self::registry::{
+    BreakerHandle, BreakerSnapshot, BreakerState, CallPermit, ServiceBreaker,
+};
 pub use self::service::CircuitBreaker;
 pub use self::window::{BreakerWindow, FailurePolicy, Outcome};

@@ -59,6 +59,39 @@ impl fmt::Debug for CallPermit {
     }
 }
 
+/// One service's breaker, from [`BreakerHandle::breaker`].
+///
+/// # Clone
+///
+/// Clones are the same breaker.
+#[derive(Clone)]
+pub struct ServiceBreaker {
+    circuit: Arc<Circuit>,
+}
+
+impl ServiceBreaker {
+    /// The service.
+    pub fn key(&self) -> &ServiceKey {
+        &self.circuit.key
+    }
+
+    /// As [`BreakerHandle::try_call`], for this breaker's service.
+    ///
+    /// # Errors
+    ///
+    /// [`BreakerOpen`] while the breaker is open (or its probes are all out).
+    pub fn try_call(&self) -> Result<CallPermit, BreakerOpen> {
+        let (permit, started) = crate::service::admit(&self.circuit)?;
+        Ok(CallPermit { tracker: Tracker::new(self.circuit.clone(), permit, started, ()) })
+    }
+}
+
+impl fmt::Debug for ServiceBreaker {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServiceBreaker").field("key", self.key()).finish_non_exhaustive()
+    }
+}
+
 /// The breakers of every service a layer has seen, keyed by [`ServiceKey`].
 ///
 /// Get it from [`CircuitBreakerLayer::handle`](crate::CircuitBreakerLayer::handle) to read a
@@ -201,9 +234,13 @@ impl BreakerHandle {
     ///
     /// [`BreakerOpen`] while the breaker is open (or its probes are all out).
     pub fn try_call(&self, key: impl Into<ServiceKey>) -> Result<CallPermit, BreakerOpen> {
-        let circuit = self.inner.circuit(&KeySource::Named(key.into()));
-        let (permit, started) = crate::service::admit(&circuit)?;
-        Ok(CallPermit { tracker: Tracker::new(circuit, permit, started, ()) })
+        self.breaker(key).try_call()
+    }
+
+    /// The breaker of `key` (made on first use), to ask again without looking it up: a breaker
+    /// is never replaced in its registry, so the one returned stays the live one.
+    pub fn breaker(&self, key: impl Into<ServiceKey>) -> ServiceBreaker {
+        ServiceBreaker { circuit: self.inner.circuit(&KeySource::Named(key.into())) }
     }
 
     /// The open breakers, sorted by key, for saving.

@@ -34,3 +34,21 @@ async fn permits_count_outcomes_open_and_probe() {
     handle.try_call("db").unwrap().finish(None);
     assert_eq!(handle.state("db"), Some(BreakerState::Closed));
 }
+
+/// A breaker kept from the handle is the live one: it sees what `try_call` by key counts, and
+/// the other way round, through a reset too.
+#[tokio::test(start_paused = true)]
+async fn a_kept_breaker_is_the_one_the_handle_runs() {
+    let config = BreakerConfig::standard().policy(FailurePolicy::consecutive(2));
+    let handle = CircuitBreakerLayer::new(config).unwrap().clock(clock()).handle();
+    let failed = FailureClass::Transient(TransientCause::Reset);
+    let db = handle.breaker("db");
+    assert_eq!(db.key().as_str(), "db");
+    db.try_call().unwrap().finish(Some(&failed));
+    handle.try_call("db").unwrap().finish(Some(&failed));
+    assert!(db.try_call().is_err(), "opened by the two failures, counted in one breaker");
+    handle.reset("db");
+    db.try_call().unwrap().finish(None);
+    assert_eq!(handle.state("db"), Some(BreakerState::Closed));
+    assert!(handle.breaker("other").try_call().is_ok());
+}

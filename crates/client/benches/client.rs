@@ -6,6 +6,9 @@
 //!   closed breaker; `stack/alone: *` each layer by itself, to see where the cost goes.
 //!   `client/*` adds what the `Client` adds (tracing, redirects, decompression, `User-Agent`,
 //!   attempt timeout, the per-thread stack).
+//! - `reqwest/*`: one GET through a `reqwest-middleware` client whose last middleware answers
+//!   at once (no socket), alone, behind reqwest-retry, and behind our middleware (default
+//!   config, then with a bearer token): what each middleware adds per call.
 //! - `loopback/*`: rounds of 32 concurrent GETs against a local hyper server, each body parsed
 //!   as JSON, for the client, a bare hyper-util client on the same transport settings, and
 //!   reqwest with reqwest-retry or with our middleware. Rounds of all four alternate within each
@@ -121,6 +124,70 @@ fn per_call(c: &mut Criterion) {
             BatchSize::SmallInput,
         )
     });
+    group.finish();
+}
+
+/// Answers every request at once: the end of a middleware chain without a socket.
+struct Answer;
+
+#[async_trait::async_trait]
+impl reqwest_middleware::Middleware for Answer {
+    async fn handle(
+        &self,
+        _: reqwest::Request,
+        _: &mut http::Extensions,
+        _: reqwest_middleware::Next<'_>,
+    ) -> reqwest_middleware::Result<reqwest::Response> {
+        Ok(reqwest::Response::from(Response::new("")))
+    }
+}
+
+fn adapter(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
+    let _guard = rt.enter();
+    let chain = |first: Option<Arc<dyn reqwest_middleware::Middleware>>| {
+        let mut builder = reqwest_middleware::ClientBuilder::new(reqwest::Client::new());
+        if let Some(first) = first {
+            builder = builder.with_arc(first);
+        }
+        builder.with(Answer).build()
+    };
+    let policy = reqwest_retry::policies::ExponentialBackoff::builder().build_with_max_retries(3);
+    let ours =
+        |builder: unattended_client::ClientBuilder| -> Arc<dyn reqwest_middleware::Middleware> {
+            Arc::new(builder.build_middleware().unwrap())
+        };
+    let config = ServiceConfig::default;
+    let contenders = [
+        ("alone", chain(None)),
+        (
+            "reqwest-retry",
+            chain(Some(Arc::new(reqwest_retry::RetryTransientMiddleware::new_with_policy(policy)))),
+        ),
+        ("unattended middleware", chain(Some(ours(Client::builder(config()))))),
+        (
+            "unattended middleware, bearer token",
+            chain(Some(ours(
+                Client::builder(config())
+                    .token_source(StaticToken::new("token"), unattended_token::Placement::Bearer),
+            ))),
+        ),
+    ];
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    let mut group = c.benchmark_group("reqwest");
+    for (name, client) in &contenders {
+        let get = || client.get("https://api.example.com/v1/items").build().unwrap();
+        group.bench_function(*name, |b| {
+            b.iter_batched(
+                get,
+                |req| match std::pin::pin!(client.execute(req)).as_mut().poll(&mut cx) {
+                    std::task::Poll::Ready(Ok(res)) => res,
+                    _ => panic!("the no-op path completes at the first poll"),
+                },
+                BatchSize::SmallInput,
+            )
+        });
+    }
     group.finish();
 }
 
@@ -277,5 +344,5 @@ fn reqwest_round(client: reqwest_middleware::ClientWithMiddleware, url: Arc<str>
     })
 }
 
-criterion_group!(benches, per_call, loopback);
+criterion_group!(benches, per_call, adapter, loopback);
 criterion_main!(benches);

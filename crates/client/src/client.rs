@@ -257,10 +257,17 @@ pub(crate) fn retry_config(
         .seed(seed))
 }
 
+/// The gate layer of `c`, as both the client and the reqwest adapter use it.
+pub(crate) fn gate_layer(c: &ServiceConfig, clock: Clock) -> Result<GateLayer, ConfigError> {
+    let mut gate = GateLayer::new().clock(clock);
+    for (class, calendar, when) in calendars(c)? {
+        gate = gate.class(&class, calendar, when);
+    }
+    Ok(gate)
+}
+
 /// The gate calendars of `c`, by action class.
-pub(crate) fn calendars(
-    c: &ServiceConfig,
-) -> Result<Vec<(String, WindowCalendar, WhenClosed)>, ConfigError> {
+fn calendars(c: &ServiceConfig) -> Result<Vec<(String, WindowCalendar, WhenClosed)>, ConfigError> {
     let mut out = Vec::new();
     for (class, settings) in &c.gate {
         let open: Vec<&str> = settings.open.iter().map(String::as_str).collect();
@@ -589,10 +596,7 @@ impl ClientBuilder {
             ),
             None => None,
         };
-        let mut gate = GateLayer::new().clock(clock);
-        for (class, calendar, when) in calendars(c)? {
-            gate = gate.class(&class, calendar, when);
-        }
+        let gate = gate_layer(c, clock)?;
         let token = self.credential(&seeds)?;
         let (token_layer, cache) = match token {
             Some((cache, placement)) => {

@@ -3,20 +3,20 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use http::header::AUTHORIZATION;
-use http::{Extensions, HeaderValue, Method};
+use arc_swap::ArcSwapOption;
+use http::Extensions;
 use reqwest_middleware::{Middleware, Next};
-use unattended_breaker::{BreakerHandle, CircuitBreakerLayer};
+use unattended_breaker::{BreakerHandle, CircuitBreakerLayer, ServiceBreaker};
 use unattended_core::{
     Clock, FailureClass, HttpClassifier, Random, ServiceKey, TokenError, classify_error_chain,
 };
-use unattended_gate::{OutsideWindow, WhenClosed, WindowCalendar};
+use unattended_gate::{ByMethod, Gatekeeper};
 use unattended_ratelimit::Limiter;
-use unattended_retry::{GaveUp, RetryBudget, RetryConfig, RetryState};
-use unattended_token::{AccessToken, Placement};
+use unattended_retry::{GaveUp, HttpReplay, RetryBudget, RetryConfig, RetryState};
+use unattended_token::{CachedToken, Placement};
 
 use crate::client::{
-    BuilderParts, Client, ClientBuilder, breaker_config, calendars, check_timeouts,
+    BuilderParts, Client, ClientBuilder, breaker_config, check_timeouts, gate_layer,
     ratelimit_layer, retry_config,
 };
 use crate::config::{ConfigError, ServiceConfig};
@@ -53,9 +53,30 @@ pub struct ResilienceMiddleware {
     random: Random,
     limiter: Limiter,
     breakers: Option<BreakerHandle>,
+    /// The host called last, so a run of calls to one host makes its key and finds its breaker
+    /// once.
+    last: ArcSwapOption<Host>,
     token: Option<(SharedCache, Placement)>,
-    gate: Vec<(String, WindowCalendar, WhenClosed)>,
+    gate: Gatekeeper,
     attempt_timeout: Duration,
+}
+
+/// A host as its URLs spell it, with its key and breaker.
+#[derive(Debug)]
+struct Host {
+    scheme: Box<str>,
+    host: Box<str>,
+    port: Option<u16>,
+    key: ServiceKey,
+    breaker: Option<ServiceBreaker>,
+}
+
+impl Host {
+    fn is(&self, url: &reqwest::Url) -> bool {
+        url.port() == self.port
+            && url.host_str() == Some(&*self.host)
+            && url.scheme() == &*self.scheme
+    }
 }
 
 impl ResilienceMiddleware {
@@ -75,6 +96,7 @@ impl ResilienceMiddleware {
         self.limiter = self.limiter.with_registry(client.pauses());
         if let Some(breakers) = client.breakers() {
             self.breakers = Some(breakers.clone());
+            self.last = ArcSwapOption::empty();
         }
         if let (Some(cache), Some((_, placement))) = (client.token_cache(), self.token.take()) {
             self.token = Some((cache.clone(), placement));
@@ -115,83 +137,56 @@ impl ResilienceMiddleware {
             random: Random::from_seed(seeds.retry),
             limiter,
             breakers,
+            last: ArcSwapOption::empty(),
             token,
-            gate: calendars(config)?,
+            gate: gate_layer(config, clock)?.gatekeeper(),
             attempt_timeout: config.timeouts.attempt,
         })
     }
 
-    /// The gate: `Ok` to go on, after waiting if the class may wait.
-    async fn pass_gate(&self, method: &Method) -> Result<(), OutsideWindow> {
-        let class = if matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS) {
-            "read"
-        } else {
-            "write"
-        };
-        let Some((_, calendar, when)) = self.gate.iter().find(|(c, _, _)| c == class) else {
-            return Ok(());
-        };
-        let now = self.clock.wall();
-        if calendar.is_open(now) {
-            return Ok(());
+    /// The host of `url`, with its key and breaker: the last one called, or made now.
+    fn host(&self, url: &reqwest::Url) -> Option<Arc<Host>> {
+        if let Some(last) = &*self.last.load()
+            && last.is(url)
+        {
+            return Some(last.clone());
         }
-        let opens = calendar.next_open(now);
-        match (when, opens) {
-            (WhenClosed::Wait { max }, Some(at)) if self.clock.until(at) <= *max => {
-                self.clock.sleep_until_wall(at).await;
-                Ok(())
-            }
-            _ => Err(OutsideWindow::new(class, opens)),
-        }
+        let host = url.host_str()?;
+        let key = ServiceKey::from_origin(url.scheme(), host, url.port());
+        let breaker = self.breakers.as_ref().map(|breakers| breakers.breaker(key.clone()));
+        let host = Arc::new(Host {
+            scheme: url.scheme().into(),
+            host: host.into(),
+            port: url.port(),
+            key,
+            breaker,
+        });
+        self.last.store(Some(host.clone()));
+        Some(host)
     }
 
-    async fn credential(&self) -> Result<Option<Arc<AccessToken>>, TokenError> {
+    async fn credential(&self) -> Result<Option<CachedToken>, TokenError> {
         match &self.token {
-            Some((cache, _)) => cache.get().await.map(Some),
+            Some((cache, _)) => cache.current().await.map(Some),
             None => Ok(None),
         }
     }
 }
 
+/// Puts `token` on `req` where `placement` says, by the token layer's rules.
 fn put_token(
     req: &mut reqwest::Request,
-    token: &AccessToken,
+    token: &CachedToken,
     placement: &Placement,
 ) -> Result<(), TokenError> {
-    let unusable = |what| TokenError::Unusable { what };
-    match placement {
-        Placement::Bearer => {
-            let mut value = HeaderValue::try_from(format!("Bearer {}", token.secret()))
-                .map_err(|_| unusable("not a valid HTTP header value"))?;
-            value.set_sensitive(true);
-            req.headers_mut().insert(AUTHORIZATION, value);
-        }
-        Placement::Header(name) => {
-            let mut value = HeaderValue::try_from(token.secret())
-                .map_err(|_| unusable("not a valid HTTP header value"))?;
-            value.set_sensitive(true);
-            req.headers_mut().insert(name.clone(), value);
-        }
-        Placement::Query(name) => {
-            let url = req.url_mut();
-            let kept: Vec<(String, String)> = url
-                .query_pairs()
-                .filter(|(k, _)| k != name.as_ref())
-                .map(|(k, v)| (k.into_owned(), v.into_owned()))
-                .collect();
-            let mut pairs = url.query_pairs_mut();
-            pairs.clear().extend_pairs(kept).append_pair(name, token.secret());
-        }
-        _ => return Err(unusable("a placement this adapter does not know")),
+    if let Some((name, value)) = placement.header_for(token)? {
+        req.headers_mut().insert(name, value);
+    } else if let Some(query) = placement.query_for(token, req.url().query()) {
+        req.url_mut().set_query(Some(&query));
+    } else {
+        return Err(TokenError::Unusable { what: "a placement this adapter does not know" });
     }
     Ok(())
-}
-
-fn is_idempotent(req: &reqwest::Request) -> bool {
-    matches!(
-        *req.method(),
-        Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE | Method::PUT | Method::DELETE
-    ) || req.headers().contains_key("idempotency-key")
 }
 
 fn middleware_error(
@@ -208,26 +203,24 @@ impl Middleware for ResilienceMiddleware {
         extensions: &mut Extensions,
         next: Next<'_>,
     ) -> reqwest_middleware::Result<reqwest::Response> {
-        self.pass_gate(req.method()).await.map_err(middleware_error)?;
-        let url = req.url();
-        let key =
-            url.host_str().map(|host| ServiceKey::from_origin(url.scheme(), host, url.port()));
+        let class = ByMethod::class_of_parts(req.method(), extensions);
+        self.gate.pass(class).await.map_err(middleware_error)?;
+        let host = self.host(req.url());
+        let key = host.as_ref().map(|host| &host.key);
         let started = self.clock.now();
-        let idempotent = is_idempotent(&req);
+        let idempotent = HttpReplay::is_idempotent_parts(req.method(), req.headers(), extensions);
         let mut original = Some(req);
         let (mut attempts, mut previous, mut renewed) = (0u32, self.first_delay, false);
         loop {
             attempts += 1;
             // The host's pause and pace, by the rate-limit layer's rules.
-            let slot = match &key {
+            let slot = match key {
                 Some(key) => Some(self.limiter.acquire(key).await.map_err(middleware_error)?),
                 None => None,
             };
-            let permit = match (&self.breakers, &key) {
-                (Some(breakers), Some(key)) => {
-                    Some(breakers.try_call(key.clone()).map_err(middleware_error)?)
-                }
-                _ => None,
+            let permit = match host.as_ref().and_then(|host| host.breaker.as_ref()) {
+                Some(breaker) => Some(breaker.try_call().map_err(middleware_error)?),
+                None => None,
             };
             // Keep the original for another attempt while it can be copied.
             let Some(source) = original.take() else {
@@ -254,9 +247,11 @@ impl Middleware for ResilienceMiddleware {
                 Ok(result) => result,
                 Err(elapsed) => Err(middleware_error(elapsed)),
             };
-            let wall = self.clock.wall();
             let class = match &result {
-                Ok(res) => self.classifier.classify_status(res.status(), res.headers(), wall).err(),
+                Ok(res) => self
+                    .classifier
+                    .classify_parts(res.status(), res.headers(), res.extensions(), &self.clock)
+                    .err(),
                 Err(reqwest_middleware::Error::Reqwest(e)) => Some(classify_error_chain(e)),
                 Err(reqwest_middleware::Error::Middleware(e)) => {
                     Some(classify_error_chain(e.as_ref()))
@@ -282,7 +277,7 @@ impl Middleware for ResilienceMiddleware {
                 && original.is_some()
             {
                 // The token layer's rule: drop the refused token, send once more at once.
-                cache.invalidate(token);
+                cache.invalidate(token.token());
                 renewed = true;
                 continue;
             }
@@ -301,12 +296,12 @@ impl Middleware for ResilienceMiddleware {
             let delay = match self.retry.decide(&state, &class, budget, &self.clock, &self.random) {
                 Ok(delay) => delay,
                 Err((reason, retry_at)) => {
-                    let gave_up = GaveUp::new(attempts, reason, class, retry_at, key.clone());
-                    tracing::info!(key = key.as_ref().map(ServiceKey::as_str), attempts, %reason, last = %class, %retry_at, "gave up retrying");
+                    let gave_up = GaveUp::new(attempts, reason, class, retry_at, key.cloned());
+                    tracing::info!(key = key.map(ServiceKey::as_str), attempts, %reason, last = %class, %retry_at, "gave up retrying");
                     return Err(middleware_error(gave_up));
                 }
             };
-            tracing::warn!(key = key.as_ref().map(ServiceKey::as_str), attempt = attempts, ?delay, reason = %class, "retrying after a failed attempt");
+            tracing::warn!(key = key.map(ServiceKey::as_str), attempt = attempts, ?delay, reason = %class, "retrying after a failed attempt");
             self.clock.sleep(delay).await;
             previous = delay;
         }

@@ -161,6 +161,70 @@ async fn a_closed_gate_refuses_writes_on_both() {
     assert_eq!(requests(&server).await, 0);
 }
 
+/// The marks the layers read on a request are read by the adapter too, from the middleware's
+/// extensions: an action class picks the gate's window, `Retryable` lets a `POST` be retried,
+/// `NotIdempotent` keeps a request from being sent twice whatever its `Idempotency-Key`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_marks_mean_the_same_to_both() {
+    use unattended_gate::ActionClass;
+    use unattended_retry::{NotIdempotent, Retryable};
+    let gate = "[gate.publish]\ntz = \"UTC\"\nopen = [\"daily 00:00-24:00\"]\nclosed = [\"2000-01-01T00:00/2100-01-01T00:00\"]";
+    let gated = server(&[]).await;
+    let (client, reqwest) = both(&gated.uri(), gate);
+    let mut publish = http::Request::get("/x").body(Vec::new()).unwrap();
+    publish.extensions_mut().insert(ActionClass::new("publish"));
+    assert!(client.send(publish).await.unwrap_err().is_outside_window());
+    let url = format!("{}/x", gated.uri());
+    let err = reqwest.get(&url).with_extension(ActionClass::new("publish")).send().await;
+    assert!(err.unwrap_err().to_string().contains("outside their time window"));
+    assert!(reqwest.get(&url).send().await.is_ok(), "a plain GET is a read");
+    assert_eq!(requests(&gated).await, 1);
+
+    let script = [(503, None)];
+    let (a, b) = (server(&script).await, server(&script).await);
+    let (client, _) = both(&a.uri(), "");
+    let (_, reqwest) = both(&b.uri(), "");
+    let mut post = http::Request::post("/x").body(Vec::new()).unwrap();
+    post.extensions_mut().insert(Retryable);
+    assert_eq!(client.send(post).await.unwrap().status(), 200);
+    let res = reqwest.post(format!("{}/x", b.uri())).with_extension(Retryable).send().await;
+    assert_eq!(res.unwrap().status(), 200);
+    assert_eq!((requests(&a).await, requests(&b).await), (2, 2), "retried by both");
+
+    let (a, b) = (server(&script).await, server(&script).await);
+    let (client, _) = both(&a.uri(), "");
+    let (_, reqwest) = both(&b.uri(), "");
+    let mut keyed =
+        http::Request::post("/x").header("idempotency-key", "k-1").body(Vec::new()).unwrap();
+    keyed.extensions_mut().insert(NotIdempotent);
+    assert_eq!(client.send(keyed).await.unwrap_err().attempts(), Some(1));
+    let keyed = reqwest.post(format!("{}/x", b.uri())).header("idempotency-key", "k-1");
+    let err = keyed.with_extension(NotIdempotent).send().await;
+    assert!(err.unwrap_err().to_string().contains("not idempotent"));
+    assert_eq!((requests(&a).await, requests(&b).await), (1, 1), "sent once by both");
+}
+
+/// A token in the query goes where the client puts it, encoded alike, and replaces one the URL
+/// had.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_in_the_query_is_placed_alike() {
+    let (a, b) = (server(&[]).await, server(&[]).await);
+    let build = |base: &str| {
+        Client::builder(config(base, ""))
+            .token_source(StaticToken::new("k 1/2"), Placement::query("key"))
+    };
+    let client = build(&a.uri()).build().unwrap();
+    let middleware = build(&b.uri()).build_middleware().unwrap();
+    let reqwest =
+        reqwest_middleware::ClientBuilder::new(reqwest::Client::new()).with(middleware).build();
+    client.send(http::Request::get("/x?a=1&key=old").body(Vec::new()).unwrap()).await.unwrap();
+    reqwest.get(format!("{}/x?a=1&key=old", b.uri())).send().await.unwrap();
+    let (sent_a, sent_b) =
+        (a.received_requests().await.unwrap(), b.received_requests().await.unwrap());
+    assert_eq!(sent_a[0].url.query(), Some("a=1&key=k%201%2F2"));
+    assert_eq!(sent_b[0].url.query(), sent_a[0].url.query());
+}
+
 #[test]
 fn zero_timeouts_are_refused_by_the_middleware_too() {
     for field in ["connect", "attempt", "overall"] {

@@ -14,7 +14,7 @@ use std::error::Error as StdError;
 use std::fmt;
 use std::io;
 
-use http::{HeaderMap, Request, Response, StatusCode};
+use http::{Extensions, HeaderMap, Request, Response, StatusCode};
 use jiff::Timestamp;
 use tower_http::classify::{
     ClassifiedResponse, ClassifyResponse, MakeClassifier, NeverClassifyEos,
@@ -306,6 +306,26 @@ impl HttpClassifier {
         self.classify(status, headers, || now)
     }
 
+    /// The rule of [`Classifier::classify_response`] from a response's status, headers and
+    /// extensions, for responses of other types (such as `reqwest`'s): the clock is read only
+    /// for a server's wait, and a `401` marked [`CredentialRenewed`] is
+    /// [`FailureClass::CredentialRenewed`].
+    pub fn classify_parts(
+        &self,
+        status: StatusCode,
+        headers: &HeaderMap,
+        extensions: &Extensions,
+        clock: &Clock,
+    ) -> Result<(), FailureClass> {
+        let class = self.classify(status, headers, || clock.wall());
+        if class == Err(FailureClass::AuthExpired)
+            && extensions.get::<CredentialRenewed>().is_some()
+        {
+            return Err(FailureClass::CredentialRenewed);
+        }
+        class
+    }
+
     /// The rules, reading the time only for pushback (the common outcomes never need it).
     fn classify(
         &self,
@@ -331,13 +351,7 @@ impl HttpClassifier {
 
 impl<B> Classifier<Response<B>> for HttpClassifier {
     fn classify_response(&self, response: &Response<B>, clock: &Clock) -> Result<(), FailureClass> {
-        let class = self.classify(response.status(), response.headers(), || clock.wall());
-        if class == Err(FailureClass::AuthExpired)
-            && response.extensions().get::<CredentialRenewed>().is_some()
-        {
-            return Err(FailureClass::CredentialRenewed);
-        }
-        class
+        self.classify_parts(response.status(), response.headers(), response.extensions(), clock)
     }
 }
 

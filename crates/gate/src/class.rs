@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use http::{Method, Request};
+use http::{Extensions, Method, Request};
 
 /// The class of action a request performs (`read`, `write`, `publish`, `email`…), which picks its
 /// time window.
@@ -48,17 +48,29 @@ impl ByMethod {
     pub const READ: &'static str = "read";
     /// The class of every other method.
     pub const WRITE: &'static str = "write";
+
+    /// The class of a request with this method and these extensions: its [`ActionClass`] if it
+    /// has one, else by method. The rule of [`ClassOf::class_of`], for requests of other types
+    /// (such as `reqwest`'s).
+    pub fn class_of_parts<'r>(method: &Method, extensions: &'r Extensions) -> &'r str {
+        match extensions.get::<ActionClass>() {
+            Some(class) => class.as_str(),
+            None => Self::class_of_method(method),
+        }
+    }
+
+    /// The class of `method` alone: `read` for `GET`, `HEAD` and `OPTIONS`, else `write`.
+    pub fn class_of_method(method: &Method) -> &'static str {
+        match *method {
+            Method::GET | Method::HEAD | Method::OPTIONS => Self::READ,
+            _ => Self::WRITE,
+        }
+    }
 }
 
 impl<B> ClassOf<Request<B>> for ByMethod {
     fn class_of<'r>(&'r self, req: &'r Request<B>) -> &'r str {
-        if let Some(class) = req.extensions().get::<ActionClass>() {
-            return class.as_str();
-        }
-        match *req.method() {
-            Method::GET | Method::HEAD | Method::OPTIONS => Self::READ,
-            _ => Self::WRITE,
-        }
+        Self::class_of_parts(req.method(), req.extensions())
     }
 }
 
@@ -84,5 +96,9 @@ mod tests {
         let mut publish = Request::get("/").body(()).unwrap();
         publish.extensions_mut().insert(ActionClass::new("publish"));
         assert_eq!(ByMethod.class_of(&publish), "publish");
+        assert_eq!(ByMethod::class_of_parts(&Method::DELETE, publish.extensions()), "publish");
+        assert_eq!(ByMethod::class_of_parts(&Method::HEAD, get.extensions()), "read");
+        assert_eq!(ByMethod::class_of_method(&Method::OPTIONS), "read");
+        assert_eq!(ByMethod::class_of_method(&Method::PATCH), "write");
     }
 }

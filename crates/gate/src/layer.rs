@@ -8,6 +8,7 @@ use unattended_core::Clock;
 
 use crate::calendar::WindowCalendar;
 use crate::class::ByMethod;
+use crate::keeper::Gatekeeper;
 use crate::service::{Gate, Rule, Shared, WhenClosed};
 
 /// Applies [`Gate`] to a service: each action class gets a [`WindowCalendar`] and a behaviour
@@ -65,6 +66,21 @@ impl<K> GateLayer<K> {
     pub fn classes<K2>(self, classes: K2) -> GateLayer<K2> {
         GateLayer { rules: self.rules, classes, clock: self.clock }
     }
+
+    /// The same rules, for requests that do not go through a tower stack.
+    pub fn gatekeeper(&self) -> Gatekeeper {
+        Gatekeeper::new(Arc::new(self.shared(())))
+    }
+
+    /// What the services of one layer (or one [`Gatekeeper`]) share.
+    fn shared<K2>(&self, classes: K2) -> Shared<K2> {
+        let rules = self
+            .rules
+            .iter()
+            .map(|(class, calendar, when)| Rule::new(class.clone(), calendar.clone(), *when))
+            .collect();
+        Shared { rules, classes, clock: self.clock, origin: self.clock.now() }
+    }
 }
 
 impl<K> fmt::Debug for GateLayer<K> {
@@ -77,17 +93,6 @@ impl<S, K: Clone> Layer<S> for GateLayer<K> {
     type Service = Gate<S, K>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        let rules = self
-            .rules
-            .iter()
-            .map(|(class, calendar, when)| Rule::new(class.clone(), calendar.clone(), *when))
-            .collect();
-        let shared = Shared {
-            rules,
-            classes: self.classes.clone(),
-            clock: self.clock,
-            origin: self.clock.now(),
-        };
-        Gate::new(inner, Arc::new(shared))
+        Gate::new(inner, Arc::new(self.shared(self.classes.clone())))
     }
 }

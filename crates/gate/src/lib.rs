@@ -45,6 +45,7 @@ mod calendar;
 mod class;
 mod error;
 mod future;
+mod keeper;
 mod layer;
 mod service;
 
@@ -52,5 +53,6 @@ pub use self::calendar::{CalendarError, CalendarSpec, WindowCalendar};
 pub use self::class::{ActionClass, ByMethod, ClassOf};
 pub use self::error::OutsideWindow;
 pub use self::future::ResponseFuture;
+pub use self::keeper::Gatekeeper;
 pub use self::layer::GateLayer;
 pub use self::service::{Gate, WhenClosed};

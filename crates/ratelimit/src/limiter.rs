@@ -94,8 +94,9 @@ impl Limiter {
     pub fn record(&self, permit: Permit, status: StatusCode, headers: &HeaderMap) {
         let Permit { key, paced } = permit;
         let policy = &self.policy;
+        // The layer's reading of an answer, from its parts.
         let feedback = policy.pushback.read(status, headers, &policy.clock);
-        let quota = || policy.pushback.rate(headers, policy.clock.wall());
+        let quota = || policy.pushback.rate_at(headers, || policy.clock.wall());
         policy.learn(&key, paced.as_ref(), feedback, &quota);
     }
 }

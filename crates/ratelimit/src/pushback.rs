@@ -102,11 +102,21 @@ impl HttpPushback {
         headers: &HeaderMap,
         now: Timestamp,
     ) -> Option<ServerWait> {
+        self.wait_at(status, headers, || now)
+    }
+
+    /// The rule of [`wait`](Self::wait), reading the time only when there is pushback.
+    fn wait_at(
+        &self,
+        status: StatusCode,
+        headers: &HeaderMap,
+        now: impl FnOnce() -> Timestamp,
+    ) -> Option<ServerWait> {
         match status {
             StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE => {
-                server_wait(headers, now, self.limits)
+                server_wait(headers, now(), self.limits)
             }
-            _ if has_quota_fields(headers) => quota_exhausted(headers, now, self.limits),
+            _ if has_quota_fields(headers) => quota_exhausted(headers, now(), self.limits),
             _ => None,
         }
     }
@@ -136,20 +146,25 @@ impl HttpPushback {
 
     /// [`Pushback::quota_rate`] from headers.
     pub fn rate(&self, headers: &HeaderMap, now: Timestamp) -> Option<f64> {
-        quota_rate(headers, now)
+        self.rate_at(headers, || now)
+    }
+
+    /// The rule of [`rate`](Self::rate), reading the time only when there are headers.
+    pub(crate) fn rate_at(
+        &self,
+        headers: &HeaderMap,
+        now: impl FnOnce() -> Timestamp,
+    ) -> Option<f64> {
+        if headers.is_empty() {
+            return None;
+        }
+        quota_rate(headers, now())
     }
 }
 
 impl<B> Pushback<Response<B>> for HttpPushback {
     fn pushback(&self, response: &Response<B>, clock: &Clock) -> Option<ServerWait> {
-        let headers = response.headers();
-        match response.status() {
-            StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE => {
-                server_wait(headers, clock.wall(), self.limits)
-            }
-            _ if has_quota_fields(headers) => quota_exhausted(headers, clock.wall(), self.limits),
-            _ => None,
-        }
+        self.wait_at(response.status(), response.headers(), || clock.wall())
     }
 
     fn feedback(&self, response: &Response<B>, clock: &Clock) -> Feedback {
@@ -157,11 +172,7 @@ impl<B> Pushback<Response<B>> for HttpPushback {
     }
 
     fn quota_rate(&self, response: &Response<B>, clock: &Clock) -> Option<f64> {
-        let headers = response.headers();
-        if headers.is_empty() {
-            return None;
-        }
-        quota_rate(headers, clock.wall())
+        self.rate_at(response.headers(), || clock.wall())
     }
 }
 

@@ -1,6 +1,6 @@
 //! Which requests may be sent again, and how to copy them.
 
-use http::{Method, Request};
+use http::{Extensions, HeaderMap, Method, Request};
 pub use unattended_core::ReplayBody;
 use unattended_core::{ServiceKey, copy_request};
 
@@ -46,25 +46,37 @@ pub struct NotIdempotent;
 #[derive(Clone, Copy, Debug, Default)]
 pub struct HttpReplay;
 
-impl<B: ReplayBody> Replay<Request<B>> for HttpReplay {
-    fn replay(&self, req: &Request<B>) -> Option<Request<B>> {
-        copy_request(req)
-    }
-
-    fn is_idempotent(&self, req: &Request<B>) -> bool {
-        if req.extensions().get::<NotIdempotent>().is_some() {
+impl HttpReplay {
+    /// The rule of [`Replay::is_idempotent`] from a request's method, headers and extensions,
+    /// for requests of other types (such as `reqwest`'s).
+    pub fn is_idempotent_parts(
+        method: &Method,
+        headers: &HeaderMap,
+        extensions: &Extensions,
+    ) -> bool {
+        if extensions.get::<NotIdempotent>().is_some() {
             return false;
         }
         matches!(
-            *req.method(),
+            *method,
             Method::GET
                 | Method::HEAD
                 | Method::OPTIONS
                 | Method::TRACE
                 | Method::PUT
                 | Method::DELETE
-        ) || req.headers().contains_key("idempotency-key")
-            || req.extensions().get::<Retryable>().is_some()
+        ) || headers.contains_key("idempotency-key")
+            || extensions.get::<Retryable>().is_some()
+    }
+}
+
+impl<B: ReplayBody> Replay<Request<B>> for HttpReplay {
+    fn replay(&self, req: &Request<B>) -> Option<Request<B>> {
+        copy_request(req)
+    }
+
+    fn is_idempotent(&self, req: &Request<B>) -> bool {
+        Self::is_idempotent_parts(req.method(), req.headers(), req.extensions())
     }
 
     fn key(&self, req: &Request<B>) -> Option<ServiceKey> {
@@ -133,6 +145,10 @@ mod tests {
         chunk.extensions_mut().insert(Retryable);
         chunk.headers_mut().insert("idempotency-key", "abc".parse().unwrap());
         assert!(!HttpReplay.is_idempotent(&chunk));
+        let parts = |r: &Request<Bytes>| {
+            HttpReplay::is_idempotent_parts(r.method(), r.headers(), r.extensions())
+        };
+        assert!(parts(&post) && parts(&patch) && !parts(&chunk) && !parts(&req(Method::POST)));
     }
 
     #[test]

@@ -132,6 +132,24 @@ impl Cached {
     }
 }
 
+/// A token from a [`TokenCache`], with the header values made from it (once per token), for
+/// requests that do not go through the token layer: put it on a request with
+/// [`Placement::header_for`](crate::Placement::header_for) or
+/// [`Placement::query_for`](crate::Placement::query_for).
+#[derive(Clone, Debug)]
+pub struct CachedToken(Arc<Cached>);
+
+impl CachedToken {
+    /// The token.
+    pub fn token(&self) -> &Arc<AccessToken> {
+        &self.0.token
+    }
+
+    pub(crate) fn cached(&self) -> &Cached {
+        &self.0
+    }
+}
+
 /// Names the token a request was sent with, without holding it.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Ticket {
@@ -218,6 +236,16 @@ impl<S: TokenSource> TokenCache<S> {
     /// one now.
     pub async fn get(&self) -> Result<Arc<AccessToken>, TokenError> {
         Ok(self.entry().await?.token.clone())
+    }
+
+    /// A valid token with the header values made from it, refreshed first if it is about to
+    /// expire: what the token layer puts on each request.
+    ///
+    /// # Errors
+    ///
+    /// As [`get`](Self::get).
+    pub async fn current(&self) -> Result<CachedToken, TokenError> {
+        self.entry().await.map(CachedToken)
     }
 
     /// The cached entry if it needs no refresh.

@@ -78,7 +78,7 @@ mod service;
 mod store;
 mod token;
 
-pub use self::cache::{BackgroundRefresh, CacheConfig, TokenCache};
+pub use self::cache::{BackgroundRefresh, CacheConfig, CachedToken, TokenCache};
 pub use self::code::{Authorization, ExchangeError, Granted};
 pub use self::future::ResponseFuture;
 pub use self::layer::TokenLayer;

@@ -8,7 +8,7 @@ use http::uri::PathAndQuery;
 use http::{HeaderName, HeaderValue, Request, Uri};
 use unattended_core::TokenError;
 
-use crate::cache::Cached;
+use crate::cache::{Cached, CachedToken};
 
 /// Where [`TokenLayer`](crate::TokenLayer) puts the credential on each request.
 ///
@@ -49,21 +49,53 @@ impl Placement {
         cached: &Cached,
         mut req: Request<B>,
     ) -> Result<Request<B>, TokenError> {
-        match self {
-            Self::Bearer => {
-                let value = memo(&cached.bearer, || format!("Bearer {}", cached.token.secret()))?;
-                req.headers_mut().insert(AUTHORIZATION, value);
-            }
-            Self::Header(name) => {
-                let value = memo(&cached.raw, || cached.token.secret().to_owned())?;
-                req.headers_mut().insert(name.clone(), value);
-            }
-            Self::Query(name) => {
-                let uri = with_query(req.uri(), name, cached.token.secret())?;
-                *req.uri_mut() = uri;
-            }
+        if let Some((name, value)) = self.header_of(cached)? {
+            req.headers_mut().insert(name, value);
+        } else if let Self::Query(name) = self {
+            *req.uri_mut() = with_query(req.uri(), name, cached.token.secret())?;
         }
         Ok(req)
+    }
+
+    /// The header this placement puts on a request for `token` (its value made once per token
+    /// and marked sensitive), or `None` when the token goes in the query. The rule of the token
+    /// layer, for requests of other types (such as `reqwest`'s).
+    ///
+    /// # Errors
+    ///
+    /// [`TokenError::Unusable`] for a token that is not a valid header value.
+    pub fn header_for(
+        &self,
+        token: &CachedToken,
+    ) -> Result<Option<(HeaderName, HeaderValue)>, TokenError> {
+        self.header_of(token.cached())
+    }
+
+    /// The query `query` (without its `?`) with the token as its only parameter of this
+    /// placement's name, percent-encoded, or `None` when the token goes in a header. The rule of
+    /// the token layer, for requests of other types.
+    pub fn query_for(&self, token: &CachedToken, query: Option<&str>) -> Option<String> {
+        match self {
+            Self::Query(name) => {
+                let mut out = String::new();
+                push_query(query, name, token.cached().token.secret(), &mut out);
+                Some(out)
+            }
+            Self::Bearer | Self::Header(_) => None,
+        }
+    }
+
+    fn header_of(&self, cached: &Cached) -> Result<Option<(HeaderName, HeaderValue)>, TokenError> {
+        Ok(Some(match self {
+            Self::Bearer => (
+                AUTHORIZATION,
+                memo(&cached.bearer, || format!("Bearer {}", cached.token.secret()))?,
+            ),
+            Self::Header(name) => {
+                (name.clone(), memo(&cached.raw, || cached.token.secret().to_owned())?)
+            }
+            Self::Query(_) => return Ok(None),
+        }))
     }
 }
 
@@ -84,22 +116,25 @@ fn memo(
 fn with_query(uri: &Uri, name: &str, secret: &str) -> Result<Uri, TokenError> {
     let unusable = || TokenError::Unusable { what: "the URI with it is not valid" };
     let mut path_and_query = String::from(uri.path());
-    let mut sep = '?';
-    for pair in uri.query().unwrap_or("").split('&').filter(|p| !p.is_empty()) {
-        if pair.split('=').next() == Some(name) {
-            continue;
-        }
-        path_and_query.push(sep);
-        path_and_query.push_str(pair);
-        sep = '&';
-    }
-    path_and_query.push(sep);
-    path_and_query.push_str(name);
-    path_and_query.push('=');
-    percent_encode(secret, &mut path_and_query);
+    path_and_query.push('?');
+    push_query(uri.query(), name, secret, &mut path_and_query);
     let mut parts = uri.clone().into_parts();
     parts.path_and_query = Some(PathAndQuery::try_from(path_and_query).map_err(|_| unusable())?);
     Uri::from_parts(parts).map_err(|_| unusable())
+}
+
+/// Writes `query`'s pairs but those named `name`, then `name=<secret>` percent-encoded.
+fn push_query(query: Option<&str>, name: &str, secret: &str, out: &mut String) {
+    for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+        if pair.split('=').next() == Some(name) {
+            continue;
+        }
+        out.push_str(pair);
+        out.push('&');
+    }
+    out.push_str(name);
+    out.push('=');
+    percent_encode(secret, out);
 }
 
 /// Percent-encodes everything but RFC 3986's unreserved characters.

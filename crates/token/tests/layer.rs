@@ -379,6 +379,36 @@ async fn api_keys_go_in_a_header_or_the_query() {
     assert_eq!(res.body(), "None https://www.googleapis.com/youtube/v3/videos?key=k%2F1");
 }
 
+/// What the layer puts on a request, requests of other types get from the same cache and
+/// placement: the same header (made once per token, sensitive), the same query.
+#[tokio::test(start_paused = true)]
+async fn the_placement_rules_give_other_requests_what_the_layer_puts() {
+    let cache = Arc::new(TokenCache::new(StaticToken::new("k/1 2"), clock()));
+    let token = cache.current().await.unwrap();
+    assert_eq!(token.token().secret(), "k/1 2");
+    let (name, value) = Placement::Bearer.header_for(&token).unwrap().unwrap();
+    assert_eq!((name.as_str(), value.to_str().unwrap()), ("authorization", "Bearer k/1 2"));
+    assert!(value.is_sensitive());
+    let (_, again) =
+        Placement::Bearer.header_for(&cache.current().await.unwrap()).unwrap().unwrap();
+    assert_eq!(again.as_bytes().as_ptr(), value.as_bytes().as_ptr(), "made once per token");
+    let (name, value) =
+        Placement::header("api-key".parse().unwrap()).header_for(&token).unwrap().unwrap();
+    assert_eq!((name.as_str(), value.to_str().unwrap()), ("api-key", "k/1 2"));
+    assert!(Placement::query("key").header_for(&token).unwrap().is_none());
+    assert!(Placement::Bearer.query_for(&token, Some("a=1")).is_none());
+    let query = Placement::query("key").query_for(&token, Some("part=id&key=old&x=1"));
+    assert_eq!(query.as_deref(), Some("part=id&x=1&key=k%2F1%202"));
+    // The layer's query for the same request.
+    let seen = |req: Request<Full<Bytes>>| async move {
+        Ok::<_, Infallible>(Response::new(req.uri().query().unwrap_or("").to_owned()))
+    };
+    let layer =
+        TokenLayer::new(cache).placement(Placement::query("key")).layer(tower::service_fn(seen));
+    let req = Request::get("https://a.example/v?part=id&key=old&x=1").body(Full::default());
+    assert_eq!(layer.oneshot(req.unwrap()).await.unwrap().body(), query.as_deref().unwrap());
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_token_no_header_can_carry_is_a_typed_error() {
     let cache = Arc::new(TokenCache::new(StaticToken::new("bad\nkey"), clock()));

@@ -284,6 +284,18 @@ async fn a_401_is_renewed_only_when_the_token_layer_says_so() {
     let mut ok = Response::builder().status(200).body(()).unwrap();
     ok.extensions_mut().insert(CredentialRenewed);
     assert_eq!(classifier.classify_response(&ok, &clock), Ok(()));
+    // The same rule from the parts of a response of another type.
+    let parts = |res: &Response<()>| {
+        classifier.classify_parts(res.status(), res.headers(), res.extensions(), &clock)
+    };
+    assert_eq!(parts(&renewed), Err(FailureClass::CredentialRenewed));
+    assert_eq!(parts(&refused), Err(FailureClass::AuthExpired));
+    let throttled = Response::builder().status(429).header("retry-after", "30").body(()).unwrap();
+    assert_eq!(parts(&throttled), classifier.classify_response(&throttled, &clock));
+    assert_eq!(
+        parts(&throttled).unwrap_err().not_before(),
+        Some("2026-11-28T10:00:30Z".parse().unwrap())
+    );
 }
 
 #[test]
