@@ -31,14 +31,9 @@ pub enum BreakerState {
     ForcedClosed,
 }
 
-/// An open breaker, as saved and restored.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct BreakerSnapshot {
-    /// The service.
-    pub key: ServiceKey,
-    /// When probing starts (wall time, so it means the same after a restart).
-    pub until: Timestamp,
-}
+/// An open breaker, as saved and restored: `key` and when probing starts (`until`, wall
+/// time). The same type as the rate-limit layer's pause snapshot.
+pub type BreakerSnapshot = unattended_core::HeldUntil;
 
 /// Permission for one call, from [`BreakerHandle::try_call`].
 pub struct CallPermit {

@@ -66,7 +66,7 @@ pub use self::credential::{CredentialRenewed, TokenError};
 pub use self::disposition::{Disposition, HasDisposition};
 pub use self::headers::{HeaderLimits, ServerWait, WaitSource};
 pub use self::key::{ByHost, KeyOf, KeySource, ServiceKey, write_uri_key};
-pub use self::paused::{BreakerOpen, HostPaused};
+pub use self::paused::{BreakerOpen, HeldUntil, HostPaused};
 pub use self::random::Random;
 pub use self::replay::{ReplayBody, copy_request};
 

@@ -1,4 +1,5 @@
-//! The errors of requests refused without being sent: a paused host, an open breaker.
+//! The errors of requests refused without being sent: a paused host, an open breaker; and the
+//! record of either, as saved and restored.
 
 use std::error::Error as StdError;
 use std::fmt;
@@ -6,6 +7,17 @@ use std::fmt;
 use jiff::Timestamp;
 
 use crate::{Disposition, HasDisposition, ServiceKey};
+
+/// A service held back until an instant, as saved and restored: an open breaker (when probing
+/// starts) or a paused host (when the pause ends). The until is wall time, so it means the same
+/// after a restart.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HeldUntil {
+    /// The service.
+    pub key: ServiceKey,
+    /// When it may be called again.
+    pub until: Timestamp,
+}
 
 /// A request was not sent because the server asked every caller of its host to wait until
 /// `until`, and that is longer than this caller may wait.

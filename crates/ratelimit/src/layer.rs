@@ -1,11 +1,11 @@
 //! The rate-limit layer.
 
 use std::fmt;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tower_layer::Layer;
-use unattended_core::{ByHost, Clock};
+use unattended_core::{ByHost, Clock, Random};
 
 use crate::event::{EventHook, RateLimitEvent};
 use crate::limiter::Limiter;
@@ -55,7 +55,7 @@ impl RateLimitLayer {
                     min_pause: Self::DEFAULT_MIN_PAUSE,
                     adaptive: true,
                     pace: None,
-                    rng: None,
+                    rng: Random::system(),
                 },
                 key: ByHost,
             },
@@ -143,7 +143,7 @@ impl<K, P> RateLimitLayer<K, P> {
     /// with `seed`.
     #[must_use]
     pub fn seed(mut self, seed: u64) -> Self {
-        self.shared.policy.rng = Some(Arc::new(Mutex::new(fastrand::Rng::with_seed(seed))));
+        self.shared.policy.rng = Random::seeded(seed);
         self
     }
 

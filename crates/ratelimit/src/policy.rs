@@ -4,13 +4,13 @@
 //! code that sends requests another way (the `reqwest` adapter).
 
 use std::fmt;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
 use jiff::Timestamp;
 use tokio::time::Instant;
 use unattended_core::clock::{add_saturating, duration_between};
-use unattended_core::{Clock, HostPaused, KeySource};
+use unattended_core::{Clock, HostPaused, KeySource, Random};
 
 use crate::adaptive;
 use crate::event::{EventHook, RateLimitEvent};
@@ -34,7 +34,7 @@ pub(crate) struct Policy<P> {
     pub(crate) min_pause: Duration,
     pub(crate) adaptive: bool,
     pub(crate) pace: Option<Pace>,
-    pub(crate) rng: Option<Arc<Mutex<fastrand::Rng>>>,
+    pub(crate) rng: Random,
 }
 
 impl<P: Clone> Clone for Policy<P> {
@@ -143,10 +143,7 @@ impl<P> Policy<P> {
 
     /// A draw in `[0, 1)` from the layer's generator (seeded, or the thread's).
     fn unit(&self) -> f64 {
-        match &self.rng {
-            Some(rng) => rng.lock().unwrap_or_else(PoisonError::into_inner).f64(),
-            None => fastrand::f64(),
-        }
+        self.rng.unit()
     }
 
     /// Decides about a request for `key` when it arrives.

@@ -145,14 +145,9 @@ impl HostState {
     }
 }
 
-/// One paused service, as saved and restored.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PauseSnapshot {
-    /// The paused service.
-    pub key: ServiceKey,
-    /// When the pause ends (wall time, so it means the same after a restart).
-    pub until: Timestamp,
-}
+/// One paused service, as saved and restored: `key` and when its pause ends (`until`, wall
+/// time). The same type as the breaker's snapshot.
+pub type PauseSnapshot = unattended_core::HeldUntil;
 
 /// The learned pace of one service, as saved and restored.
 #[derive(Clone, Debug, PartialEq)]

@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use secrecy::SecretString;
 use tokio::sync::Notify;
-use unattended_breaker::{BreakerHandle, BreakerSnapshot};
-use unattended_core::ServiceKey;
-use unattended_ratelimit::{PaceSnapshot, PauseRegistry, PauseSnapshot};
+use unattended_breaker::BreakerHandle;
+use unattended_core::{HeldUntil, ServiceKey};
+use unattended_ratelimit::{PaceSnapshot, PauseRegistry};
 use unattended_token::{CredentialStore, CredentialStoreError};
 
 use crate::error::StoreError;
@@ -23,6 +23,16 @@ fn pause_kind(name: &str) -> String {
     format!("pause:{name}")
 }
 
+/// An open breaker or a pause, as a row.
+fn to_row(held: &HeldUntil) -> HeldService {
+    HeldService { key: held.key.as_str().to_owned(), until: held.until }
+}
+
+/// A row, as an open breaker or a pause.
+fn from_row(row: HeldService) -> HeldUntil {
+    HeldUntil { key: ServiceKey::new(row.key), until: row.until }
+}
+
 impl Store {
     /// Saves the open breakers of `handle` under `name`, replacing what was saved before.
     ///
@@ -34,11 +44,7 @@ impl Store {
         name: &str,
         handle: &BreakerHandle,
     ) -> Result<(), StoreError> {
-        let held = handle
-            .snapshot()
-            .into_iter()
-            .map(|s| HeldService { key: s.key.as_str().to_owned(), until: s.until })
-            .collect();
+        let held = handle.snapshot().iter().map(to_row).collect();
         self.replace_held(&breaker_kind(name), held).await
     }
 
@@ -53,10 +59,7 @@ impl Store {
         handle: &BreakerHandle,
     ) -> Result<usize, StoreError> {
         let held = self.held(&breaker_kind(name)).await?;
-        Ok(handle.restore(
-            held.into_iter()
-                .map(|h| BreakerSnapshot { key: ServiceKey::new(h.key), until: h.until }),
-        ))
+        Ok(handle.restore(held.into_iter().map(from_row)))
     }
 
     /// Saves the pauses of `registry` under `name`, and the paces it learned, replacing what was
@@ -66,11 +69,7 @@ impl Store {
     ///
     /// The store could not write them; the earlier snapshot stays.
     pub async fn save_pauses(&self, name: &str, registry: PauseRegistry) -> Result<(), StoreError> {
-        let held = registry
-            .snapshot(self.clock().wall())
-            .into_iter()
-            .map(|p| HeldService { key: p.key.as_str().to_owned(), until: p.until })
-            .collect();
+        let held = registry.snapshot(self.clock().wall()).iter().map(to_row).collect();
         self.replace_held(&pause_kind(name), held).await?;
         let paces = registry
             .paces()
@@ -97,10 +96,7 @@ impl Store {
     ) -> Result<(usize, usize), StoreError> {
         let held = self.held(&pause_kind(name)).await?;
         let clock = self.clock();
-        let pauses = registry.restore(
-            held.into_iter().map(|h| PauseSnapshot { key: ServiceKey::new(h.key), until: h.until }),
-            clock.wall(),
-        );
+        let pauses = registry.restore(held.into_iter().map(from_row), clock.wall());
         let saved = self.paces(name).await?;
         let paces = registry.restore_paces(
             saved.into_iter().map(|p| PaceSnapshot {
