@@ -247,7 +247,7 @@ pub(crate) fn retry_config(
         .backoff(c.retry.base_delay, 2.0, c.retry.max_delay)
         .max_server_wait(c.retry.max_server_wait)
         // Callers sent back at the server's instant get the spread held callers get.
-        .pushback_spread(RateLimitLayer::DEFAULT_RELEASE_SPREAD)
+        .pushback_spread(c.ratelimit.checked_release_spread()?)
         .deadline(Some(c.timeouts.overall))
         // The attempt timeout sits next to the transport, so waiting out a pause is not
         // counted against it.
@@ -301,6 +301,7 @@ pub(crate) fn ratelimit_layer(
     let r = &c.ratelimit;
     let mut layer = RateLimitLayer::new()
         .max_wait(r.max_wait)
+        .release_spread(r.checked_release_spread()?)
         .adaptive(choices.adaptive.unwrap_or(r.adaptive))
         .clock(clock);
     if let Some(pace) = choices.pace.or(r.configured_pace()?) {

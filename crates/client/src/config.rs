@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use unattended_ratelimit::Pace;
+use unattended_ratelimit::{Pace, RateLimitLayer};
 
 /// How to reach one service and how hard to try.
 ///
@@ -169,6 +169,7 @@ impl Default for RetrySettings {
 /// pace = "50/s"     # the host's documented limit: every call spaced from the first one
 /// burst = 10        # up to ten at once after a quiet spell
 /// adaptive = true   # learn the rate from throttles (on by default, with or without a pace)
+/// release_spread = "1s"  # callers sent back to one instant go at random over the second after it
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -187,11 +188,23 @@ pub struct RateLimitSettings {
     /// Learns the rate of each host that throttles (default true): paced from its first `429`,
     /// cut on each throttle, probed upward while calls succeed, never above `pace`.
     pub adaptive: bool,
+    /// The calls a pause held, and those the server sent back to the same instant (a `429` or
+    /// `503` with `Retry-After`, retried), go at random over this long after it (default 1 s),
+    /// never before, so they do not all come back at once; `"0s"` sends them all at the instant.
+    /// At most `max_wait`. A paced host spreads its line at its pace instead.
+    #[serde(with = "duration")]
+    pub release_spread: Duration,
 }
 
 impl Default for RateLimitSettings {
     fn default() -> Self {
-        Self { max_wait: Duration::from_secs(60), pace: None, burst: 1, adaptive: true }
+        Self {
+            max_wait: Duration::from_secs(60),
+            pace: None,
+            burst: 1,
+            adaptive: true,
+            release_spread: RateLimitLayer::DEFAULT_RELEASE_SPREAD,
+        }
     }
 }
 
@@ -212,6 +225,21 @@ impl RateLimitSettings {
             }
             None => Ok(None),
         }
+    }
+
+    /// The release spread, checked.
+    ///
+    /// # Errors
+    ///
+    /// A spread longer than `max_wait`.
+    pub fn checked_release_spread(&self) -> Result<Duration, ConfigError> {
+        if self.release_spread > self.max_wait {
+            return Err(ConfigError::invalid(
+                "ratelimit.release_spread",
+                "must be at most ratelimit.max_wait",
+            ));
+        }
+        Ok(self.release_spread)
     }
 }
 
@@ -468,6 +496,21 @@ mod tests {
         assert!(err.contains("ratelimit.burst"), "{err}");
         let alone = ServiceConfig::from_toml("[ratelimit]\nburst = 5").unwrap();
         assert!(alone.ratelimit.configured_pace().is_err());
+    }
+
+    #[test]
+    fn the_release_spread_reads_round_trips_and_is_checked() {
+        let default = ServiceConfig::default().ratelimit;
+        assert_eq!(default.checked_release_spread().unwrap(), Duration::from_secs(1));
+        let config = ServiceConfig::from_toml("[ratelimit]\nrelease_spread = \"3s\"").unwrap();
+        assert_eq!(config.ratelimit.checked_release_spread().unwrap(), Duration::from_secs(3));
+        let again = ServiceConfig::from_toml(&toml::to_string(&config).unwrap()).unwrap();
+        assert_eq!(again, config);
+        let none = ServiceConfig::from_toml("[ratelimit]\nrelease_spread = \"0s\"").unwrap();
+        assert_eq!(none.ratelimit.checked_release_spread().unwrap(), Duration::ZERO);
+        let long = "[ratelimit]\nmax_wait = \"10s\"\nrelease_spread = \"11s\"";
+        let err = ServiceConfig::from_toml(long).unwrap().ratelimit.checked_release_spread();
+        assert!(err.unwrap_err().to_string().contains("ratelimit.release_spread"));
     }
 
     #[test]

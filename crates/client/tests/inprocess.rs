@@ -137,6 +137,28 @@ async fn retry_after_in_seconds_and_as_a_date_is_waited_out() {
 /// server's instant (as callers held by a pause are released), not all at that instant.
 #[tokio::test(start_paused = true)]
 async fn callers_refused_together_come_back_spread_after_the_servers_instant() {
+    let back = herd("").await;
+    // The server said 1 s from its answer, given 10 ms after the requests arrived.
+    assert!(back[0] >= Duration::from_millis(1010), "never before the server's instant: {back:?}");
+    assert!(back[31] < Duration::from_millis(2010), "within the spread: {back:?}");
+    assert!(back[31] - back[0] >= Duration::from_millis(500), "spread: {back:?}");
+}
+
+/// `ratelimit.release_spread` sets that spread: over 3 s, or none at all (on a host that is not
+/// paced: a paced host spreads its line at its pace).
+#[tokio::test(start_paused = true)]
+async fn the_release_spread_is_the_configs() {
+    let back = herd("[ratelimit]\nadaptive = false\nrelease_spread = \"3s\"").await;
+    assert!(back[0] >= Duration::from_millis(1010), "never before the server's instant: {back:?}");
+    assert!(back[31] < Duration::from_millis(4010), "within the spread: {back:?}");
+    assert!(back[31] - back[0] >= Duration::from_millis(1500), "spread: {back:?}");
+    let back = herd("[ratelimit]\nadaptive = false\nrelease_spread = \"0s\"").await;
+    assert!(back[0] >= Duration::from_millis(1010), "never before the server's instant: {back:?}");
+    assert!(back[31] - back[0] < Duration::from_millis(50), "all at the instant: {back:?}");
+}
+
+/// 32 callers refused at once with `429 Retry-After: 1`: when each came back, from the start.
+async fn herd(extra: &str) -> Vec<Duration> {
     let start = clock().now();
     let arrived = Arc::new(Mutex::new(Vec::new()));
     let seen = arrived.clone();
@@ -155,7 +177,7 @@ async fn callers_refused_together_come_back_spread_after_the_servers_instant() {
             Ok::<_, Infallible>(res)
         }
     });
-    let client = Client::builder(config("[retry]\nbudget = false"))
+    let client = Client::builder(config(&format!("[retry]\nbudget = false\n{extra}")))
         .clock(clock())
         .seed(7)
         .build_with(server)
@@ -171,11 +193,7 @@ async fn callers_refused_together_come_back_spread_after_the_servers_instant() {
     let arrived = arrived.lock().unwrap().clone();
     assert_eq!(arrived.len(), 64, "each caller refused once: {arrived:?}");
     assert!(arrived[..32].iter().all(|at| at.is_zero()), "{arrived:?}");
-    let back = &arrived[32..];
-    // The server said 1 s from its answer, given 10 ms after the requests arrived.
-    assert!(back[0] >= Duration::from_millis(1010), "never before the server's instant: {back:?}");
-    assert!(back[31] < Duration::from_millis(2010), "within the spread: {back:?}");
-    assert!(back[31] - back[0] >= Duration::from_millis(500), "spread: {back:?}");
+    arrived[32..].to_vec()
 }
 
 #[tokio::test(start_paused = true)]
