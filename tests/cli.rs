@@ -177,6 +177,98 @@ fn once_runs_a_task_and_says_how_it_went_in_its_exit_code() {
     assert_eq!(unattended(dir.path(), &["once", "nope"]).status.code(), Some(2));
 }
 
+/// `GET path` on 127.0.0.1:`port` with these extra header lines: the whole answer as text.
+fn get(port: u16, path: &str, headers: &str) -> String {
+    use std::io::{Read as _, Write as _};
+    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else { return String::new() };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
+    let _ = write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n{headers}Connection: close\r\n\r\n");
+    let mut body = String::new();
+    let _ = s.read_to_string(&mut body);
+    body
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+#[test]
+fn the_status_page_and_its_json_are_served_and_a_token_guards_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    std::fs::write(
+        dir.path().join("unattended.toml"),
+        "[runner]\nhttp_token_env = \"PAGE_TOKEN\"\n\
+         [tasks.tick]\nengine = \"command\"\nevery = \"1s\"\ntz = \"UTC\"\nprogram = \"true\"\n",
+    )
+    .unwrap();
+    let mut child = Command::new(BIN)
+        .args(["run", "--http", &format!("127.0.0.1:{port}")])
+        .current_dir(dir.path())
+        .env("PAGE_TOKEN", "a-long-enough-page-token")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let bearer = "Authorization: Bearer a-long-enough-page-token\r\n";
+    let mut json = String::new();
+    wait_for(20, "two runs in /status.json", || {
+        json = get(port, "/status.json", bearer);
+        json.matches("\"outcome\":\"succeeded\"").count() >= 3
+    });
+    assert!(json.starts_with("HTTP/1.1 200"), "{json}");
+    let body: serde_json::Value =
+        serde_json::from_str(json.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+    let task = &body["tasks"][0];
+    assert_eq!(task["name"], "tick");
+    assert!(task["recent_runs"].as_array().unwrap().len() >= 2, "{task}");
+    assert!(body["recent_alerts"].is_array() && body["open_breakers"].is_array(), "{body}");
+
+    let page = get(port, "/", bearer);
+    assert!(page.starts_with("HTTP/1.1 200"), "{page}");
+    assert!(page.contains("content-security-policy: default-src 'none'"), "{page}");
+    assert!(page.contains("fetch(\"status.json\""), "the page draws itself from /status.json");
+    assert!(!page.contains("http://") && !page.contains("https://"), "nothing from elsewhere");
+    assert!(get(port, "/metrics", bearer).contains("unattended_runs_total"));
+
+    for refused in ["", "Authorization: Bearer wrong-token-of-some-length\r\n"] {
+        let answer = get(port, "/status.json", refused);
+        assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+        assert!(answer.contains("www-authenticate: Basic realm=\"unattended\""), "{answer}");
+        assert!(!answer.contains("\"tasks\""), "{answer}");
+    }
+    // A browser sends the token as Basic auth's password.
+    let basic = "Authorization: Basic dXNlcjphLWxvbmctZW5vdWdoLXBhZ2UtdG9rZW4=\r\n";
+    assert!(get(port, "/status.json", basic).starts_with("HTTP/1.1 200"));
+    signal(&child, "-TERM");
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+}
+
+#[test]
+fn a_page_off_loopback_without_a_token_is_refused_before_anything_listens() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("unattended.toml"),
+        "[tasks.tick]\nengine = \"command\"\nevery = \"1h\"\nprogram = \"true\"\n",
+    )
+    .unwrap();
+    let out = unattended(dir.path(), &["run", "--http", "0.0.0.0:9464"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("not a loopback address") && err.contains("http_token_env"), "{err}");
+    // Named but not set, or too short: refused too, saying which variable.
+    std::fs::write(
+        dir.path().join("unattended.toml"),
+        "[runner]\nhttp_token_env = \"PAGE_TOKEN_UNSET\"\n\
+         [tasks.tick]\nengine = \"command\"\nevery = \"1h\"\nprogram = \"true\"\n",
+    )
+    .unwrap();
+    let out = unattended(dir.path(), &["run", "--http", "0.0.0.0:9464"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("PAGE_TOKEN_UNSET, which is not set"), "{err}");
+}
+
 #[test]
 fn metrics_are_served_while_the_runner_runs_and_systemd_hears_ready() {
     use std::io::{Read as _, Write as _};

@@ -29,8 +29,8 @@
 mod auth;
 mod check;
 mod fetch;
+mod http;
 mod logging;
-mod metrics;
 mod once;
 mod reset;
 mod run;

@@ -1,9 +1,13 @@
 //! `unattended run`: the long-lived runner.
 
+use std::net::SocketAddr;
 use std::path::Path;
+use std::sync::Arc;
 
+use secrecy::SecretString;
 use tokio_util::sync::CancellationToken;
-use unattended_runner::{EngineKinds, Runner};
+use unattended_core::Clock;
+use unattended_runner::{EngineKinds, Runner, RunnerSettings};
 
 use crate::logging::{self, LogFormat, Sink};
 use crate::{CliError, Code};
@@ -46,16 +50,26 @@ after fixing another cause), without restarting the runner.";
 
 /// Arguments of `run`.
 #[derive(Debug, clap::Args)]
-pub(crate) struct Args {}
+pub(crate) struct Args {
+    /// Serves the status page (`/`), `/status.json` and `/metrics` on this address, such as
+    /// `127.0.0.1:9464` (as `[runner] http`). Any address but loopback needs
+    /// `[runner] http_token_env`.
+    #[arg(long, value_name = "ADDR")]
+    http: Option<SocketAddr>,
+}
 
 pub(crate) async fn run(
     config: &Path,
     format: LogFormat,
     kinds: &EngineKinds,
-    _args: Args,
+    args: Args,
 ) -> Result<Code, CliError> {
     logging::init(format, Sink::Stdout, "info");
-    let config = crate::load(config, kinds)?;
+    let mut config = crate::load(config, kinds)?;
+    if args.http.is_some() {
+        config.runner.http = args.http;
+    }
+    let token = http_token(&config.runner)?;
     tracing::info!(
         config = %config.file.display(),
         state = %config.state.path.display(),
@@ -63,17 +77,31 @@ pub(crate) async fn run(
         "starting"
     );
     let notify = systemd::Notifier::from_env();
+    notify.check_watchdog(config.monitor.interval);
     let watchdog = notify.clone();
-    let metrics = config.runner.metrics;
-    let mut runner =
-        Runner::builder(config).on_watch(move || watchdog.send("WATCHDOG=1")).build().await?;
-    if let Some(addr) = metrics {
+    let http = config.runner.http;
+    let shared = Arc::new(config.clone());
+    let clock = Clock::system();
+    let mut runner = Runner::builder(config)
+        .clock(clock)
+        .on_watch(move || watchdog.send("WATCHDOG=1"))
+        .build()
+        .await?;
+    if let Some(addr) = http {
         let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
-            CliError::new(format!("cannot listen on {addr} for metrics: {e}"), Code::Usage)
-                .help("change `[runner] metrics` to a free address, or remove it")
+            CliError::new(format!("cannot listen on {addr} for the status page: {e}"), Code::Usage)
+                .help("choose a free address with `--http` or `[runner] http`, or leave it out")
         })?;
-        tracing::info!(%addr, "metrics at http://{addr}/metrics");
-        tokio::spawn(crate::metrics::serve(listener, runner.view()));
+        let addr = listener.local_addr().unwrap_or(addr);
+        tracing::info!(%addr, "status page at http://{addr}/ (and /status.json, /metrics)");
+        let site = crate::http::Site {
+            view: runner.view(),
+            store: runner.store().clone(),
+            config: shared,
+            clock,
+            token,
+        };
+        tokio::spawn(crate::http::serve(listener, site));
     }
     let shutdown = CancellationToken::new();
     tokio::spawn(signals(shutdown.clone()));
@@ -82,6 +110,40 @@ pub(crate) async fn run(
     notify.send("STOPPING=1");
     tracing::info!("stopped");
     Ok(Code::Ok)
+}
+
+/// The page's token, read from the variable `[runner] http_token_env` names; an address off
+/// loopback without one is refused.
+fn http_token(runner: &RunnerSettings) -> Result<Option<Arc<SecretString>>, CliError> {
+    let Some(addr) = runner.http else { return Ok(None) };
+    let Some(var) = &runner.http_token_env else {
+        if RunnerSettings::http_needs_token(&addr) {
+            return Err(CliError::new(
+                format!("--http {addr} is not a loopback address, and the page has no token"),
+                Code::Usage,
+            )
+            .help(
+                "set `[runner] http_token_env = \"UNATTENDED_HTTP_TOKEN\"` and put a long random \
+                 token in that variable, or serve on 127.0.0.1 behind your own proxy",
+            ));
+        }
+        return Ok(None);
+    };
+    match std::env::var(var) {
+        Ok(token) if token.trim().len() >= 16 => {
+            Ok(Some(Arc::new(SecretString::from(token.trim().to_owned()))))
+        }
+        Ok(_) => Err(CliError::new(
+            format!("the page's token in {var} is shorter than 16 characters"),
+            Code::Usage,
+        )
+        .help("use a long random token, such as the output of `openssl rand -hex 24`")),
+        Err(_) => Err(CliError::new(
+            format!("`[runner] http_token_env` names {var}, which is not set"),
+            Code::Usage,
+        )
+        .help(format!("set {var} to the page's token in the runner's environment"))),
+    }
 }
 
 /// The first SIGTERM or SIGINT asks for a graceful stop; a second one exits at once.
@@ -151,6 +213,22 @@ mod systemd {
             }
             #[cfg(not(unix))]
             Self::default()
+        }
+
+        /// Warns when systemd's watchdog (`WatchdogSec=`, given as `WATCHDOG_USEC`) would fire
+        /// between two of the monitor's rounds, which ping it.
+        pub(crate) fn check_watchdog(&self, interval: std::time::Duration) {
+            let usec = std::env::var("WATCHDOG_USEC").ok().and_then(|v| v.parse::<u64>().ok());
+            if let Some(usec) = usec
+                && std::time::Duration::from_micros(usec) < interval * 2
+            {
+                tracing::warn!(
+                    watchdog_usec = usec,
+                    monitor_interval = ?interval,
+                    "WatchdogSec is less than twice [monitor] interval: systemd would restart a \
+                     healthy runner; raise WatchdogSec or lower the interval"
+                );
+            }
         }
 
         pub(crate) fn send(&self, state: &str) {

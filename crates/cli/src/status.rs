@@ -7,8 +7,8 @@ use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use serde::Serialize;
 use unattended_core::Clock;
-use unattended_runner::EngineKinds;
-use unattended_store::{RunRecord, StateStore, Store, StoreConfig, TaskState};
+use unattended_runner::{EngineKinds, RunnerConfig};
+use unattended_store::{RunRecord, StateStore, Store, StoreConfig, StoreError, TaskState};
 
 use crate::logging::{self, LogFormat, Sink};
 use crate::{CliError, Code};
@@ -38,6 +38,27 @@ pub(crate) struct Report {
     pub(crate) open_incidents: Vec<IncidentReport>,
     /// Alert deliveries not made yet (a sink that is down).
     pub(crate) undelivered_alerts: Vec<UndeliveredReport>,
+    /// The latest alerts, raised or recovered, newest first (at most [`RECENT_ALERTS`]).
+    pub(crate) recent_alerts: Vec<AlertReport>,
+}
+
+/// How many alerts [`Report::recent_alerts`] keeps.
+pub(crate) const RECENT_ALERTS: usize = 20;
+/// How far back [`TaskReport::recent_runs`] goes.
+pub(crate) const RECENT_RUNS: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+/// The most runs [`TaskReport::recent_runs`] holds (a task every minute has 1440 a day).
+const RECENT_RUNS_MAX: usize = 1500;
+
+/// An alert in the report.
+#[derive(Debug, Serialize)]
+pub(crate) struct AlertReport {
+    pub(crate) incident: String,
+    /// `raised` or `recovered`.
+    pub(crate) kind: String,
+    pub(crate) task: Option<String>,
+    pub(crate) at: Timestamp,
+    pub(crate) title: String,
+    pub(crate) help: Option<String>,
 }
 
 /// An open incident in the report.
@@ -78,6 +99,19 @@ pub(crate) struct TaskReport {
     pub(crate) last_disposition: Option<String>,
     pub(crate) failures: u32,
     pub(crate) last_run: Option<RunReport>,
+    /// The runs started in the last 24 hours, newest first.
+    pub(crate) recent_runs: Vec<RunReport>,
+    /// How far a running task has come (only the running process knows: `null` in `status`).
+    pub(crate) progress: Option<ProgressReport>,
+}
+
+/// A running task's last progress report.
+#[derive(Debug, Serialize)]
+pub(crate) struct ProgressReport {
+    pub(crate) at: Timestamp,
+    pub(crate) done: u64,
+    pub(crate) total: Option<u64>,
+    pub(crate) note: String,
 }
 
 /// A run in the report.
@@ -123,12 +157,35 @@ pub(crate) async fn run(
     }
     let clock = Clock::system();
     let store = Store::open(path, StoreConfig::new().read_only(true), clock).await?;
-    let now = clock.wall();
+    let report = report(&config, &store, clock.wall()).await?;
+    if args.json {
+        let text = serde_json::to_string_pretty(&report)
+            .map_err(|e| CliError::new(format!("cannot write JSON: {e}"), Code::Usage))?;
+        println!("{text}");
+    } else {
+        print!("{}", table(&report, std::io::stdout().is_terminal()));
+    }
+    let needs_human = report.tasks.iter().any(|t| t.state == TaskState::Disabled.as_str());
+    Ok(if needs_human { Code::NeedsHuman } else { Code::Ok })
+}
+
+/// What the store says of every task of `config` at `now`: `status`, `status --json` and the
+/// status page show this.
+pub(crate) async fn report(
+    config: &RunnerConfig,
+    store: &Store,
+    now: Timestamp,
+) -> Result<Report, StoreError> {
+    let path = &config.state.path;
     let states = store.task_states().await?;
+    let day_ago = now.checked_sub(RECENT_RUNS).unwrap_or(Timestamp::MIN);
     let mut tasks = Vec::new();
     for spec in &config.tasks {
         let status = states.iter().find(|(n, _)| *n == spec.name).map(|(_, s)| s);
-        let last_run = store.runs(&spec.name, 1).await?.first().map(run_report);
+        let runs = store.runs(&spec.name, RECENT_RUNS_MAX).await?;
+        let last_run = runs.first().map(run_report);
+        let recent_runs =
+            runs.iter().take_while(|r| r.started_at >= day_ago).map(run_report).collect();
         tasks.push(TaskReport {
             name: spec.name.clone(),
             engine: spec.engine_name.clone(),
@@ -142,6 +199,8 @@ pub(crate) async fn run(
             last_disposition: status.and_then(|s| s.last_disposition.clone()),
             failures: status.map_or(0, |s| s.failures),
             last_run,
+            recent_runs,
+            progress: None,
         });
     }
     let (mut open_breakers, mut paused_hosts) = (Vec::new(), Vec::new());
@@ -179,7 +238,20 @@ pub(crate) async fn run(
             last_error: p.delivery.last_error,
         })
         .collect();
-    let report = Report {
+    let recent_alerts = store
+        .alerts(RECENT_ALERTS)
+        .await?
+        .into_iter()
+        .map(|a| AlertReport {
+            incident: a.incident,
+            kind: a.kind.as_str().to_owned(),
+            task: a.task,
+            at: a.created_at,
+            title: a.title,
+            help: a.help,
+        })
+        .collect();
+    Ok(Report {
         at: now,
         state: path.display().to_string(),
         tasks,
@@ -187,16 +259,8 @@ pub(crate) async fn run(
         paused_hosts,
         open_incidents,
         undelivered_alerts,
-    };
-    if args.json {
-        let text = serde_json::to_string_pretty(&report)
-            .map_err(|e| CliError::new(format!("cannot write JSON: {e}"), Code::Usage))?;
-        println!("{text}");
-    } else {
-        print!("{}", table(&report, std::io::stdout().is_terminal()));
-    }
-    let needs_human = report.tasks.iter().any(|t| t.state == TaskState::Disabled.as_str());
-    Ok(if needs_human { Code::NeedsHuman } else { Code::Ok })
+        recent_alerts,
+    })
 }
 
 /// "5m ago", "in 2h 3m".

@@ -81,9 +81,22 @@ pub struct RunnerSettings {
     /// How long running tasks get to save their checkpoint at shutdown (default 30 s).
     #[serde(default = "default_grace", with = "unattended_client::duration")]
     pub shutdown_grace: Duration,
-    /// Serve Prometheus metrics on this address (default: off).
+    /// Serve the status page (`/`), `/status.json` and Prometheus `/metrics` on this address
+    /// (default: off; `unattended run --http ADDR` sets it too). `metrics` is its old name.
+    #[serde(default, alias = "metrics")]
+    pub http: Option<SocketAddr>,
+    /// The environment variable holding the token the page asks for (as a bearer token, or as
+    /// the password of HTTP Basic auth in a browser). Required when `http` is not a loopback
+    /// address; with it, every request must carry the token.
     #[serde(default)]
-    pub metrics: Option<SocketAddr>,
+    pub http_token_env: Option<String>,
+}
+
+impl RunnerSettings {
+    /// Whether serving on `addr` needs a token: anything but a loopback address does.
+    pub fn http_needs_token(addr: &SocketAddr) -> bool {
+        !addr.ip().is_loopback()
+    }
 }
 
 const fn default_grace() -> Duration {
@@ -92,7 +105,7 @@ const fn default_grace() -> Duration {
 
 impl Default for RunnerSettings {
     fn default() -> Self {
-        Self { shutdown_grace: default_grace(), metrics: None }
+        Self { shutdown_grace: default_grace(), http: None, http_token_env: None }
     }
 }
 
@@ -538,6 +551,18 @@ fn read(
     if monitor.interval.is_zero() {
         issues.add("in [monitor]: `interval` must be more than zero", None);
     }
+    if let Some(addr) = runner.http
+        && RunnerSettings::http_needs_token(&addr)
+        && runner.http_token_env.is_none()
+    {
+        issues.add(
+            format!(
+                "in [runner]: `http = \"{addr}\"` is not a loopback address, so the page needs \
+                 `http_token_env` (the variable holding its token); or serve on 127.0.0.1"
+            ),
+            None,
+        );
+    }
     let mut tasks = Vec::new();
     let mut defaults = BTreeMap::new();
     let given: std::collections::BTreeSet<String> = service_tables.keys().cloned().collect();
@@ -932,6 +957,20 @@ mod tests {
         assert!(shown.contains("unknown section `statee`"), "{shown}");
         // `evry` is the engine's (it takes any table) but the task has no schedule and no service.
         assert!(shown.contains("needs `every"), "{shown}");
+    }
+
+    #[test]
+    fn a_page_off_loopback_needs_a_token_and_metrics_is_its_old_name() {
+        let task = "[tasks.t]\nengine = \"defaulted\"\nevery = \"1h\"\ntz = \"UTC\"\n";
+        let err = parse(&format!("[runner]\nhttp = \"0.0.0.0:9464\"\n{task}")).unwrap_err();
+        assert!(err.to_string().contains("needs `http_token_env`"), "{err}");
+        let ok = parse(&format!("[runner]\nhttp = \"[::]:9464\"\nhttp_token_env = \"T\"\n{task}"))
+            .unwrap();
+        assert_eq!(ok.runner.http_token_env.as_deref(), Some("T"));
+        let old = parse(&format!("[runner]\nmetrics = \"127.0.0.1:9464\"\n{task}")).unwrap();
+        assert_eq!(old.runner.http, Some("127.0.0.1:9464".parse().unwrap()));
+        assert!(RunnerSettings::http_needs_token(&"[::]:1".parse().unwrap()));
+        assert!(!RunnerSettings::http_needs_token(&"[::1]:1".parse().unwrap()));
     }
 
     #[test]
