@@ -17,15 +17,19 @@
 //! `adaptive = false`). Failures are one opaque [`Error`] with `is_*()` predicates, a
 //! disposition (what the runner should do), the service key and the attempts made.
 
+mod builder;
 mod client;
 mod config;
 mod error;
+mod layers;
 mod redact;
 #[cfg(feature = "reqwest")]
 mod reqwest;
 mod stack;
+mod transport;
 
-pub use self::client::{Client, ClientBuilder, HttpsTransport, https_transport};
+pub use self::builder::ClientBuilder;
+pub use self::client::Client;
 pub use self::config::{
     AuthSettings, BreakerSettings, ConfigError, GateSettings, Limits, RateLimitSettings,
     RetrySettings, ServiceConfig, Timeouts,
@@ -36,3 +40,4 @@ pub use self::redact::SecretPath;
 #[cfg(feature = "reqwest")]
 pub use self::reqwest::ResilienceMiddleware;
 pub use self::stack::{AnySource, Body, RequestBody, SharedCache};
+pub use self::transport::{HttpsTransport, https_transport};

@@ -15,11 +15,10 @@ use unattended_ratelimit::Limiter;
 use unattended_retry::{GaveUp, HttpReplay, RetryBudget, RetryConfig, RetryState};
 use unattended_token::{CachedToken, Placement};
 
-use crate::client::{
-    BuilderParts, Client, ClientBuilder, breaker_config, check_timeouts, gate_layer,
-    ratelimit_layer, retry_config,
-};
+use crate::builder::{BuilderParts, ClientBuilder};
+use crate::client::Client;
 use crate::config::{ConfigError, ServiceConfig};
+use crate::layers::{breaker_config, check_timeouts, gate_layer, ratelimit_layer, retry_config};
 use crate::stack::SharedCache;
 
 /// A [`reqwest_middleware::Middleware`] applying the client's policies to a `reqwest` codebase:
