@@ -5,8 +5,10 @@ use std::io;
 use http::{HeaderMap, Response, StatusCode};
 use jiff::Timestamp;
 
+use tower_http::classify::{ClassifiedResponse, ClassifyResponse, MakeClassifier};
+
 use super::*;
-use crate::HasDisposition;
+use crate::{BreakerOpen, CredentialRenewed, HasDisposition, HostPaused, TokenError};
 
 fn now() -> Timestamp {
     "2026-11-28T10:00:00Z".parse().unwrap()
