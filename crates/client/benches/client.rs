@@ -6,9 +6,14 @@
 //!   closed breaker; `stack/alone: *` each layer by itself, to see where the cost goes.
 //!   `client/*` adds what the `Client` adds (tracing, redirects, decompression, `User-Agent`,
 //!   attempt timeout, the per-thread stack).
+//! - `overhead/*`: the bare service, the five layers and the client, measured in turn within
+//!   every iteration (batches of 64 calls), so that a change in the machine's load between
+//!   measurement windows weighs on all three alike; what the layers and the client add per call
+//!   is printed at the end.
 //! - `reqwest/*`: one GET through a `reqwest-middleware` client whose last middleware answers
 //!   at once (no socket), alone, behind reqwest-retry, and behind our middleware (default
-//!   config, then with a bearer token): what each middleware adds per call.
+//!   config, then with a bearer token), in turn within every iteration as above; what each
+//!   middleware adds per call, and that as a ratio of what reqwest-retry adds, is printed.
 //! - `loopback/*`: rounds of 32 concurrent GETs against a local hyper server, each body parsed
 //!   as JSON, for the client, a bare hyper-util client on the same transport settings, and
 //!   reqwest with reqwest-retry or with our middleware. Rounds of all four alternate within each
@@ -125,6 +130,44 @@ fn per_call(c: &mut Criterion) {
         )
     });
     group.finish();
+
+    // The bare service, the five layers and the client in turn within every iteration: what the
+    // layers and the client add per call, however the machine's load moves.
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    let timed = |n: u32, mut call: Box<dyn FnMut(Request<Full<Bytes>>) + '_>| {
+        let reqs: Vec<_> = (0..n).map(|_| request()).collect();
+        let clock = Clock::system();
+        let start = clock.now();
+        reqs.into_iter().for_each(&mut call);
+        clock.now() - start
+    };
+    let contenders: Vec<(&str, Batch<'_>)> = vec![
+        (
+            "bare service_fn",
+            Box::new(|n| {
+                timed(n, Box::new(|req| drop(std::hint::black_box(call_once(&mut bare, req)))))
+            }),
+        ),
+        (
+            "five layers",
+            Box::new(|n| {
+                timed(n, Box::new(|req| drop(std::hint::black_box(call_once(&mut five, req)))))
+            }),
+        ),
+        (
+            "client, no-op transport",
+            Box::new(|n| {
+                timed(
+                    n,
+                    Box::new(|req| match std::pin::pin!(client.send(req)).as_mut().poll(&mut cx) {
+                        std::task::Poll::Ready(Ok(res)) => drop(std::hint::black_box(res)),
+                        _ => panic!("the no-op path completes at the first poll"),
+                    }),
+                )
+            }),
+        ),
+    ];
+    interleaved(c, "overhead", contenders, "");
 }
 
 /// Answers every request at once: the end of a middleware chain without a socket.
@@ -173,22 +216,84 @@ fn adapter(c: &mut Criterion) {
             ))),
         ),
     ];
-    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-    let mut group = c.benchmark_group("reqwest");
-    for (name, client) in &contenders {
-        let get = || client.get("https://api.example.com/v1/items").build().unwrap();
-        group.bench_function(*name, |b| {
-            b.iter_batched(
-                get,
-                |req| match std::pin::pin!(client.execute(req)).as_mut().poll(&mut cx) {
-                    std::task::Poll::Ready(Ok(res)) => res,
-                    _ => panic!("the no-op path completes at the first poll"),
-                },
-                BatchSize::SmallInput,
-            )
+    let calls: Vec<(&str, Batch<'_>)> = contenders
+        .iter()
+        .map(|(name, client)| {
+            let batch: Batch<'_> = Box::new(move |n| {
+                let reqs: Vec<_> = (0..n)
+                    .map(|_| client.get("https://api.example.com/v1/items").build().unwrap())
+                    .collect();
+                let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+                let clock = Clock::system();
+                let start = clock.now();
+                for req in reqs {
+                    match std::pin::pin!(client.execute(req)).as_mut().poll(&mut cx) {
+                        std::task::Poll::Ready(Ok(res)) => drop(std::hint::black_box(res)),
+                        _ => panic!("the no-op path completes at the first poll"),
+                    }
+                }
+                clock.now() - start
+            });
+            (*name, batch)
+        })
+        .collect();
+    interleaved(c, "reqwest", calls, "reqwest-retry");
+}
+
+/// Times a batch of `n` calls (their requests made beforehand).
+type Batch<'a> = Box<dyn FnMut(u32) -> Duration + 'a>;
+
+/// Calls per batch: enough that reading the clock twice is lost in them.
+const BATCH: u32 = 64;
+
+/// Measures the contenders in turn within every iteration, so a machine whose load changes
+/// between measurement windows (a shared two-core runner) weighs on all of them alike; then
+/// prints what each adds per call over the first, over every batch of every window, and that as
+/// a ratio of what `reference` adds.
+fn interleaved(
+    c: &mut Criterion,
+    group: &str,
+    mut contenders: Vec<(&str, Batch<'_>)>,
+    reference: &str,
+) {
+    let names: Vec<&str> = contenders.iter().map(|(name, _)| *name).collect();
+    let totals = std::cell::RefCell::new(vec![Duration::ZERO; names.len()]);
+    let calls = std::cell::Cell::new(0u64);
+    let contenders = std::cell::RefCell::new(&mut contenders);
+    let mut g = c.benchmark_group(group);
+    for (me, name) in names.iter().enumerate() {
+        g.bench_function(*name, |b| {
+            b.iter_custom(|iters| {
+                let mut contenders = contenders.borrow_mut();
+                let mut totals = totals.borrow_mut();
+                let mut mine = Duration::ZERO;
+                for _ in 0..iters {
+                    for (who, (_, batch)) in contenders.iter_mut().enumerate() {
+                        let took = batch(BATCH);
+                        totals[who] += took;
+                        if who == me {
+                            mine += took;
+                        }
+                    }
+                }
+                calls.set(calls.get() + iters * u64::from(BATCH));
+                mine / BATCH
+            })
         });
     }
-    group.finish();
+    g.finish();
+    let (totals, calls) = (totals.into_inner(), calls.get().max(1) as f64);
+    let per_call = |i: usize| totals[i].as_secs_f64() * 1e9 / calls;
+    let added = |i: usize| per_call(i) - per_call(0);
+    let reference = names.iter().position(|n| *n == reference).unwrap_or(0);
+    println!("{group}: per call over every batch of every window, and added over {:?}:", names[0]);
+    for (i, name) in names.iter().enumerate() {
+        let ratio = match reference {
+            0 => String::new(),
+            r => format!("  ({:.2}x {:?})", added(i) / added(r), names[r]),
+        };
+        println!("  {name:<40} {:>8.0} ns  +{:>6.0} ns{ratio}", per_call(i), added(i));
+    }
 }
 
 fn loopback(c: &mut Criterion) {

@@ -63,19 +63,16 @@ pub struct ResilienceMiddleware {
 /// A host as its URLs spell it, with its key and breaker.
 #[derive(Debug)]
 struct Host {
-    scheme: Box<str>,
-    host: Box<str>,
-    port: Option<u16>,
+    /// The URL up to its path: scheme, user information, host and port, as written.
+    origin: Box<str>,
     key: ServiceKey,
     breaker: Option<ServiceBreaker>,
 }
 
-impl Host {
-    fn is(&self, url: &reqwest::Url) -> bool {
-        url.port() == self.port
-            && url.host_str() == Some(&*self.host)
-            && url.scheme() == &*self.scheme
-    }
+/// The URL up to its path: one comparison tells whether two URLs have the same key (two
+/// spellings of one key compare different, and only cost a lookup).
+fn origin(url: &reqwest::Url) -> &str {
+    &url[..url::Position::BeforePath]
 }
 
 impl ResilienceMiddleware {
@@ -146,20 +143,13 @@ impl ResilienceMiddleware {
     /// The host of `url`, with its key and breaker: the last one called, or made now.
     fn host(&self, url: &reqwest::Url) -> Option<Arc<Host>> {
         if let Some(last) = &*self.last.load()
-            && last.is(url)
+            && *last.origin == *origin(url)
         {
             return Some(last.clone());
         }
-        let host = url.host_str()?;
-        let key = ServiceKey::from_origin(url.scheme(), host, url.port());
+        let key = ServiceKey::from_origin(url.scheme(), url.host_str()?, url.port());
         let breaker = self.breakers.as_ref().map(|breakers| breakers.breaker(key.clone()));
-        let host = Arc::new(Host {
-            scheme: url.scheme().into(),
-            host: host.into(),
-            port: url.port(),
-            key,
-            breaker,
-        });
+        let host = Arc::new(Host { origin: origin(url).into(), key, breaker });
         self.last.store(Some(host.clone()));
         Some(host)
     }

@@ -111,6 +111,23 @@ async fn a_failing_service_opens_both_breakers_after_the_same_calls() {
     assert_eq!((requests(&a).await, requests(&b).await), (5, 5));
 }
 
+/// Calls to two hosts in turn through one middleware: each host's breaker counts only its own
+/// calls (the host called last is kept, never mistaken for the other).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hosts_in_turn_keep_their_own_breakers() {
+    let (failing, fine) = (server(&[(500, None); 5]).await, server(&[]).await);
+    let extra = "max_attempts = 1\n[breaker]\nmin_calls = 5";
+    let (_, reqwest) = both(&failing.uri(), extra);
+    for _ in 0..5 {
+        assert!(reqwest.get(format!("{}/x", failing.uri())).send().await.is_err());
+        assert_eq!(reqwest.get(format!("{}/x", fine.uri())).send().await.unwrap().status(), 200);
+    }
+    let err = reqwest.get(format!("{}/x", failing.uri())).send().await.unwrap_err();
+    assert!(err.to_string().contains("circuit open"), "{err}");
+    assert_eq!(reqwest.get(format!("{}/y", fine.uri())).send().await.unwrap().status(), 200);
+    assert_eq!((requests(&failing).await, requests(&fine).await), (5, 6));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_token_is_renewed_once_by_both() {
     let script = [(401, None)];
