@@ -333,3 +333,47 @@ fn the_first_config_of_help_run_checks_clean() {
     let out = unattended(dir.path(), &["check"]);
     assert_eq!(out.status.code(), Some(0), "{config}\n{}", String::from_utf8_lossy(&out.stderr));
 }
+
+#[test]
+fn the_systemd_unit_verifies_and_gives_the_watchdog_room() {
+    let unit =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/contrib/unattended.service"))
+            .unwrap();
+    for key in [
+        "Type=notify",
+        "Restart=on-failure",
+        "DynamicUser=yes",
+        "StateDirectory=unattended",
+        "ProtectSystem=strict",
+    ] {
+        assert!(unit.lines().any(|l| l == key), "{key} in the unit");
+    }
+    // More than twice the monitor's default interval (30 s), which pings it.
+    let watchdog: u64 =
+        unit.lines().find_map(|l| l.strip_prefix("WatchdogSec=")).unwrap().parse().unwrap();
+    assert!(watchdog > 60, "WatchdogSec={watchdog}");
+    // Its command line is one the binary takes.
+    let exec = unit.lines().find_map(|l| l.strip_prefix("ExecStart=")).unwrap();
+    let args: Vec<&str> = exec.split_whitespace().skip(1).collect();
+    let dir = tempfile::tempdir().unwrap();
+    let mut help = args.clone();
+    help.push("--help");
+    let out = unattended(dir.path(), &help);
+    assert!(out.status.success(), "{exec}: {}", String::from_utf8_lossy(&out.stderr));
+
+    let Some(analyze) = ["/usr/bin/systemd-analyze", "/bin/systemd-analyze"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+    else {
+        eprintln!("!!! SKIPPED: systemd-analyze verify (no systemd-analyze on this machine) !!!");
+        return;
+    };
+    // `verify` wants ExecStart's program to exist: point it at the built binary.
+    let local = unit.replace("/usr/local/bin/unattended", BIN);
+    let path = dir.path().join("unattended.service");
+    std::fs::write(&path, local).unwrap();
+    let out = Command::new(analyze).arg("verify").arg(&path).output().unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    let complaints: Vec<&str> = said.lines().filter(|l| l.contains("unattended.service")).collect();
+    assert!(out.status.success() && complaints.is_empty(), "{said}");
+}

@@ -608,3 +608,86 @@ async fn the_view_and_metrics_follow_the_runs() {
     assert!(text.contains("unattended_alerts_total 1"), "{text}");
     assert!(view.held().is_empty());
 }
+
+/// The watchdog tick (systemd's `WATCHDOG=1`) comes from the end of each monitor round, not
+/// from a timer of its own: a round stuck (here its memory reading waits) stops the ticks, so
+/// systemd restarts a runner whose loop hangs. Real time, and the runner on a runtime of its
+/// own: the stuck round blocks one of its threads, as a hang would.
+#[test]
+fn a_stuck_monitor_round_stops_the_watchdog_ticks_until_it_returns() {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::mpsc;
+    let h = Harness::new("2026-12-01T00:00:00Z");
+    let clock = Clock::system();
+    let ticks = Arc::new(AtomicUsize::new(0));
+    let readings = Arc::new(AtomicUsize::new(0));
+    // While `stuck`, a reading waits for the test's word (30 s at most, so that a failing test
+    // still ends); any other reading made meanwhile returns.
+    let stuck = Arc::new(AtomicBool::new(false));
+    let (release, word) = mpsc::channel::<()>();
+    let word = Arc::new(Mutex::new(word));
+    let (counted, read, held) = (ticks.clone(), readings.clone(), stuck.clone());
+    let runner_rt =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let test_rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let mut runner = runner_rt.block_on(async {
+        let path = h.dir.path().join("state.db");
+        let store = Store::open(path, StoreConfig::new(), clock).await.unwrap();
+        Runner::builder(h.config(
+            "[monitor]\ninterval = \"50ms\"\n\
+             [tasks.ok]\nengine = \"fake\"\nevery = \"1h\"\ntz = \"UTC\"\n",
+        ))
+        .clock(clock)
+        .store(store)
+        .monitor_readings(
+            move || {
+                read.fetch_add(1, Ordering::SeqCst);
+                if held.load(Ordering::SeqCst)
+                    && let Ok(word) = word.try_lock()
+                {
+                    let _ = word.recv_timeout(Duration::from_secs(30));
+                }
+                Some(10 << 20)
+            },
+            |_| Some(10 << 30),
+        )
+        .on_watch(move || {
+            counted.fetch_add(1, Ordering::SeqCst);
+        })
+        .build()
+        .await
+        .unwrap()
+    });
+    let stop = CancellationToken::new();
+    let stopper = stop.clone();
+    let running = runner_rt.spawn(async move { runner.run(stopper).await });
+    let wait_for = |what: &'static str, n: &Arc<AtomicUsize>, above: usize| {
+        let n = n.clone();
+        async move {
+            let start = clock.now();
+            while n.load(Ordering::SeqCst) <= above {
+                assert!(
+                    clock.now() - start < Duration::from_secs(20),
+                    "gave up waiting for {what}"
+                );
+                clock.sleep(Duration::from_millis(10)).await;
+            }
+        }
+    };
+    test_rt.block_on(async {
+        wait_for("three ticks", &ticks, 2).await;
+        stuck.store(true, Ordering::SeqCst);
+        let read_so_far = readings.load(Ordering::SeqCst);
+        wait_for("a reading that waits", &readings, read_so_far).await;
+        clock.sleep(Duration::from_millis(20)).await; // past the tick of a round just ending
+        let before = ticks.load(Ordering::SeqCst);
+        clock.sleep(Duration::from_millis(500)).await; // ten rounds' worth
+        assert_eq!(ticks.load(Ordering::SeqCst), before, "no tick while the round is stuck");
+
+        stuck.store(false, Ordering::SeqCst);
+        release.send(()).unwrap();
+        wait_for("ticks again", &ticks, before + 1).await;
+    });
+    stop.cancel();
+    runner_rt.block_on(running).unwrap().unwrap();
+}
