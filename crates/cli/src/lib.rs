@@ -25,6 +25,24 @@
 //! work).
 //!
 //! Errors print like cargo's: `error: <what happened>`, its causes, then `help: <what to do>`.
+//!
+//! # `status --json` and `/status.json`
+//!
+//! One object: `at`, `state` (the store's path), `tasks` (each: `name`, `engine`, `enabled`,
+//! `state`, `since`, `next_run`, `last_success`, `reason`, `last_error`, `last_disposition`,
+//! `failures`, `last_run`, `recent_runs` (the last 24 hours, newest first; each `started_at`,
+//! `finished_at`, `outcome`, `summary`, `error`) and `progress` (`at`, `done`, `total`, `note`;
+//! only from a running process)), `open_breakers` and `paused_hosts` (`service`, `key`,
+//! `until`), `open_incidents`, `undelivered_alerts`, `recent_alerts` (`incident`, `kind`:
+//! `raised` or `recovered`, `task`, `at`, `title`, `help`). Times are RFC 3339 in UTC. Fields
+//! may be added; none is removed or changes meaning.
+//!
+//! # The status page
+//!
+//! `run --http ADDR` serves `/` (a page that refreshes itself from `/status.json`),
+//! `/status.json` and `/metrics` (Prometheus text). Off loopback, `[runner] http_token_env`
+//! names the variable holding the token every request must carry (`Authorization: Bearer`, or
+//! a browser's Basic login with the token as the password).
 
 mod auth;
 mod check;

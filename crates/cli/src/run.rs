@@ -40,6 +40,7 @@ Then:
     unattended check      # every mistake with its line and column; each task's next runs
     unattended run        # logs as text on a terminal, JSON lines otherwise
     unattended status     # in another terminal: what each task is doing
+    unattended run --http 127.0.0.1:9464   # and a status page at http://127.0.0.1:9464/
 
 At the first SIGTERM or Ctrl-C no new run starts, and running ones get
 [runner] shutdown_grace (default 30s) to save their checkpoints; a second
