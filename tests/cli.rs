@@ -377,3 +377,50 @@ fn the_systemd_unit_verifies_and_gives_the_watchdog_room() {
     let complaints: Vec<&str> = said.lines().filter(|l| l.contains("unattended.service")).collect();
     assert!(out.status.success() && complaints.is_empty(), "{said}");
 }
+
+#[test]
+fn once_on_a_terminal_draws_the_tasks_progress_as_a_bar_then_clears_it() {
+    use unattended_testkit::website::{Robots, Website};
+    let Some(script) =
+        ["/usr/bin/script", "/bin/script"].into_iter().find(|p| Path::new(p).exists())
+    else {
+        eprintln!("!!! SKIPPED: no `script` (util-linux) to give the command a terminal !!!");
+        return;
+    };
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let clock = unattended::core::Clock::system();
+    let site = Website::new(clock, Robots::Text("User-agent: *\nCrawl-delay: 1\n".into()), 1);
+    for i in 0..4 {
+        site.page(&format!("/p{i}"), &format!("<span class=\"price\">£{i}</span>"));
+    }
+    let served = rt.block_on(unattended_testkit::serve::serve(site)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let pages: Vec<String> = (0..4).map(|i| format!("\"{}/p{i}\"", served.url())).collect();
+    std::fs::write(
+        dir.path().join("unattended.toml"),
+        format!(
+            "[tasks.watch]\nengine = \"scrape\"\nevery = \"1h\"\n\
+             user_agent = \"pricewatch/1.0 (+https://example.com/bot)\"\npages = [{}]\n\
+             [tasks.watch.fields]\nprice = \".price\"\n[tasks.watch.report]\njsonl = \"changes.jsonl\"\n",
+            pages.join(", ")
+        ),
+    )
+    .unwrap();
+    // `script` runs the command on a pseudo-terminal and copies what it shows.
+    let out = Command::new(script)
+        .args(["-qec", &format!("{BIN} once watch"), "/dev/null"])
+        .current_dir(dir.path())
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{shown}");
+    assert!(
+        shown.contains("\r[") && shown.contains("%  ") && shown.contains("change(s) so far"),
+        "{shown:?}"
+    );
+    let last_bar = shown.rfind("\r[").unwrap();
+    let cleared = shown.rfind("\r\x1b[K").unwrap();
+    assert!(cleared > last_bar, "the bar is cleared at the end: {shown:?}");
+    assert!(shown[cleared..].contains("watch: succeeded"), "{shown:?}");
+}

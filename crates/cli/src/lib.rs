@@ -45,6 +45,7 @@
 //! a browser's Basic login with the token as the password).
 
 mod auth;
+mod bar;
 mod check;
 mod fetch;
 mod http;

@@ -46,6 +46,7 @@ pub(crate) fn init(format: LogFormat, sink: Sink, default: &str) {
             builder.json().flatten_event(true).with_writer(std::io::stderr).try_init()
         }
         (false, Sink::Stdout) => builder.with_writer(std::io::stdout).try_init(),
-        (false, Sink::Stderr) => builder.with_writer(std::io::stderr).try_init(),
+        // A progress bar may be on standard error's last line: each log line clears it.
+        (false, Sink::Stderr) => builder.with_writer(crate::bar::Stderr).try_init(),
     };
 }

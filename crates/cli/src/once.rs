@@ -1,10 +1,12 @@
-//! `unattended once TASK`: one run now.
+//! `unattended once TASK`: one run now, with a progress bar on a terminal.
 
 use std::path::Path;
 
+use unattended_core::Clock;
 use unattended_runner::{EngineKinds, Runner};
 use unattended_store::{RunOutcome, TaskState};
 
+use crate::bar::Bar;
 use crate::logging::{self, LogFormat, Sink};
 use crate::{CliError, Code};
 
@@ -23,8 +25,12 @@ pub(crate) async fn run(
 ) -> Result<Code, CliError> {
     logging::init(format, Sink::Stderr, "info");
     let config = crate::load(config, kinds)?;
-    let mut runner = Runner::builder(config).build().await?;
-    let outcome = runner.once(&args.task).await?;
+    let clock = Clock::system();
+    let mut runner = Runner::builder(config).clock(clock).build().await?;
+    let bar = Bar::start(runner.view(), &args.task, clock);
+    let outcome = runner.once(&args.task).await;
+    bar.finish().await;
+    let outcome = outcome?;
     let end = &outcome.end;
     let code = match (end.outcome, outcome.state) {
         (_, TaskState::Disabled) => Code::NeedsHuman,

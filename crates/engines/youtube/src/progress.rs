@@ -1,7 +1,7 @@
-//! How an upload's progress is shown: a bar (bytes, rate, ETA) on a terminal, a plain log line
-//! every tenth of the file otherwise.
+//! How an upload's progress is told: a line (bytes, rate, time left) reported to the runner with
+//! every confirmed chunk (`unattended once` draws it as a bar on a terminal; the status page
+//! shows it), and logged every tenth of the file.
 
-use std::io::{IsTerminal, Write};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -16,7 +16,6 @@ pub(crate) struct Meter {
     started: Instant,
     from: u64,
     last_tenth: u64,
-    bar: bool,
 }
 
 impl Meter {
@@ -29,7 +28,6 @@ impl Meter {
             started: clock.now(),
             from,
             last_tenth: tenth(from, total),
-            bar: std::io::stdout().is_terminal(),
         }
     }
 
@@ -53,21 +51,10 @@ impl Meter {
         line
     }
 
-    /// Shows that `done` bytes are confirmed.
+    /// Logs the line for `done` bytes confirmed when another tenth of the file is done.
     pub(crate) fn show(&mut self, done: u64) {
-        let line = self.line(done);
-        if self.bar {
-            let width = 30u64;
-            let filled = (done * width).checked_div(self.total).unwrap_or(width);
-            let bar: String = (0..width).map(|i| if i < filled { '#' } else { '-' }).collect();
-            let mut out = std::io::stdout().lock();
-            let _ = write!(out, "\r[{bar}] {line}\x1b[K");
-            if done >= self.total {
-                let _ = writeln!(out);
-            }
-            let _ = out.flush();
-        } else if tenth(done, self.total) > self.last_tenth || done >= self.total {
-            tracing::info!(target: "unattended::youtube", "{line}");
+        if tenth(done, self.total) > self.last_tenth || done >= self.total {
+            tracing::info!(target: "unattended::youtube", "{}", self.line(done));
         }
         self.last_tenth = tenth(done, self.total);
     }
