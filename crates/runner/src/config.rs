@@ -502,6 +502,7 @@ fn read(
 ) -> Option<RunnerConfig> {
     let mut state = StateSettings::default();
     let mut runner = RunnerSettings::default();
+    let mut runner_span = None;
     let mut monitor = MonitorSettings::default();
     let mut services = BTreeMap::new();
     let mut service_tables = BTreeMap::new();
@@ -512,7 +513,10 @@ fn read(
         let span = key.span();
         match key.get_ref().as_ref() {
             "state" => state = issues.read("in [state]", value).unwrap_or_default(),
-            "runner" => runner = issues.read("in [runner]", value).unwrap_or_default(),
+            "runner" => {
+                runner_span = Some(span.clone());
+                runner = issues.read("in [runner]", value).unwrap_or_default();
+            }
             "monitor" => monitor = issues.read("in [monitor]", value).unwrap_or_default(),
             "services" => service_tables.extend(tables(value, "services", issues)),
             "windows" => {
@@ -560,7 +564,7 @@ fn read(
                 "in [runner]: `http = \"{addr}\"` is not a loopback address, so the page needs \
                  `http_token_env` (the variable holding its token); or serve on 127.0.0.1"
             ),
-            None,
+            runner_span,
         );
     }
     let mut tasks = Vec::new();
@@ -964,6 +968,7 @@ mod tests {
         let task = "[tasks.t]\nengine = \"defaulted\"\nevery = \"1h\"\ntz = \"UTC\"\n";
         let err = parse(&format!("[runner]\nhttp = \"0.0.0.0:9464\"\n{task}")).unwrap_err();
         assert!(err.to_string().contains("needs `http_token_env`"), "{err}");
+        assert_eq!(err.places(), [(1, 2)], "at the [runner] table: {err}");
         let ok = parse(&format!("[runner]\nhttp = \"[::]:9464\"\nhttp_token_env = \"T\"\n{task}"))
             .unwrap();
         assert_eq!(ok.runner.http_token_env.as_deref(), Some("T"));
