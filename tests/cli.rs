@@ -6,6 +6,9 @@ use std::time::Duration;
 
 use unattended::store::{RunOutcome, StateStore, Store, StoreConfig};
 
+mod support;
+use support::wait_for;
+
 const BIN: &str = env!("CARGO_BIN_EXE_unattended");
 
 fn unattended(dir: &Path, args: &[&str]) -> Output {
@@ -20,16 +23,6 @@ fn spawn_run(dir: &Path) -> Child {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap()
-}
-
-/// Polls `cond` every 50 ms for up to `secs` seconds (real time; these are process tests).
-#[allow(clippy::disallowed_methods)] // a process test waits in real time, with a bound
-fn wait_for(secs: u64, what: &str, mut cond: impl FnMut() -> bool) {
-    let start = std::time::Instant::now();
-    while !cond() {
-        assert!(start.elapsed() < Duration::from_secs(secs), "gave up waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 fn lines(path: &Path) -> Vec<String> {

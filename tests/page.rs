@@ -12,6 +12,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+mod support;
+use support::wait_for;
+
 const BIN: &str = env!("CARGO_BIN_EXE_unattended");
 
 fn chromium() -> Option<PathBuf> {
@@ -50,16 +53,6 @@ fn browse(chromium: &Path, profile: &Path, url: &str, args: &[&str], budget: Dur
     child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
     assert!(child.wait().unwrap().success(), "chromium failed on {url}");
     out
-}
-
-/// Polls `cond` every 100 ms for up to `secs` seconds (real time; a process test).
-#[allow(clippy::disallowed_methods)] // a process test waits in real time, with a bound
-fn wait_for(secs: u64, what: &str, mut cond: impl FnMut() -> bool) {
-    let start = std::time::Instant::now();
-    while !cond() {
-        assert!(start.elapsed() < Duration::from_secs(secs), "gave up waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 fn get(port: u16, path: &str) -> String {
