@@ -19,16 +19,13 @@ const WIDTH: u64 = 24;
 const TICK: Duration = Duration::from_millis(200);
 
 /// A bar being drawn; [`finish`](Self::finish) clears it.
-pub(crate) struct Bar {
-    stop: Option<CancellationToken>,
-    task: Option<tokio::task::JoinHandle<()>>,
-}
+pub(crate) struct Bar(Option<(CancellationToken, tokio::task::JoinHandle<()>)>);
 
 impl Bar {
     /// Draws `task`'s progress from `view` while it runs, if standard error is a terminal.
     pub(crate) fn start(view: RunnerView, task: &str, clock: Clock) -> Self {
         if !std::io::stderr().is_terminal() {
-            return Self { stop: None, task: None };
+            return Self(None);
         }
         let stop = CancellationToken::new();
         let (done, name) = (stop.clone(), task.to_owned());
@@ -48,12 +45,12 @@ impl Bar {
                 }
             }
         });
-        Self { stop: Some(stop), task: Some(task) }
+        Self(Some((stop, task)))
     }
 
     /// Stops drawing and clears the bar.
-    pub(crate) async fn finish(mut self) {
-        if let (Some(stop), Some(task)) = (self.stop.take(), self.task.take()) {
+    pub(crate) async fn finish(self) {
+        if let Some((stop, task)) = self.0 {
             stop.cancel();
             let _ = task.await;
             clear();

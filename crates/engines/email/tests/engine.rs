@@ -269,16 +269,7 @@ async fn a_token_expiring_and_one_revoked_mid_run_are_renewed_without_losing_a_m
         "page_size = 10\nquota_per_minute = 120",
         "[[tasks.mail.rules]]\nname = \"tag\"\nadd_labels = [\"Label_1\"]\n",
     );
-    let mut runner = unattended_runner::Runner::builder(w.config(&text))
-        .clock(w.clock)
-        .seed(5)
-        .store(w.store().await)
-        .transport("gmail", unattended_runner::transport(tapped))
-        .transport("webhook", unattended_runner::transport(w.hooks.clone()))
-        .transport("oauth:google", unattended_runner::transport(w.oauth.token_endpoint()))
-        .build()
-        .await
-        .unwrap();
+    let mut runner = w.runner_over(&text, unattended_runner::transport(tapped)).await;
     World::once(&mut runner).await;
     let new: Vec<String> =
         (0..30).map(|n| w.gmail.deliver("a@example.com", &n.to_string())).collect();
@@ -376,16 +367,7 @@ async fn mail_arriving_while_history_is_paged_is_seen_next_run_if_gmail_pages_a_
     drop(first);
     let new: Vec<String> =
         (0..25).map(|n| w.gmail.deliver("a@example.com", &n.to_string())).collect();
-    let mut runner = unattended_runner::Runner::builder(w.config(&text))
-        .clock(w.clock)
-        .seed(5)
-        .store(w.store().await)
-        .transport("gmail", unattended_runner::transport(tapped))
-        .transport("webhook", unattended_runner::transport(w.hooks.clone()))
-        .transport("oauth:google", unattended_runner::transport(w.oauth.token_endpoint()))
-        .build()
-        .await
-        .unwrap();
+    let mut runner = w.runner_over(&text, unattended_runner::transport(tapped)).await;
     let end = World::once(&mut runner).await.end;
     assert_eq!(end.outcome, RunOutcome::Succeeded, "{end:?}");
     assert!(new.iter().all(|id| w.modified(id) == 1));

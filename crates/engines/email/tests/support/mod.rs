@@ -321,6 +321,21 @@ tz = "UTC"
             .unwrap()
     }
 
+    /// A runner whose Gmail is `gmail` (the mock wrapped by the test), webhooks reaching the
+    /// receiver uncut.
+    pub async fn runner_over(&self, text: &str, gmail: unattended_runner::Transport) -> Runner {
+        Runner::builder(self.config(text))
+            .clock(self.clock)
+            .seed(5)
+            .store(self.store().await)
+            .transport("gmail", gmail)
+            .transport("webhook", transport(self.hooks.clone()))
+            .transport("oauth:google", transport(self.oauth.token_endpoint()))
+            .build()
+            .await
+            .unwrap()
+    }
+
     pub async fn once(runner: &mut Runner) -> OnceOutcome {
         runner.once("mail").await.unwrap()
     }
