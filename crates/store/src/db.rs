@@ -11,7 +11,8 @@ use secrecy::{ExposeSecret, SecretString};
 
 use crate::error::StoreError;
 use crate::records::{
-    Checkpoint, Expect, HeldService, LearnedPace, RunEnd, RunId, RunRecord, TaskState, TaskStatus,
+    Checkpoint, Claim, Expect, HeldService, Holder, LearnedPace, Lease, RunEnd, RunId, RunRecord,
+    TaskState, TaskStatus,
 };
 use crate::schema::{LATEST, MIGRATIONS};
 
@@ -288,11 +289,16 @@ impl StateDb {
     /// # Errors
     ///
     /// A SQLite failure.
-    pub fn start_run(&mut self, task: &str, at: Timestamp) -> Result<RunId, StoreError> {
+    pub fn start_run(
+        &mut self,
+        task: &str,
+        runner: &str,
+        at: Timestamp,
+    ) -> Result<RunId, StoreError> {
         self.conn
             .execute(
-                "INSERT INTO runs (task, started_at) VALUES (?1, ?2)",
-                params![task, at.to_string()],
+                "INSERT INTO runs (task, started_at, runner) VALUES (?1, ?2, ?3)",
+                params![task, at.to_string(), runner],
             )
             .map_err(self.err())?;
         Ok(RunId(self.conn.last_insert_rowid()))
@@ -338,8 +344,9 @@ impl StateDb {
             .map_err(self.err())
     }
 
-    /// Marks every unfinished run as [`RunOutcome::Abandoned`](crate::RunOutcome::Abandoned) at `at` (call at start: they were
-    /// cut short by the previous process's end); returns how many.
+    /// Marks every unfinished run as [`RunOutcome::Abandoned`](crate::RunOutcome::Abandoned) at
+    /// `at` (call at start: they were cut short by the previous process's end), except those of
+    /// tasks whose lease is live (another runner runs them); returns how many.
     ///
     /// # Errors
     ///
@@ -348,8 +355,9 @@ impl StateDb {
         self.conn
             .execute(
                 "UPDATE runs SET finished_at = ?1, outcome = 'abandoned',
-                 error = 'the process stopped during the run' WHERE finished_at IS NULL",
-                [at.to_string()],
+                 error = 'the process stopped during the run' WHERE finished_at IS NULL
+                 AND task NOT IN (SELECT task FROM leases WHERE released = 0 AND expires_us > ?2)",
+                params![at.to_string(), micros(at)],
             )
             .map_err(self.err())
     }
@@ -364,7 +372,7 @@ impl StateDb {
             .conn
             .prepare(
                 "SELECT id, task, started_at, finished_at, outcome, disposition, error, attempts,
-                 summary FROM runs WHERE task = ?1 ORDER BY id DESC LIMIT ?2",
+                 summary, runner FROM runs WHERE task = ?1 ORDER BY id DESC LIMIT ?2",
             )
             .map_err(self.err())?;
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
@@ -380,13 +388,24 @@ impl StateDb {
                     r.get::<_, Option<String>>(6)?,
                     r.get::<_, i64>(7)?,
                     r.get::<_, Option<String>>(8)?,
+                    r.get::<_, Option<String>>(9)?,
                 ))
             })
             .map_err(self.err())?;
         let mut runs = Vec::new();
         for row in rows {
-            let (id, task, started, finished, outcome, disposition, error, attempts, summary) =
-                row.map_err(self.err())?;
+            let (
+                id,
+                task,
+                started,
+                finished,
+                outcome,
+                disposition,
+                error,
+                attempts,
+                summary,
+                runner,
+            ) = row.map_err(self.err())?;
             let end = match (finished, outcome) {
                 (Some(finished), Some(outcome)) => Some(RunEnd {
                     finished_at: self.time(&finished)?,
@@ -398,7 +417,13 @@ impl StateDb {
                 }),
                 _ => None,
             };
-            runs.push(RunRecord { id: RunId(id), task, started_at: self.time(&started)?, end });
+            runs.push(RunRecord {
+                id: RunId(id),
+                task,
+                started_at: self.time(&started)?,
+                end,
+                runner,
+            });
         }
         Ok(runs)
     }
@@ -551,28 +576,45 @@ impl StateDb {
         Ok(states)
     }
 
-    /// Replaces the held services of `kind` (open breakers, pauses) in one transaction.
+    /// Replaces what `holder` holds of `kind` (open breakers, pauses) in one transaction, and
+    /// forgets what anyone held of `kind` that ended before `now`.
     ///
     /// # Errors
     ///
     /// A SQLite failure; the old rows stay.
-    pub fn replace_held(&mut self, kind: &str, held: &[HeldService]) -> Result<(), StoreError> {
+    pub fn replace_held(
+        &mut self,
+        kind: &str,
+        holder: &str,
+        held: &[HeldService],
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
         let path = self.path.clone();
         let err = |e| StoreError::sqlite(&path, e);
         let tx = self.write()?;
-        tx.execute("DELETE FROM snapshots WHERE kind = ?1", [kind]).map_err(err)?;
+        tx.execute(
+            "DELETE FROM held WHERE kind = ?1 AND (holder = ?2 OR until_us <= ?3)",
+            params![kind, holder, micros(now)],
+        )
+        .map_err(err)?;
         {
             let mut insert = tx
-                .prepare("INSERT INTO snapshots (kind, key, until) VALUES (?1, ?2, ?3)")
+                .prepare(
+                    "INSERT INTO held (kind, holder, key, until, until_us)
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                )
                 .map_err(err)?;
             for h in held {
-                insert.execute(params![kind, h.key, h.until.to_string()]).map_err(err)?;
+                insert
+                    .execute(params![kind, holder, h.key, h.until.to_string(), micros(h.until)])
+                    .map_err(err)?;
             }
         }
         tx.commit().map_err(err)
     }
 
-    /// The held services of `kind`, by key.
+    /// The services held of `kind` by any holder, by key; a key held by several runners comes
+    /// once, with the latest end.
     ///
     /// # Errors
     ///
@@ -580,14 +622,17 @@ impl StateDb {
     pub fn held(&self, kind: &str) -> Result<Vec<HeldService>, StoreError> {
         let mut stmt = self
             .conn
-            .prepare("SELECT key, until FROM snapshots WHERE kind = ?1 ORDER BY key")
+            .prepare("SELECT key, until FROM held WHERE kind = ?1 ORDER BY key, until_us DESC")
             .map_err(self.err())?;
         let rows = stmt
             .query_map([kind], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
             .map_err(self.err())?;
-        let mut held = Vec::new();
+        let mut held: Vec<HeldService> = Vec::new();
         for row in rows {
             let (key, until) = row.map_err(self.err())?;
+            if held.last().is_some_and(|h| h.key == key) {
+                continue;
+            }
             held.push(HeldService { key, until: self.time(&until)? });
         }
         Ok(held)
@@ -683,6 +728,160 @@ impl StateDb {
             .map_err(self.err())
     }
 
+    /// Claims `task` for `me` until `until` (see [`Claim`]), in one transaction.
+    ///
+    /// # Errors
+    ///
+    /// A SQLite failure; nothing changed.
+    pub fn claim(
+        &mut self,
+        task: &str,
+        me: &Holder,
+        until: Timestamp,
+        now: Timestamp,
+    ) -> Result<Claim, StoreError> {
+        let path = self.path.clone();
+        let err = |e| StoreError::sqlite(&path, e);
+        let tx = self.write()?;
+        let found = tx
+            .query_row(
+                "SELECT holder, host, pid, instance, expires_us, released FROM leases
+                 WHERE task = ?1",
+                [task],
+                |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, i64>(2)?,
+                        r.get::<_, i64>(3)?,
+                        r.get::<_, i64>(4)?,
+                        r.get::<_, bool>(5)?,
+                    ))
+                },
+            )
+            .optional()
+            .map_err(err)?;
+        let found = found
+            .map(|(name, host, pid, instance, expires, released)| {
+                Ok::<_, StoreError>(Lease {
+                    task: task.to_owned(),
+                    holder: Holder {
+                        name,
+                        host,
+                        pid: u32::try_from(pid).unwrap_or(0),
+                        instance: instance.cast_unsigned(),
+                    },
+                    expires_at: from_micros(expires).ok_or_else(|| StoreError::Corrupt {
+                        path: path.clone(),
+                        detail: "a lease's expiry is out of range".to_owned(),
+                    })?,
+                    released,
+                })
+            })
+            .transpose()?;
+        let decision = lease_decision(found, me, now);
+        if let Claim::Granted { took_over: Some(earlier) } = &decision {
+            tx.execute(
+                "UPDATE runs SET finished_at = ?2, outcome = 'abandoned', error = ?3
+                 WHERE task = ?1 AND finished_at IS NULL",
+                params![task, now.to_string(), abandoned_by(earlier)],
+            )
+            .map_err(err)?;
+        }
+        if matches!(decision, Claim::Granted { .. }) {
+            tx.execute(
+                "INSERT INTO leases (task, holder, host, pid, instance, expires_us, released)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0)
+                 ON CONFLICT (task) DO UPDATE SET holder = ?2, host = ?3, pid = ?4,
+                 instance = ?5, expires_us = ?6, released = 0",
+                params![task, me.name, me.host, me.pid, me.instance.cast_signed(), micros(until)],
+            )
+            .map_err(err)?;
+            tx.commit().map_err(err)?;
+        }
+        Ok(decision)
+    }
+
+    /// Moves the expiry of `me`'s lease on `task` to `until`; `false` if `me` no longer holds
+    /// it (another runner took it over).
+    ///
+    /// # Errors
+    ///
+    /// A SQLite failure.
+    pub fn renew(&mut self, task: &str, me: &Holder, until: Timestamp) -> Result<bool, StoreError> {
+        let n = self
+            .conn
+            .execute(
+                "UPDATE leases SET expires_us = ?3 WHERE task = ?1 AND instance = ?2
+                 AND released = 0",
+                params![task, me.instance.cast_signed(), micros(until)],
+            )
+            .map_err(self.err())?;
+        Ok(n > 0)
+    }
+
+    /// Gives back `me`'s lease on `task`; `false` if `me` did not hold it.
+    ///
+    /// # Errors
+    ///
+    /// A SQLite failure.
+    pub fn release(&mut self, task: &str, me: &Holder, now: Timestamp) -> Result<bool, StoreError> {
+        let n = self
+            .conn
+            .execute(
+                "UPDATE leases SET released = 1, expires_us = ?3 WHERE task = ?1 AND instance = ?2
+                 AND released = 0",
+                params![task, me.instance.cast_signed(), micros(now)],
+            )
+            .map_err(self.err())?;
+        Ok(n > 0)
+    }
+
+    /// Every task's lease, by task.
+    ///
+    /// # Errors
+    ///
+    /// A SQLite failure, or a damaged row.
+    pub fn leases(&self) -> Result<Vec<Lease>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT task, holder, host, pid, instance, expires_us, released FROM leases
+                 ORDER BY task",
+            )
+            .map_err(self.err())?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, i64>(3)?,
+                    r.get::<_, i64>(4)?,
+                    r.get::<_, i64>(5)?,
+                    r.get::<_, bool>(6)?,
+                ))
+            })
+            .map_err(self.err())?;
+        let mut leases = Vec::new();
+        for row in rows {
+            let (task, name, host, pid, instance, expires, released) = row.map_err(self.err())?;
+            leases.push(Lease {
+                task,
+                holder: Holder {
+                    name,
+                    host,
+                    pid: u32::try_from(pid).unwrap_or(0),
+                    instance: instance.cast_unsigned(),
+                },
+                expires_at: from_micros(expires)
+                    .ok_or_else(|| self.corrupt("a lease's expiry is out of range"))?,
+                released,
+            });
+        }
+        Ok(leases)
+    }
+
     pub(crate) fn time(&self, text: &str) -> Result<Timestamp, StoreError> {
         text.parse().map_err(|e: jiff::Error| self.corrupt(e))
     }
@@ -690,6 +889,32 @@ impl StateDb {
     pub(crate) fn corrupt(&self, detail: impl std::fmt::Display) -> StoreError {
         StoreError::Corrupt { path: self.path.clone(), detail: detail.to_string() }
     }
+}
+
+/// A time as microseconds since the epoch: leases and held services are compared in SQL.
+pub(crate) fn micros(t: Timestamp) -> i64 {
+    t.as_microsecond()
+}
+
+pub(crate) fn from_micros(us: i64) -> Option<Timestamp> {
+    Timestamp::from_microsecond(us).ok()
+}
+
+/// Whether `me` may take `task` at `now`, given its lease as found (the one rule of both
+/// backends).
+pub(crate) fn lease_decision(found: Option<Lease>, me: &Holder, now: Timestamp) -> Claim {
+    match found {
+        None => Claim::Granted { took_over: None },
+        Some(lease) if lease.excludes(me, now) => Claim::Held(lease),
+        Some(lease) => Claim::Granted {
+            took_over: (!lease.released && !me.is(&lease.holder)).then_some(lease.holder),
+        },
+    }
+}
+
+/// Why a run was marked abandoned when its task was taken over.
+pub(crate) fn abandoned_by(earlier: &Holder) -> String {
+    format!("the runner {earlier} stopped during the run; another runner took the task over")
 }
 
 /// Creates the file readable by its owner only, if it does not exist yet (SQLite gives its WAL

@@ -10,7 +10,7 @@ use unattended_core::{Disposition, HasDisposition};
 #[non_exhaustive]
 pub enum StoreError {
     /// The database file could not be opened or created.
-    #[error("cannot open the state database {}: {source}; check the path and its permissions", path.display())]
+    #[error("cannot open the state database {}: {source}; check the path or address, and its permissions or login", path.display())]
     Open {
         /// The database file.
         path: PathBuf,
@@ -80,6 +80,16 @@ pub enum StoreError {
         /// What SQLite said.
         #[source]
         source: rusqlite::Error,
+    },
+    /// Another failure of a PostgreSQL state database.
+    #[cfg(feature = "postgres")]
+    #[error("state database {}: {source}", target.display())]
+    Postgres {
+        /// The server and database (`postgres://user@host:port/dbname`, no password).
+        target: PathBuf,
+        /// What the server or the driver said.
+        #[source]
+        source: postgres::Error,
     },
     /// The background worker stopped (it panicked); no write was made.
     #[error("the state database worker stopped unexpectedly")]

@@ -32,6 +32,8 @@ mod db;
 mod entries;
 mod error;
 mod persist;
+#[cfg(feature = "postgres")]
+mod pg;
 mod records;
 mod schema;
 mod store;
@@ -42,9 +44,11 @@ pub use self::alerts::{
 pub use self::db::{Durability, StateDb, StoreConfig};
 pub use self::entries::Entry;
 pub use self::error::StoreError;
-pub use self::persist::{Restored, SqliteCredentialStore, StateSaver, StateSaverBuilder};
+pub use self::persist::{Restored, StateSaver, StateSaverBuilder, StoredCredential};
+#[cfg(feature = "postgres")]
+pub use self::pg::PgDb;
 pub use self::records::{
-    Checkpoint, Expect, HeldService, LearnedPace, RunEnd, RunId, RunOutcome, RunRecord, TaskState,
-    TaskStatus, UnknownName,
+    Checkpoint, Claim, Expect, HeldService, Holder, LearnedPace, Lease, RunEnd, RunId, RunOutcome,
+    RunRecord, TaskState, TaskStatus, UnknownName,
 };
-pub use self::store::{StateStore, Store};
+pub use self::store::{Database, StateStore, Store};

@@ -15,6 +15,9 @@ use crate::error::StoreError;
 use crate::records::{HeldService, LearnedPace};
 use crate::store::{StateStore, Store};
 
+/// Ends that differ by less than this are the same end (times pass through the monotonic clock).
+const FOLLOW_SLACK: jiff::SignedDuration = jiff::SignedDuration::from_millis(5);
+
 fn breaker_kind(name: &str) -> String {
     format!("breaker:{name}")
 }
@@ -111,26 +114,27 @@ impl Store {
     }
 
     /// A [`CredentialStore`] for the refresh token `name`, kept in this database.
-    pub fn credential(&self, name: impl Into<String>) -> SqliteCredentialStore {
-        SqliteCredentialStore { store: self.clone(), name: name.into() }
+    pub fn credential(&self, name: impl Into<String>) -> StoredCredential {
+        StoredCredential { store: self.clone(), name: name.into() }
     }
 }
 
-/// A refresh token kept in the state database (written with `synchronous=FULL`; the file is
-/// `0600`). Get one from [`Store::credential`].
+/// A refresh token kept in the state database (in SQLite written with `synchronous=FULL` to a
+/// `0600` file; in PostgreSQL committed with `synchronous_commit = on`), so every runner sharing
+/// the database sees a rotated token. Get one from [`Store::credential`].
 #[derive(Clone, Debug)]
-pub struct SqliteCredentialStore {
+pub struct StoredCredential {
     store: Store,
     name: String,
 }
 
-impl SqliteCredentialStore {
+impl StoredCredential {
     fn error(&self, action: &'static str) -> impl FnOnce(StoreError) -> CredentialStoreError + '_ {
         move |e| CredentialStoreError::new(action, self.store.path(), io::Error::other(e))
     }
 }
 
-impl CredentialStore for SqliteCredentialStore {
+impl CredentialStore for StoredCredential {
     fn load(&self) -> Result<Option<SecretString>, CredentialStoreError> {
         self.store
             .blocking(|db| db.credential(&self.name))
@@ -162,6 +166,7 @@ enum Watched {
 pub struct StateSaver {
     shared: Arc<SaverShared>,
     task: tokio::task::JoinHandle<()>,
+    follower: Option<tokio::task::JoinHandle<()>>,
 }
 
 #[derive(Debug)]
@@ -189,12 +194,18 @@ pub struct StateSaverBuilder {
     store: Store,
     watched: Vec<Watched>,
     debounce: Duration,
+    follow: Option<Duration>,
 }
 
 impl StateSaver {
     /// A saver writing to `store`, saving 1 s after a change.
     pub fn builder(store: Store) -> StateSaverBuilder {
-        StateSaverBuilder { store, watched: Vec::new(), debounce: Duration::from_secs(1) }
+        StateSaverBuilder {
+            store,
+            watched: Vec::new(),
+            debounce: Duration::from_secs(1),
+            follow: None,
+        }
     }
 
     /// Something changed: save soon.
@@ -225,6 +236,9 @@ impl StateSaver {
 impl Drop for StateSaver {
     fn drop(&mut self) {
         self.task.abort();
+        if let Some(follower) = &self.follower {
+            follower.abort();
+        }
     }
 }
 
@@ -247,6 +261,16 @@ impl StateSaverBuilder {
     #[must_use]
     pub fn debounce(mut self, debounce: Duration) -> Self {
         self.debounce = debounce;
+        self
+    }
+
+    /// Also reads, every `every`, what other runners sharing the store saved, and holds back
+    /// here too the services they found down or throttling: three runners do not each learn
+    /// the same outage. For a shared store ([`Store::is_shared`]); `None` (the default) only
+    /// restores at start.
+    #[must_use]
+    pub fn follow(mut self, every: Option<Duration>) -> Self {
+        self.follow = every.filter(|d| !d.is_zero());
         self
     }
 
@@ -284,7 +308,9 @@ impl StateSaverBuilder {
             debounce: self.debounce,
         });
         let task = tokio::spawn(run(Arc::downgrade(&shared)));
-        Ok((StateSaver { shared, task }, restored))
+        let follower =
+            self.follow.map(|every| tokio::spawn(follow(Arc::downgrade(&shared), every)));
+        Ok((StateSaver { shared, task, follower }, restored))
     }
 }
 
@@ -302,7 +328,60 @@ async fn run(shared: std::sync::Weak<SaverShared>) {
     }
 }
 
+/// Takes in, every `every`, what the other runners hold back.
+async fn follow(shared: std::sync::Weak<SaverShared>, every: Duration) {
+    let mut failing = false;
+    loop {
+        let Some(strong) = shared.upgrade() else { return };
+        let clock = strong.store.clock();
+        drop(strong);
+        clock.sleep(every).await;
+        let Some(strong) = shared.upgrade() else { return };
+        match strong.take_in().await {
+            Ok(()) if failing => {
+                failing = false;
+                tracing::info!("reading the other runners' breakers and pauses again");
+            }
+            Ok(()) => {}
+            Err(error) if !failing => {
+                failing = true;
+                tracing::warn!(%error, "could not read the other runners' breakers and pauses; trying again");
+            }
+            Err(_) => {}
+        }
+    }
+}
+
 impl SaverShared {
+    /// Holds back here what is held back in the store and not yet here.
+    async fn take_in(&self) -> Result<(), StoreError> {
+        let now = self.store.clock().wall();
+        for watched in &self.watched {
+            match watched {
+                Watched::Breakers(name, handle) => {
+                    let here = handle.snapshot();
+                    for row in self.store.held(&breaker_kind(name)).await? {
+                        let known = here.iter().any(|h| {
+                            h.key.as_str() == row.key && h.until >= row.until - FOLLOW_SLACK
+                        });
+                        if row.until > now && !known {
+                            tracing::info!(service = %row.key, name = %name, until = %row.until, "breaker opened by another runner; open here too");
+                            handle.force_open(ServiceKey::new(row.key), row.until);
+                        }
+                    }
+                }
+                Watched::Pauses(name, registry) => {
+                    for row in self.store.held(&pause_kind(name)).await? {
+                        if registry.pause(ServiceKey::new(row.key.clone()), row.until, now) {
+                            tracing::info!(service = %row.key, name = %name, until = %row.until, "paused by another runner's answer; paused here too");
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
     async fn save_all(&self) -> Result<(), StoreError> {
         for watched in &self.watched {
             match watched {

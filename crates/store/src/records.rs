@@ -230,6 +230,8 @@ pub struct RunRecord {
     pub started_at: Timestamp,
     /// How it ended, once it has.
     pub end: Option<RunEnd>,
+    /// The runner that ran it (its name), if recorded.
+    pub runner: Option<String>,
 }
 
 /// One service held back until a time: an open breaker or a rate-limit pause.
@@ -250,4 +252,120 @@ pub struct LearnedPace {
     pub rate: f64,
     /// When it was learned (wall time).
     pub learned_at: Timestamp,
+}
+
+/// Who holds a lease: one runner process.
+///
+/// Several runners may share one database (PostgreSQL, or one SQLite file). Each names itself
+/// ([`name`](Self::name), shown in `status`); [`instance`](Self::instance) tells two processes of
+/// one name apart. A lease held by a process of this host that is gone (its pid no longer
+/// runs) is taken over at once; any other lease only when it expires.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Holder {
+    /// The runner's name (`[runner] name`; the host name by default).
+    pub name: String,
+    /// The host it runs on.
+    pub host: String,
+    /// Its process id.
+    pub pid: u32,
+    /// Random, drawn when the process starts: tells apart two holders of one name and host.
+    pub instance: u64,
+}
+
+impl Holder {
+    /// This process, named `name` (the host name if `None`).
+    pub fn this_process(name: Option<&str>) -> Self {
+        let host = host_name();
+        Self {
+            name: name.map_or_else(|| host.clone(), str::to_owned),
+            host,
+            pid: std::process::id(),
+            instance: fastrand::u64(1..i64::MAX.cast_unsigned()),
+        }
+    }
+
+    /// Whether this is the same process as `other`.
+    pub fn is(&self, other: &Self) -> bool {
+        self.instance == other.instance
+    }
+
+    /// Whether `other`'s process is known to be gone: it ran on this host and its pid is free.
+    pub fn sees_gone(&self, other: &Self) -> bool {
+        other.host == self.host && !self.is(other) && !pid_runs(other.pid)
+    }
+}
+
+impl fmt::Display for Holder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} (pid {} on {})", self.name, self.pid, self.host)
+    }
+}
+
+fn host_name() -> String {
+    #[cfg(unix)]
+    {
+        let name = rustix::system::uname().nodename().to_string_lossy().into_owned();
+        if !name.is_empty() {
+            return name;
+        }
+    }
+    std::env::var("HOSTNAME").unwrap_or_else(|_| "localhost".to_owned())
+}
+
+/// Whether a process with this pid exists (signal 0 checks without sending anything).
+fn pid_runs(pid: u32) -> bool {
+    #[cfg(unix)]
+    {
+        let Some(pid) = i32::try_from(pid).ok().and_then(rustix::process::Pid::from_raw) else {
+            return false;
+        };
+        // EPERM: it exists but belongs to another user.
+        !matches!(rustix::process::test_kill_process(pid), Err(rustix::io::Errno::SRCH))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = pid;
+        true
+    }
+}
+
+/// A task's lease: which runner runs it, until when.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Lease {
+    /// The task.
+    pub task: String,
+    /// The runner that holds (or last held) it.
+    pub holder: Holder,
+    /// When it expires unless renewed.
+    pub expires_at: Timestamp,
+    /// Whether its holder gave it back (the run ended).
+    pub released: bool,
+}
+
+impl Lease {
+    /// Whether it keeps `me` from running its task at `now`: held by another process that is
+    /// not known to be gone, and not expired.
+    pub fn excludes(&self, me: &Holder, now: Timestamp) -> bool {
+        !self.released
+            && self.expires_at > now
+            && !me.is(&self.holder)
+            && !me.sees_gone(&self.holder)
+    }
+}
+
+/// The answer to a claim on a task ([`StateStore::claim`](crate::StateStore::claim)).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Claim {
+    /// The lease is the caller's until the time asked; `took_over` names the runner that held
+    /// it unreleased (it stopped, or its lease ran out), whose unfinished runs of the task are
+    /// now marked abandoned.
+    Granted {
+        /// The earlier holder, if its lease was taken over.
+        took_over: Option<Holder>,
+    },
+    /// Another runner holds it.
+    Held(Lease),
+    /// Another runner is claiming it at this moment; ask again shortly.
+    Busy,
 }

@@ -95,6 +95,29 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         learned_at  TEXT NOT NULL,
         PRIMARY KEY (name, key)
     ) STRICT;",
+    // 7: several runners on one database: task leases, who ran a run, held services by holder.
+    "CREATE TABLE leases (
+        task         TEXT PRIMARY KEY,
+        holder       TEXT NOT NULL,
+        host         TEXT NOT NULL,
+        pid          INTEGER NOT NULL,
+        instance     INTEGER NOT NULL,
+        expires_us   INTEGER NOT NULL,
+        released     INTEGER NOT NULL DEFAULT 0
+    ) STRICT;
+    ALTER TABLE runs ADD COLUMN runner TEXT;
+    CREATE TABLE held (
+        kind        TEXT NOT NULL,
+        holder      TEXT NOT NULL,
+        key         TEXT NOT NULL,
+        until       TEXT NOT NULL,
+        until_us    INTEGER NOT NULL,
+        PRIMARY KEY (kind, holder, key)
+    ) STRICT;
+    INSERT INTO held (kind, holder, key, until, until_us)
+        SELECT kind, '', key, until, CAST(unixepoch(until, 'subsec') * 1000000 AS INTEGER)
+        FROM snapshots;
+    DROP TABLE snapshots;",
 ];
 
 /// The schema version this program writes.

@@ -21,6 +21,7 @@
 //! - [`leaky`]: an API behind nginx's `limit_req` (a leaky bucket: rate, burst, `nodelay`,
 //!   `429` with or without `Retry-After`, optionally the IETF `RateLimit` fields);
 //! - [`nginx`]: a real nginx on 127.0.0.1 with `limit_req` locations of one's choosing;
+//! - [`postgres`]: a real PostgreSQL server on 127.0.0.1, in a throwaway cluster;
 //! - [`fault`]: the faults mocks inject ([`fault::Fault`]) and when ([`fault::Trigger`]: the Nth
 //!   request to a route, a span of time, a seeded chance); [`log`]: what a mock received;
 //! - [`serve`]: any mock on 127.0.0.1, sharing its state with the in-process service;
@@ -43,6 +44,7 @@ pub mod leaky;
 pub mod log;
 pub mod nginx;
 pub mod oauth;
+pub mod postgres;
 pub mod serve;
 pub mod socket;
 pub mod website;
