@@ -124,7 +124,7 @@ pub(crate) async fn run(
         CliError::new(format!("token_url of credential {name:?} is not a URL: {e}"), Code::Usage)
     })?;
     let clock = Clock::system();
-    let store = Store::open(&config.state.path, StoreConfig::new(), clock).await?;
+    let store = crate::open_store(&config, StoreConfig::new(), clock).await?;
 
     let port = args.port.unwrap_or(0);
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, port)).await.map_err(|e| {
@@ -171,7 +171,7 @@ pub(crate) async fn run(
     arrival.answer_page(verdict, clock).await;
     let missing = done?;
 
-    println!("saved the refresh token of `{name}` in {}", config.state.path.display());
+    println!("saved the refresh token of `{name}` in {}", config.state.describe());
     if !missing.is_empty() {
         eprintln!(
             "warning: not granted: {}; what needs them will fail until `unattended auth {name}` \

@@ -23,7 +23,7 @@ pub(crate) fn run(config: &Path, kinds: &EngineKinds, args: Args) -> Result<Code
         config.file.display(),
         config.tasks.len(),
         config.services.len(),
-        config.state.path.display()
+        config.state.describe()
     );
     for task in &config.tasks {
         let schedule = &task.schedule;

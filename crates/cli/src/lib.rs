@@ -28,11 +28,13 @@
 //!
 //! # `status --json` and `/status.json`
 //!
-//! One object: `at`, `state` (the store's path), `tasks` (each: `name`, `engine`, `enabled`,
-//! `state`, `since`, `next_run`, `last_success`, `reason`, `last_error`, `last_disposition`,
-//! `failures`, `last_run`, `recent_runs` (the last 24 hours, newest first; each `started_at`,
-//! `finished_at`, `outcome`, `summary`, `error`) and `progress` (`at`, `done`, `total`, `note`;
-//! only from a running process)), `open_breakers` and `paused_hosts` (`service`, `key`,
+//! One object: `at`, `state` (the store's path, or its server without the password), `tasks`
+//! (each: `name`, `engine`, `enabled`, `state`, `since`, `next_run`, `last_success`, `reason`,
+//! `last_error`, `last_disposition`, `failures`, `last_run`, `recent_runs` (the last 24 hours,
+//! newest first; each `started_at`, `finished_at`, `outcome`, `summary`, `error`, `runner`),
+//! `progress` (`at`, `done`, `total`, `note`; only from a running process) and `runner` (the
+//! runner holding the task now: `name`, `host`, `pid`, `until`; `null` when none does)),
+//! `open_breakers` and `paused_hosts` (`service`, `key`,
 //! `until`), `open_incidents`, `undelivered_alerts`, `recent_alerts` (`incident`, `kind`:
 //! `raised` or `recovered`, `task`, `at`, `title`, `help`). Times are RFC 3339 in UTC. Fields
 //! may be added; none is removed or changes meaning.
@@ -290,8 +292,9 @@ impl From<unattended_runner::RunnerError> for Error {
             E::MissingEnv { var, .. } => {
                 Some(format!("set {var} in the environment of the runner"))
             }
-            E::Store(_) => {
-                Some("check the `[state] path` file and its disk (space, permissions)".to_owned())
+            E::Store(_) => Some(STATE_HELP.to_owned()),
+            E::HeldElsewhere { .. } => {
+                Some("`unattended status` shows which runner runs which task".to_owned())
             }
             E::UnknownTask { .. } => Some("`unattended status` lists the tasks".to_owned()),
             _ => None,
@@ -307,9 +310,21 @@ impl From<unattended_runner::RunnerError> for Error {
 
 impl From<unattended_store::StoreError> for Error {
     fn from(e: unattended_store::StoreError) -> Self {
-        Self::from_error(&e, Code::NeedsHuman)
-            .help("check the `[state] path` file and its disk (space, permissions)")
+        Self::from_error(&e, Code::NeedsHuman).help(STATE_HELP)
     }
+}
+
+const STATE_HELP: &str = "check the `[state] path` file and its disk (space, permissions), or \
+     the `[state] url` server (reachable, login, disk)";
+
+/// Opens the state `config` names: its file, or its PostgreSQL server.
+pub(crate) async fn open_store(
+    config: &RunnerConfig,
+    store: unattended_store::StoreConfig,
+    clock: unattended_core::Clock,
+) -> Result<unattended_store::Store, CliError> {
+    let location = config.state.location(|var| std::env::var(var).ok())?;
+    Ok(unattended_store::Store::open_location(&location, store, clock).await?)
 }
 
 /// A time as people read it: local to `tz`, to the second.

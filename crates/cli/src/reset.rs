@@ -4,7 +4,7 @@ use std::path::Path;
 
 use unattended_core::Clock;
 use unattended_runner::EngineKinds;
-use unattended_store::{StateStore, Store, StoreConfig, TaskState, TaskStatus};
+use unattended_store::{StateStore, StoreConfig, TaskState, TaskStatus};
 
 use crate::{CliError, Code};
 
@@ -26,7 +26,7 @@ pub(crate) async fn run(config: &Path, kinds: &EngineKinds, args: Args) -> Resul
             .help(format!("the tasks are: {}", known.join(", "))));
     }
     let clock = Clock::system();
-    let store = Store::open(&config.state.path, StoreConfig::new(), clock).await?;
+    let store = crate::open_store(&config, StoreConfig::new(), clock).await?;
     let now = clock.wall();
     let before = store.task_state(&args.task).await?;
     let mut status = before.clone().unwrap_or_else(|| TaskStatus::new(TaskState::Idle, now));

@@ -73,7 +73,7 @@ pub(crate) async fn run(
     let token = http_token(&config.runner)?;
     tracing::info!(
         config = %config.file.display(),
-        state = %config.state.path.display(),
+        state = %config.state.describe(),
         tasks = config.tasks.len(),
         "starting"
     );

@@ -103,6 +103,19 @@ pub(crate) struct TaskReport {
     pub(crate) recent_runs: Vec<RunReport>,
     /// How far a running task has come (only the running process knows: `null` in `status`).
     pub(crate) progress: Option<ProgressReport>,
+    /// The runner that holds the task now (its claim is live), if any.
+    pub(crate) runner: Option<RunnerReport>,
+}
+
+/// The runner holding a task.
+#[derive(Debug, Serialize)]
+pub(crate) struct RunnerReport {
+    /// Its `[runner] name` (the host's name by default).
+    pub(crate) name: String,
+    pub(crate) host: String,
+    pub(crate) pid: u32,
+    /// When its claim ends unless renewed.
+    pub(crate) until: Timestamp,
 }
 
 /// A running task's last progress report.
@@ -122,6 +135,8 @@ pub(crate) struct RunReport {
     pub(crate) outcome: Option<String>,
     pub(crate) summary: Option<String>,
     pub(crate) error: Option<String>,
+    /// The runner that ran it.
+    pub(crate) runner: Option<String>,
 }
 
 /// A held service.
@@ -139,6 +154,7 @@ fn run_report(r: &RunRecord) -> RunReport {
         outcome: r.end.as_ref().map(|e| e.outcome.as_str().to_owned()),
         summary: r.end.as_ref().and_then(|e| e.summary.clone()),
         error: r.end.as_ref().and_then(|e| e.error.clone()),
+        runner: r.runner.clone(),
     }
 }
 
@@ -151,12 +167,13 @@ pub(crate) async fn run(
     logging::init(format, Sink::Stderr, "warn");
     let config = crate::load(config, kinds)?;
     let path = &config.state.path;
-    if !path.exists() {
+    let on_server = config.state.url.is_some() || config.state.url_env.is_some();
+    if !on_server && !path.exists() {
         return Err(CliError::new(format!("no state yet at {}", path.display()), Code::Usage)
             .help("the runner has not run with this config: start it with `unattended run`"));
     }
     let clock = Clock::system();
-    let store = Store::open(path, StoreConfig::new().read_only(true), clock).await?;
+    let store = crate::open_store(&config, StoreConfig::new().read_only(true), clock).await?;
     let report = report(&config, &store, clock.wall()).await?;
     if args.json {
         let text = serde_json::to_string_pretty(&report)
@@ -176,8 +193,8 @@ pub(crate) async fn report(
     store: &Store,
     now: Timestamp,
 ) -> Result<Report, StoreError> {
-    let path = &config.state.path;
     let states = store.task_states().await?;
+    let leases = store.leases().await?;
     let day_ago = now.checked_sub(RECENT_RUNS).unwrap_or(Timestamp::MIN);
     let mut tasks = Vec::new();
     for spec in &config.tasks {
@@ -201,6 +218,15 @@ pub(crate) async fn report(
             last_run,
             recent_runs,
             progress: None,
+            runner: leases
+                .iter()
+                .find(|l| l.task == spec.name && !l.released && l.expires_at > now)
+                .map(|l| RunnerReport {
+                    name: l.holder.name.clone(),
+                    host: l.holder.host.clone(),
+                    pid: l.holder.pid,
+                    until: l.expires_at,
+                }),
         });
     }
     let (mut open_breakers, mut paused_hosts) = (Vec::new(), Vec::new());
@@ -253,7 +279,7 @@ pub(crate) async fn report(
         .collect();
     Ok(Report {
         at: now,
-        state: path.display().to_string(),
+        state: config.state.describe(),
         tasks,
         open_breakers,
         paused_hosts,
@@ -292,7 +318,11 @@ pub(crate) fn table(r: &Report, terminal: bool) -> String {
         "LAST ERROR".into(),
     ]];
     for t in &r.tasks {
-        let state = if t.enabled { t.state.clone() } else { "off (config)".to_owned() };
+        let state = match (&t.runner, t.enabled) {
+            (_, false) => "off (config)".to_owned(),
+            (Some(runner), true) => format!("{} @ {}", t.state, runner.name),
+            (None, true) => t.state.clone(),
+        };
         let error = match (&t.reason, &t.last_error) {
             (Some(reason), _) if t.state == "disabled" || t.state == "deferred" => reason.clone(),
             (_, Some(e)) => match &t.last_disposition {

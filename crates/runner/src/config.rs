@@ -54,9 +54,70 @@ pub struct StateSettings {
     /// The SQLite file (default `unattended.db` beside the config file).
     #[serde(default = "default_state_path")]
     pub path: PathBuf,
+    /// A PostgreSQL server instead of the file (`postgres://user:password@host/dbname`), for
+    /// several runners sharing tasks, breakers and pauses. Prefer `url_env` when the URL holds
+    /// a password.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// The environment variable holding that URL.
+    #[serde(default)]
+    pub url_env: Option<String>,
+    /// How long a runner's claim on a running task lasts unless renewed (default 30 s; renewed
+    /// every third of it). A runner that dies loses its tasks to another after this.
+    #[serde(default = "default_lease", with = "unattended_client::duration")]
+    pub lease: Duration,
     /// Runs kept per task (default 200): older ones are pruned.
     #[serde(default = "default_keep_runs")]
     pub keep_runs: usize,
+}
+
+const fn default_lease() -> Duration {
+    Duration::from_secs(30)
+}
+
+impl StateSettings {
+    /// Where the state is: the server's URL (from `url_env`, read with `env`, or `url`) or the
+    /// file's path.
+    ///
+    /// # Errors
+    ///
+    /// `url_env` names a variable that is not set (or not UTF-8).
+    pub fn location(
+        &self,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<String, crate::RunnerError> {
+        if let Some(var) = &self.url_env {
+            return env(var).ok_or_else(|| crate::RunnerError::MissingEnv {
+                var: var.clone(),
+                what: "the PostgreSQL URL of the state ([state] url_env), \
+                       postgres://user:password@host/dbname"
+                    .to_owned(),
+            });
+        }
+        Ok(self.url.clone().unwrap_or_else(|| self.path.display().to_string()))
+    }
+
+    /// A short name of where the state is, for logs: the file, or the server without its
+    /// password.
+    pub fn describe(&self) -> String {
+        match (&self.url_env, &self.url) {
+            (Some(var), _) => format!("the PostgreSQL server in ${var}"),
+            (None, Some(url)) => redact_url(url),
+            (None, None) => self.path.display().to_string(),
+        }
+    }
+}
+
+/// `url` without the password of its user part.
+fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
+    match rest.split_once('@') {
+        Some((user, host)) if user.contains(':') => {
+            let name = user.split(':').next().unwrap_or_default();
+            format!("{scheme}://{name}:…@{host}")
+        }
+        _ => url.to_owned(),
+    }
 }
 
 fn default_state_path() -> PathBuf {
@@ -69,7 +130,13 @@ const fn default_keep_runs() -> usize {
 
 impl Default for StateSettings {
     fn default() -> Self {
-        Self { path: default_state_path(), keep_runs: default_keep_runs() }
+        Self {
+            path: default_state_path(),
+            url: None,
+            url_env: None,
+            lease: default_lease(),
+            keep_runs: default_keep_runs(),
+        }
     }
 }
 
@@ -78,6 +145,10 @@ impl Default for StateSettings {
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct RunnerSettings {
+    /// This runner's name, shown in `status` beside the tasks it runs (default: the host's
+    /// name). Runners sharing one state need names of their own.
+    #[serde(default)]
+    pub name: Option<String>,
     /// How long running tasks get to save their checkpoint at shutdown (default 30 s).
     #[serde(default = "default_grace", with = "unattended_client::duration")]
     pub shutdown_grace: Duration,
@@ -105,7 +176,7 @@ const fn default_grace() -> Duration {
 
 impl Default for RunnerSettings {
     fn default() -> Self {
-        Self { shutdown_grace: default_grace(), http: None, http_token_env: None }
+        Self { name: None, shutdown_grace: default_grace(), http: None, http_token_env: None }
     }
 }
 
@@ -549,6 +620,21 @@ fn read(
         }
     }
     state.path = dir.join(&state.path);
+    if state.url.is_some() && state.url_env.is_some() {
+        issues.add("in [state]: give `url` or `url_env`, not both", None);
+    }
+    if let Some(url) = &state.url
+        && !(url.starts_with("postgres://") || url.starts_with("postgresql://"))
+    {
+        issues.add(
+            "in [state]: `url` must be a PostgreSQL URL (postgres://user@host/dbname); a SQLite \
+             file is `path`",
+            None,
+        );
+    }
+    if state.lease < Duration::from_secs(1) {
+        issues.add("in [state]: `lease` must be at least 1s", None);
+    }
     if state.keep_runs == 0 {
         issues.add("in [state]: `keep_runs` must be at least 1", None);
     }

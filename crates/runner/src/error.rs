@@ -40,6 +40,18 @@ pub enum RunnerError {
     /// The state store failed.
     #[error(transparent)]
     Store(#[from] unattended_store::StoreError),
+    /// Another runner sharing the state runs the task now.
+    #[error(
+        "{task} is running in the runner {holder} (its claim lasts until {until}); wait for that run to end, or stop that runner"
+    )]
+    HeldElsewhere {
+        /// The task.
+        task: String,
+        /// The runner that holds it.
+        holder: String,
+        /// When its claim ends unless renewed.
+        until: jiff::Timestamp,
+    },
     /// No task has that name.
     #[error("no task is called {name:?}; tasks: {known}")]
     UnknownTask {

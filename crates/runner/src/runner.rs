@@ -11,7 +11,7 @@ use unattended_client::Client;
 use unattended_core::clock::add_saturating;
 use unattended_core::{Clock, Disposition};
 use unattended_store::{
-    RunEnd, RunId, RunOutcome, StateStore, Store, StoreConfig, TaskState, TaskStatus,
+    Claim, Holder, RunEnd, RunId, RunOutcome, StateStore, Store, StoreConfig, TaskState, TaskStatus,
 };
 
 use crate::alerting::{AlertNote, Alerter};
@@ -132,8 +132,15 @@ impl RunnerBuilder {
         let seed = self.seed.unwrap_or_else(|| fastrand::u64(..));
         let store = match self.store {
             Some(store) => store,
-            None => Store::open(&self.config.state.path, StoreConfig::new(), self.clock).await?,
+            None => {
+                let env = self.env.clone();
+                let location = self.config.state.location(|var| (env.0)(var))?;
+                Store::open_location(&location, StoreConfig::new(), self.clock).await?
+            }
         };
+        // Runs, leases and held services are written under this runner's name.
+        let store = store.with_holder(Holder::this_process(self.config.runner.name.as_deref()));
+        let shared = store.is_shared();
         let services =
             Services::build(&self.config, self.clock, seed, &store, &self.transports, &self.env)?;
         // Open breakers and pauses outlive the process: restored now, saved after each run.
@@ -143,6 +150,10 @@ impl RunnerBuilder {
                 saver = saver.breakers(name.clone(), breakers.clone());
             }
             saver = saver.pauses(name.clone(), client.pauses());
+        }
+        // On a shared store, what one runner learns reaches the others within about a second.
+        if shared {
+            saver = saver.follow(Some(FOLLOW_EVERY));
         }
         let (saver, _restored) = saver.start().await?;
         let ping = match (self.config.tasks.iter().any(|t| t.ping.is_some()), &self.transports) {
@@ -377,7 +388,17 @@ struct Running {
     slot: Timestamp,
     started: Timestamp,
     cancel: CancellationToken,
+    /// When its lease is renewed next.
+    renew_at: Timestamp,
+    /// Until when its lease holds, as last renewed.
+    held_until: Timestamp,
+    /// Another runner took the task over (this one stalled past its lease): the run is
+    /// stopped, and its end does not overwrite the new holder's state.
+    lost: bool,
 }
+
+/// How often a runner on a shared store writes and reads breakers and pauses.
+const FOLLOW_EVERY: Duration = Duration::from_millis(250);
 
 /// A run that ended, as its supervisor reports it.
 struct Finished {
@@ -541,14 +562,24 @@ impl Runner {
                     next_watch = add_saturating(now, interval);
                 }
             }
+            self.renew_leases(now).await;
             let running = self.tasks.iter().filter(|t| t.running.is_some()).count();
             if stopping.is_some() && running == 0 {
                 return Ok(());
             }
+            // Claims of running tasks are renewed, during a shutdown's grace too.
+            let renewals = self
+                .tasks
+                .iter()
+                .filter_map(|t| t.running.as_ref().filter(|r| !r.lost).map(|r| r.renew_at))
+                .fold(Timestamp::MAX, Timestamp::min);
             let wake = if stopping.is_some() {
-                Timestamp::MAX
+                renewals
             } else {
-                self.tasks.iter().filter_map(|t| t.next_start).fold(next_watch, Timestamp::min)
+                self.tasks
+                    .iter()
+                    .filter_map(|t| t.next_start)
+                    .fold(next_watch.min(renewals), Timestamp::min)
             };
             let sleep = self.clock.sleep_until(self.clock.instant_at(wake));
             tokio::select! {
@@ -588,7 +619,7 @@ impl Runner {
         self.load_status(index).await?;
         let (tx, mut rx) = mpsc::unbounded_channel();
         let never = CancellationToken::new();
-        self.start_now(index, &tx, &never).await?;
+        self.start_now(index, &tx, &never, true).await?;
         let done = rx.recv().await.expect("the run's supervisor always reports");
         let end = self.finish(done).await?;
         if let Err(error) = self.alerter.outbox().deliver_due().await {
@@ -616,6 +647,26 @@ impl Runner {
                 slot.next_start = None;
                 continue;
             }
+            // A task another runner sharing the state runs now is that runner's: its state is
+            // written only under a claim.
+            let lease = self.config.state.lease;
+            match self.store.claim(&name, lease).await? {
+                Claim::Granted { .. } => self.load_status(index).await?,
+                held => {
+                    let until = match held {
+                        Claim::Held(l) => {
+                            tracing::info!(task = %name, runner = %l.holder, until = %l.expires_at, "running in another runner; looking again when its claim ends");
+                            l.expires_at
+                        }
+                        _ => now,
+                    };
+                    self.tasks[index].next_start =
+                        Some(until.max(add_saturating(now, Duration::from_secs(1))));
+                    self.publish(index);
+                    continue;
+                }
+            }
+            let slot = &mut self.tasks[index];
             let status = &slot.status;
             let next = match status.state {
                 TaskState::Running => {
@@ -654,6 +705,7 @@ impl Runner {
             slot.status.next_run = next;
             let (name, status) = (slot.spec.name.clone(), slot.status.clone());
             self.store.set_task_state(&name, status).await?;
+            self.store.release(&name).await?;
             self.publish(index);
             tracing::info!(task = %name, next_run = ?next, "scheduled");
         }
@@ -707,16 +759,24 @@ impl Runner {
             self.publish(index);
             return Ok(());
         }
-        self.start_now(index, tx, shutdown).await
+        self.start_now(index, tx, shutdown, false).await
     }
 
+    /// Claims task `index` and starts its run. A task another runner holds, or has run since
+    /// this one last looked, is not started: it is looked at again when that claim ends, or
+    /// when the state says (unless `forced`: `once`, which fails instead when it is held).
     async fn start_now(
         &mut self,
         index: usize,
         tx: &mpsc::UnboundedSender<Finished>,
         shutdown: &CancellationToken,
+        forced: bool,
     ) -> Result<(), RunnerError> {
+        if !self.claim(index, forced).await? {
+            return Ok(());
+        }
         let now = self.clock.wall();
+        let lease = self.config.state.lease;
         let (store, clock, grace) =
             (self.store.clone(), self.clock, self.config.runner.shutdown_grace);
         let slot = &mut self.tasks[index];
@@ -737,7 +797,15 @@ impl Runner {
         slot.next_start = None;
         store.set_task_state(&name, slot.status.clone()).await?;
         let cancel = shutdown.child_token();
-        slot.running = Some(Running { run, slot: served, started: now, cancel: cancel.clone() });
+        slot.running = Some(Running {
+            run,
+            slot: served,
+            started: now,
+            cancel: cancel.clone(),
+            renew_at: add_saturating(now, lease / 3),
+            held_until: add_saturating(now, lease),
+            lost: false,
+        });
         slot.live.clear();
         slot.live.beat(now);
         slot.seed = slot.seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
@@ -766,6 +834,98 @@ impl Runner {
         Ok(())
     }
 
+    /// Claims task `index` for a run; `false` (and when to look again) if it must not start.
+    async fn claim(&mut self, index: usize, forced: bool) -> Result<bool, RunnerError> {
+        let now = self.clock.wall();
+        let name = self.tasks[index].spec.name.clone();
+        let lease = self.config.state.lease;
+        let again = |at: Timestamp| Some(at.max(add_saturating(now, Duration::from_secs(1))));
+        match self.store.claim(&name, lease).await? {
+            Claim::Granted { took_over } => {
+                if let Some(earlier) = took_over {
+                    tracing::warn!(task = %name, runner = %earlier, "took the task over: its runner stopped renewing its claim; resuming from the checkpoint");
+                }
+            }
+            Claim::Held(held) => {
+                if forced {
+                    return Err(RunnerError::HeldElsewhere {
+                        task: name,
+                        holder: held.holder.to_string(),
+                        until: held.expires_at,
+                    });
+                }
+                tracing::debug!(task = %name, runner = %held.holder, until = %held.expires_at, "running in another runner");
+                self.tasks[index].next_start = again(held.expires_at);
+                self.publish(index);
+                return Ok(false);
+            }
+            _ => {
+                if forced {
+                    return Err(RunnerError::HeldElsewhere {
+                        task: name,
+                        holder: "another runner, claiming it now".to_owned(),
+                        until: now,
+                    });
+                }
+                self.tasks[index].next_start = again(now);
+                return Ok(false);
+            }
+        }
+        // The state is the truth: another runner may have run the task since this one
+        // planned it, or disabled it.
+        let Some(stored) = self.store.task_state(&name).await? else { return Ok(true) };
+        let slot = &mut self.tasks[index];
+        let done_elsewhere = stored.state != TaskState::Running
+            && (stored.state == TaskState::Disabled || stored.next_run.is_some_and(|t| t > now));
+        if stored != slot.status {
+            slot.planned_slot = None;
+        }
+        slot.status = stored;
+        if forced || !done_elsewhere {
+            return Ok(true);
+        }
+        slot.next_start = slot.status.next_run.filter(|_| slot.status.state != TaskState::Disabled);
+        tracing::debug!(task = %name, next_run = ?slot.next_start, "already run by another runner");
+        self.store.release(&name).await?;
+        self.publish(index);
+        Ok(false)
+    }
+
+    /// Renews the leases of the running tasks that are due; stops a run whose lease is lost.
+    async fn renew_leases(&mut self, now: Timestamp) {
+        let lease = self.config.state.lease;
+        for index in 0..self.tasks.len() {
+            let slot = &self.tasks[index];
+            let Some(running) = &slot.running else { continue };
+            if running.lost || running.renew_at > now {
+                continue;
+            }
+            let name = slot.spec.name.clone();
+            let answer = self.store.renew(&name, lease).await;
+            let Some(running) = self.tasks[index].running.as_mut() else { continue };
+            match answer {
+                Ok(true) => {
+                    running.renew_at = add_saturating(now, lease / 3);
+                    running.held_until = add_saturating(now, lease);
+                }
+                Ok(false) => {
+                    tracing::error!(task = %name, run = running.run.0, "another runner took the task over (this one did not renew its claim in time); stopping this run");
+                    running.lost = true;
+                    running.cancel.cancel();
+                }
+                Err(error) if now >= running.held_until => {
+                    tracing::error!(task = %name, %error, "the claim on the task could not be renewed before it ran out; stopping the run, another runner may take it");
+                    running.lost = true;
+                    running.cancel.cancel();
+                }
+                Err(error) => {
+                    tracing::warn!(task = %name, %error, "the claim on the task could not be renewed; trying again");
+                    running.renew_at = add_saturating(now, Duration::from_secs(1));
+                }
+            }
+        }
+    }
+
     /// Records how a run ended and schedules the next.
     async fn finish(&mut self, done: Finished) -> Result<RunEnd, RunnerError> {
         let now = self.clock.wall();
@@ -775,6 +935,15 @@ impl Runner {
             unreachable!("a run is reported once, by its own supervisor")
         };
         let name = slot.spec.name.clone();
+        if running.lost {
+            // The runner that took the task over marked this run abandoned and owns the
+            // task's state now; look again when its claim ends.
+            slot.next_start = Some(now);
+            self.publish(index);
+            let mut end = RunEnd::new(RunOutcome::Abandoned, now);
+            end.error = Some("another runner took the task over".to_owned());
+            return Ok(end);
+        }
         let refused = match &done.ending {
             Ending::Failed(e) if matches!(e.disposition(), Disposition::Reauthorize) => {
                 refused_credentials(&self.config, &self.services, &slot.spec)
@@ -812,6 +981,7 @@ impl Runner {
             slot.watched_since = slot.watched_since.max(next);
         }
         self.store.set_task_state(&name, slot.status.clone()).await?;
+        self.store.release(&name).await?;
         self.publish(index);
         self.view.metrics_mut().run_ended(
             &name,

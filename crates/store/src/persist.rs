@@ -175,6 +175,9 @@ struct SaverShared {
     watched: Vec<Watched>,
     signal: Notify,
     debounce: Duration,
+    /// What was last written of each kind, while following: a change is written at the next
+    /// look, without waiting for a run to end.
+    written: std::sync::Mutex<std::collections::BTreeMap<String, Vec<HeldService>>>,
 }
 
 /// How many services a [`StateSaver`] found held back at start.
@@ -264,9 +267,10 @@ impl StateSaverBuilder {
         self
     }
 
-    /// Also reads, every `every`, what other runners sharing the store saved, and holds back
-    /// here too the services they found down or throttling: three runners do not each learn
-    /// the same outage. For a shared store ([`Store::is_shared`]); `None` (the default) only
+    /// Also looks, every `every`: writes what changed here (a breaker that opened, a pause a
+    /// host asked for) without waiting for [`changed`](StateSaver::changed), and holds back here
+    /// too what the other runners sharing the store wrote: three runners do not each learn the
+    /// same outage. For a shared store ([`Store::is_shared`]); `None` (the default) only
     /// restores at start.
     #[must_use]
     pub fn follow(mut self, every: Option<Duration>) -> Self {
@@ -306,6 +310,7 @@ impl StateSaverBuilder {
             watched: self.watched,
             signal: Notify::new(),
             debounce: self.debounce,
+            written: std::sync::Mutex::default(),
         });
         let task = tokio::spawn(run(Arc::downgrade(&shared)));
         let follower =
@@ -337,7 +342,11 @@ async fn follow(shared: std::sync::Weak<SaverShared>, every: Duration) {
         drop(strong);
         clock.sleep(every).await;
         let Some(strong) = shared.upgrade() else { return };
-        match strong.take_in().await {
+        let looked = async {
+            strong.take_in().await?;
+            strong.write_changes().await
+        };
+        match looked.await {
             Ok(()) if failing => {
                 failing = false;
                 tracing::info!("reading the other runners' breakers and pauses again");
@@ -353,6 +362,47 @@ async fn follow(shared: std::sync::Weak<SaverShared>, every: Duration) {
 }
 
 impl SaverShared {
+    /// What `watched` holds back here now, as rows under its kind.
+    fn rows(&self, watched: &Watched) -> (String, Vec<HeldService>) {
+        match watched {
+            Watched::Breakers(name, handle) => {
+                (breaker_kind(name), handle.snapshot().iter().map(to_row).collect())
+            }
+            Watched::Pauses(name, registry) => (
+                pause_kind(name),
+                registry.snapshot(self.store.clock().wall()).iter().map(to_row).collect(),
+            ),
+        }
+    }
+
+    /// Writes the kinds whose held services changed here since they were last written.
+    async fn write_changes(&self) -> Result<(), StoreError> {
+        for watched in &self.watched {
+            let (kind, rows) = self.rows(watched);
+            let same = |old: &Vec<HeldService>| {
+                old.len() == rows.len()
+                    && old
+                        .iter()
+                        .zip(&rows)
+                        .all(|(a, b)| a.key == b.key && (a.until - b.until).abs() < FOLLOW_SLACK)
+            };
+            let unchanged = self
+                .written
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .get(&kind)
+                .is_some_and(same);
+            if !unchanged {
+                self.store.replace_held(&kind, rows.clone()).await?;
+                self.written
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .insert(kind, rows);
+            }
+        }
+        Ok(())
+    }
+
     /// Holds back here what is held back in the store and not yet here.
     async fn take_in(&self) -> Result<(), StoreError> {
         let now = self.store.clock().wall();
