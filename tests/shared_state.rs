@@ -218,6 +218,19 @@ async fn three_runners_share_tasks_pauses_and_a_dead_runners_work() {
     assert_eq!(task["runner"]["name"], slow.holder.name.as_str(), "{task}");
     assert_eq!(task["state"], "running", "{task}");
     assert!(!report["state"].as_str().unwrap().contains("password"));
+    // `once` of a task another runner runs refuses, and says where it runs.
+    let once = Command::new(BIN)
+        .arg("--config")
+        .arg(dir.path().join("north.toml"))
+        .args(["once", "slow"])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&once.stderr);
+    assert!(!once.status.success(), "{said}");
+    assert!(
+        said.contains(&format!("slow is running in the runner {}", slow.holder.name)),
+        "{said}"
+    );
 
     // 4. Its runner SIGKILLed: another takes `slow` over within about one lease.
     let holder = slow.holder.name.clone();

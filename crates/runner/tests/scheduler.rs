@@ -691,3 +691,50 @@ fn a_stuck_monitor_round_stops_the_watchdog_ticks_until_it_returns() {
     stop.cancel();
     runner_rt.block_on(running).unwrap().unwrap();
 }
+
+#[tokio::test(start_paused = true)]
+async fn two_runners_on_one_state_run_each_slot_once_and_never_together() {
+    let h = Harness::new("2026-12-01T00:00:00Z");
+    let text = |name: &str| {
+        format!(
+            r#"
+            [runner]
+            name = "{name}"
+
+            [tasks.every-ten]
+            engine = "fake"
+            every = "10m"
+            mode = {{ slow = 120 }}
+
+            [tasks.hourly]
+            engine = "fake"
+            every = "1h"
+            jitter = "5m"
+            "#
+        )
+    };
+    let mut north = h.runner(&text("north")).await;
+    let mut south = h.runner(&text("south")).await;
+    tokio::join!(h.run_for(&mut north, DAY), h.run_for(&mut south, DAY));
+
+    // The slot at the stop itself may start in one runner before its stop is seen.
+    let end = at("2026-12-02T00:00:00Z");
+    let ten: Vec<_> = h.runs_of("every-ten").into_iter().filter(|t| *t < end).collect();
+    assert_eq!(ten.len(), 144, "one run per slot over both runners: {ten:?}");
+    for pair in ten.windows(2) {
+        let gap = pair[1].duration_since(pair[0]);
+        assert!(gap >= jiff::SignedDuration::from_mins(10), "{pair:?}: two runs of one slot");
+    }
+    assert_eq!(h.runs_of("hourly").iter().filter(|t| **t < end).count(), 24);
+    let store = h.store().await;
+    let runs = store.runs("every-ten", 1000).await.unwrap();
+    // The newest run was cut short by the stop; every other one succeeded.
+    assert!(
+        runs.iter()
+            .skip(1)
+            .all(|r| r.end.as_ref().is_some_and(|e| e.outcome == RunOutcome::Succeeded)),
+        "{runs:?}"
+    );
+    let by: std::collections::BTreeSet<_> = runs.iter().filter_map(|r| r.runner.clone()).collect();
+    assert!(by.iter().all(|n| n == "north" || n == "south"), "{by:?}");
+}
