@@ -3,6 +3,8 @@
 //! ```toml
 //! [state]
 //! path = "state.db"                 # relative to this file's folder
+//! # or, for several runners on one state: url_env = "UNATTENDED_STATE_URL" (a postgres:// URL),
+//! # with lease = "30s" and each runner's [runner] name
 //!
 //! [services.youtube]                # a client's `ServiceConfig`, plus `oauth`
 //! base_url = "https://www.googleapis.com"
@@ -1062,6 +1064,34 @@ mod tests {
         assert_eq!(old.runner.http, Some("127.0.0.1:9464".parse().unwrap()));
         assert!(RunnerSettings::http_needs_token(&"[::]:1".parse().unwrap()));
         assert!(!RunnerSettings::http_needs_token(&"[::1]:1".parse().unwrap()));
+    }
+
+    #[test]
+    fn a_shared_state_is_a_postgres_url_or_a_variable_holding_one() {
+        let task = "[tasks.t]\nengine = \"defaulted\"\nevery = \"1h\"\ntz = \"UTC\"\n";
+        let config = parse(&format!(
+            "[state]\nurl = \"postgres://u:hunter22@db.lan/x\"\nlease = \"10s\"\n[runner]\nname = \"north\"\n{task}"
+        ))
+        .unwrap();
+        assert_eq!(config.state.lease, Duration::from_secs(10));
+        assert_eq!(config.runner.name.as_deref(), Some("north"));
+        assert_eq!(config.state.location(|_| None).unwrap(), "postgres://u:hunter22@db.lan/x");
+        assert_eq!(config.state.describe(), "postgres://u:…@db.lan/x", "no password in logs");
+        let config = parse(&format!("[state]\nurl_env = \"STATE_URL\"\n{task}")).unwrap();
+        let err = config.state.location(|_| None).unwrap_err();
+        assert!(err.to_string().contains("STATE_URL is not set"), "{err}");
+        let found = config.state.location(|v| (v == "STATE_URL").then(|| "postgres://h/d".into()));
+        assert_eq!(found.unwrap(), "postgres://h/d");
+        let file = parse(task).unwrap();
+        assert_eq!(file.state.location(|_| None).unwrap(), file.state.path.display().to_string());
+        for (bad, says) in [
+            ("url = \"/tmp/x.db\"", "must be a PostgreSQL URL"),
+            ("url = \"postgres://h/d\"\nurl_env = \"V\"", "not both"),
+            ("lease = \"0s\"", "at least 1s"),
+        ] {
+            let err = parse(&format!("[state]\n{bad}\n{task}")).unwrap_err();
+            assert!(err.to_string().contains(says), "{bad}: {err}");
+        }
     }
 
     #[test]
