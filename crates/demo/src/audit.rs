@@ -77,7 +77,7 @@ impl Audit {
 
         let changes = jsonl(&world.dir.join("changes.jsonl"));
         let mut seen_last: std::collections::BTreeMap<&str, &str> = Default::default();
-        for (url, price) in &world.fed.prices {
+        for (i, (url, price)) in world.fed.prices.iter().enumerate() {
             // A price set again before a run saw the previous one is one change, not two.
             if seen_last.get(url.as_str()) == Some(&price.as_str()) {
                 continue;
@@ -89,8 +89,12 @@ impl Audit {
                     c["url"].as_str() == Some(url) && c["fields"]["price"].as_str() == Some(price)
                 })
                 .count();
-            // A price overwritten before any run saw it cannot be recorded: it waits forever,
-            // which is not a loss of the watcher's.
+            // A price overwritten before any run saw it cannot be recorded: not the watcher's
+            // loss, and not counted. The last price of each page must be.
+            let overwritten = world.fed.prices[i + 1..].iter().any(|(u, _)| u == url);
+            if n == 0 && overwritten {
+                continue;
+            }
             audit.changes.count(n, true);
         }
         audit

@@ -18,12 +18,14 @@
 
 mod audit;
 mod chaos;
+mod crash;
 mod demo;
 mod play;
 mod report;
 mod simulate;
 mod world;
 
+pub use crash::{CrashAudit, CrashRig};
 pub use demo::DemoArgs;
 pub use simulate::{SimulateArgs, Simulation, simulate};
 

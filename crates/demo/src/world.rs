@@ -326,16 +326,11 @@ jsonl = "changes.jsonl"
         store.blocking(move |db| db.save_credential(CREDENTIAL, &grant, now))
     }
 
-    /// A runner builder on this world's clock, environment and (in-process) transports.
+    /// A runner builder on this world's clock, [`environment`] and (in-process) transports.
     pub(crate) fn builder(&self, config: RunnerConfig, seed: u64, store: Store) -> RunnerBuilder {
         let mut b =
             Runner::builder(config).clock(self.clock).seed(seed).store(store).environment(|var| {
-                match var {
-                    "GOOGLE_CLIENT_ID" => Some(CLIENT_ID.to_owned()),
-                    "GOOGLE_CLIENT_SECRET" => Some(CLIENT_SECRET.to_owned()),
-                    KEY_ENV => Some(KEY.to_owned()),
-                    _ => None,
-                }
+                environment().into_iter().find(|(name, _)| *name == var).map(|(_, value)| value)
             });
         if !self.on_sockets() {
             let m = &self.mocks;
@@ -425,6 +420,15 @@ jsonl = "changes.jsonl"
 }
 
 use unattended_runner::Runner;
+
+/// The variables the world's config names: the Google OAuth client and the blogs' key.
+pub(crate) fn environment() -> Vec<(&'static str, String)> {
+    vec![
+        ("GOOGLE_CLIENT_ID", CLIENT_ID.to_owned()),
+        ("GOOGLE_CLIENT_SECRET", CLIENT_SECRET.to_owned()),
+        (KEY_ENV, KEY.to_owned()),
+    ]
+}
 
 /// A duration as the config reads it (`"90s"`, `"250ms"`).
 pub(crate) fn humantime(d: Duration) -> String {
