@@ -41,6 +41,8 @@ enum Mode {
     Checkpointed,
     /// Its service is down (skipped, the run degraded) on the runs numbered here, from 1.
     SkipOn(Vec<u32>),
+    /// Saves a small checkpoint on run 1, then one of this many bytes.
+    Grows(usize),
 }
 
 #[derive(Deserialize)]
@@ -92,6 +94,10 @@ impl Engine for Fake {
                 return Err(TaskError::skip(key, "503: the service is down"));
             }
             Mode::SkipOn(_) => {}
+            Mode::Grows(bytes) => {
+                let value = if n == 1 { "first".to_owned() } else { "x".repeat(*bytes) };
+                cx.save_checkpoint(&value).await?;
+            }
             Mode::Checkpointed => {
                 let done: u32 = cx.checkpoint()?.unwrap_or(0);
                 cx.save_checkpoint(&(done + 1)).await?;
@@ -737,4 +743,45 @@ async fn two_runners_on_one_state_run_each_slot_once_and_never_together() {
     );
     let by: std::collections::BTreeSet<_> = runs.iter().filter_map(|r| r.runner.clone()).collect();
     assert!(by.iter().all(|n| n == "north" || n == "south"), "{by:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_full_disk_stops_the_task_that_cannot_save_and_the_others_go_on() {
+    let h = Harness::new("2026-12-01T00:00:00Z");
+    // The store may grow by 256 KiB: a checkpoint of 1 MB does not fit, small writes do.
+    let path = h.dir.path().join("state.db");
+    drop(h.store().await);
+    let size = std::fs::metadata(&path).unwrap().len();
+    let config = StoreConfig::new().inline(true).max_bytes(Some(size + (256 << 10)));
+    let store = Store::open(&path, config, h.clock).await.unwrap();
+    let text = r#"
+        [tasks.grows]
+        engine = "fake"
+        every = "10m"
+        mode = { grows = 1000000 }
+
+        [tasks.small]
+        engine = "fake"
+        every = "10m"
+        "#;
+    let mut runner = Runner::builder(h.config(text))
+        .clock(h.clock)
+        .seed(11)
+        .store(store)
+        .monitor_readings(|| Some(10 << 20), |_| Some(10 << 30))
+        .build()
+        .await
+        .unwrap();
+    h.run_for(&mut runner, Duration::from_secs(3590)).await;
+
+    assert_eq!(h.runs_of("grows").len(), 2, "stopped after the save that did not fit");
+    assert_eq!(h.runs_of("small").len(), 6, "the other task kept its schedule");
+    let state = runner.store().task_state("grows").await.unwrap().unwrap();
+    assert_eq!(state.state, TaskState::Disabled);
+    assert!(state.reason.as_deref().unwrap().contains("full"), "{:?}", state.reason);
+    let kept = runner.store().load::<String>("grows").await.unwrap().unwrap();
+    assert_eq!((kept.value.as_str(), kept.version), ("first", 1), "the last checkpoint is intact");
+    let alerts: Vec<_> = runner.alerts().into_iter().filter(|a| a.raised).collect();
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert_eq!(alerts[0].incident, "task:grows:stopped");
 }
