@@ -57,6 +57,25 @@ impl FromStr for CronExpr {
             .build()
             .parse(text)
             .map_err(|e| format!("{text:?} is not a cron expression: {e}"))?;
+        // croner reads a field of bare commas (`0 , * * *`) as one that matches no value; such
+        // a pattern never runs, and every search for its next time walks a year second by
+        // second before it gives up.
+        let p = &cron.pattern;
+        let fields = [
+            ("seconds", &p.seconds),
+            ("minutes", &p.minutes),
+            ("hours", &p.hours),
+            ("day of month", &p.days),
+            ("month", &p.months),
+            ("day of week", &p.days_of_week),
+        ];
+        for (name, field) in fields {
+            if field.values().is_empty() && !field.has_modifiers() {
+                return Err(format!(
+                    "{text:?} is not a cron expression: its {name} field matches no value"
+                ));
+            }
+        }
         Ok(Self { text: text.to_owned(), cron: std::sync::Arc::new(cron) })
     }
 }
@@ -177,6 +196,20 @@ mod tests {
         assert_eq!(first, at("2026-11-01T08:30:00Z"), "01:30 PDT");
         let next = e.next_after(first, &la).unwrap();
         assert_eq!(next, at("2026-11-02T09:30:00Z"), "not 01:30 PST again the same night");
+    }
+
+    #[test]
+    fn a_field_that_matches_nothing_is_refused() {
+        // Found by fuzzing: each took seconds per search, and never ran.
+        for text in
+            ["0 , * * *", ", * * * *", "0 0 ,, * *", "0 0 * , *", "0 0 * * ,", "0 0 0 * * ,"]
+        {
+            let err = text.parse::<CronExpr>().unwrap_err();
+            assert!(err.contains("field matches no value"), "{text}: {err}");
+        }
+        for fine in ["0 0 L * *", "0 0 15W * *", "0 0 * * 5#3", "0 0 * * 5L", "0 0 1,15 * *"] {
+            assert!(fine.parse::<CronExpr>().is_ok(), "{fine}");
+        }
     }
 
     #[test]
