@@ -29,7 +29,8 @@ impl CachedRobots {
             && self.fetched_at <= now
     }
 
-    fn robots(&self, agent: &str) -> Robots {
+    /// The rules for the crawler `agent` (its group, or `*`): what the engine obeys.
+    pub fn robots(&self, agent: &str) -> Robots {
         match &self.rules {
             Some(text) => Robots::parse(text.as_bytes(), agent),
             None => Robots::allow_all(),

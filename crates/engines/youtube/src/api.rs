@@ -305,8 +305,9 @@ async fn stored(res: http::Response<Body>, sent_to: u64) -> Result<Stored, ApiEr
     Err(refusal(status, res.into_body()).await)
 }
 
-/// `Range: bytes=0-N` (or `bytes 0-N`, as some servers write it) → N + 1 bytes kept.
-pub(crate) fn parse_range(text: &str) -> Option<u64> {
+/// `Range: bytes=0-N` (or `bytes 0-N`, as some servers write it) → N + 1 bytes kept; `None`
+/// for anything else (a range not from 0, an end that is not a number or is `u64::MAX`).
+pub fn parse_range(text: &str) -> Option<u64> {
     let spec = text.trim().strip_prefix("bytes")?.trim_start_matches(['=', ' ']);
     let (first, last) = spec.split_once('-')?;
     if first.trim() != "0" {

@@ -37,7 +37,7 @@ mod queue;
 mod settings;
 mod sidecar;
 
-pub use self::api::{ApiError, INSERT_PATH, Stored, Video, YoutubeApi};
+pub use self::api::{ApiError, INSERT_PATH, Stored, Video, YoutubeApi, parse_range};
 pub use self::checkpoint::{Checkpoint, Upload};
 pub use self::engine::{SERVICE, SERVICE_DEFAULTS, YoutubeEngine, next_pacific_midnight};
 pub use self::queue::{Found, Queue};
