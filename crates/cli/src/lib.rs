@@ -65,6 +65,7 @@ use clap::{Parser, Subcommand};
 use unattended_runner::{EngineKinds, RunnerConfig};
 
 pub use self::logging::LogFormat;
+pub use self::status::status_json;
 
 /// Keeps scheduled jobs alive unattended: expired tokens are refreshed, rate limits waited out,
 /// outages skipped and retried, crashes resumed from the last checkpoint, and a human alerted

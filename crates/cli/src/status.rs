@@ -176,14 +176,31 @@ pub(crate) async fn run(
     let store = crate::open_store(&config, StoreConfig::new().read_only(true), clock).await?;
     let report = report(&config, &store, clock.wall()).await?;
     if args.json {
-        let text = serde_json::to_string_pretty(&report)
-            .map_err(|e| CliError::new(format!("cannot write JSON: {e}"), Code::Usage))?;
-        println!("{text}");
+        println!("{}", json(&report)?);
     } else {
         print!("{}", table(&report, std::io::stdout().is_terminal()));
     }
     let needs_human = report.tasks.iter().any(|t| t.state == TaskState::Disabled.as_str());
     Ok(if needs_human { Code::NeedsHuman } else { Code::Ok })
+}
+
+fn json(report: &Report) -> Result<String, CliError> {
+    serde_json::to_string_pretty(report)
+        .map_err(|e| CliError::new(format!("cannot write JSON: {e}"), Code::Usage))
+}
+
+/// What `unattended status --json` prints for `config` from `store` at `now` (the shape is in
+/// the crate's docs).
+///
+/// # Errors
+///
+/// The store cannot be read.
+pub async fn status_json(
+    config: &RunnerConfig,
+    store: &Store,
+    now: Timestamp,
+) -> Result<String, CliError> {
+    json(&report(config, store, now).await?)
 }
 
 /// What the store says of every task of `config` at `now`: `status`, `status --json` and the

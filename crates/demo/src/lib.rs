@@ -22,6 +22,8 @@ mod crash;
 mod demo;
 mod play;
 mod report;
+#[cfg(test)]
+mod secrets;
 mod simulate;
 mod world;
 

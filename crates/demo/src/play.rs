@@ -6,13 +6,13 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 use unattended_core::Clock;
-use unattended_runner::{EngineKinds, RunnerError, RunnerView};
-use unattended_store::StoreError;
+use unattended_runner::{EngineKinds, RunnerError, RunnerView, Transport};
+use unattended_store::{Store, StoreError};
 use unattended_testkit::fault::Fault;
 
 use crate::chaos::{self, Action, Disk, Event, Span};
 use crate::report::{Measures, TASKS, Throttle};
-use crate::world::{Cadences, World};
+use crate::world::{Cadences, Mocks, World};
 
 /// What a play needs.
 pub(crate) struct Setup<'a> {
@@ -27,6 +27,9 @@ pub(crate) struct Setup<'a> {
     pub(crate) naive: bool,
     /// Over sockets on 127.0.0.1 (else in-process, on an inline store).
     pub(crate) sockets: bool,
+    /// Text laid after the world's config (more alert sinks, say), and transports it names.
+    pub(crate) config_tail: String,
+    pub(crate) transports: Vec<(&'static str, Transport)>,
 }
 
 /// How a play went.
@@ -37,6 +40,12 @@ pub(crate) struct Played {
     pub(crate) events: String,
     /// The config file the runner read.
     pub(crate) config: std::path::PathBuf,
+    /// The mocks, as the play left them.
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub(crate) mocks: Mocks,
+    /// The store the runner wrote.
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub(crate) store: Store,
 }
 
 /// Why a play could not run.
@@ -70,16 +79,18 @@ pub(crate) async fn play(
         world.serve().await?;
     }
     world.seed_content()?;
+    world.config_tail = setup.config_tail;
     let config = world.config(kinds)?;
     let config_path = config.file.clone();
     let store = world.store(!setup.sockets).await?;
     let disk = Disk::default();
     let free = disk.clone();
-    let mut runner = world
-        .builder(config, setup.seed, store.clone())
-        .monitor_readings(|| Some(64 << 20), move |_| Some(free.free()))
-        .build()
-        .await?;
+    let mut builder = world.builder(config, setup.seed, store.clone());
+    for (name, transport) in setup.transports {
+        builder = builder.transport(name, transport);
+    }
+    let mut runner =
+        builder.monitor_readings(|| Some(64 << 20), move |_| Some(free.free())).build().await?;
     let view = runner.view();
 
     let (start, wall_start) = (clock.now(), clock.wall());
@@ -159,5 +170,5 @@ pub(crate) async fn play(
     for (at, line) in lines {
         events.push_str(&format!("{at} {line}\n"));
     }
-    Ok(Played { measures, events, config: config_path })
+    Ok(Played { measures, events, config: config_path, mocks: world.mocks.clone(), store })
 }

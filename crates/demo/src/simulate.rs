@@ -133,6 +133,8 @@ fn play_paused(
             length: Duration::from_secs(86_400) * args.days,
             naive,
             sockets: false,
+            config_tail: String::new(),
+            transports: Vec::new(),
         };
         let played = play(setup, kinds, None).await.map_err(play_error)?;
         Ok((played.measures, played.events))

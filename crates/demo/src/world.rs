@@ -23,7 +23,7 @@ pub(crate) const CREDENTIAL: &str = "google";
 /// environment, never the process's).
 const KEY_ENV: &str = "UNATTENDED_DEMO_API_KEY";
 /// The key both mocks know.
-const KEY: &str = "demo-api-key";
+pub(crate) const KEY: &str = "demo-api-key";
 /// The shop's pages the scrape task watches.
 pub(crate) const PAGES: [&str; 3] = ["/item/1", "/item/2", "/item/3"];
 /// A video's size: five 256 KiB chunks and a bit.
@@ -125,6 +125,8 @@ pub(crate) struct World {
     pub(crate) fed: Fed,
     /// Whether the clients are the naive ones.
     pub(crate) naive: bool,
+    /// Laid after the config's text.
+    pub(crate) config_tail: String,
     rng: fastrand::Rng,
     served: Vec<Served>,
     urls: Urls,
@@ -151,6 +153,7 @@ impl World {
             dir: dir.to_path_buf(),
             fed: Fed::default(),
             naive,
+            config_tail: String::new(),
             rng: fastrand::Rng::with_seed(seed),
             served: Vec::new(),
             urls: Urls::in_process(),
@@ -293,6 +296,7 @@ jsonl = "changes.jsonl"
                 );
             }
         }
+        text.push_str(&self.config_tail);
         text
     }
 

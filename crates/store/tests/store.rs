@@ -111,7 +111,7 @@ async fn a_new_file_is_private_and_at_the_latest_schema() {
     let store = open(&path).await;
     store.save("t", &1, Expect::Any).await.unwrap();
     #[cfg(unix)]
-    for file in ["state.db", "state.db-wal"] {
+    for file in ["state.db", "state.db-wal", "state.db-shm"] {
         use std::os::unix::fs::PermissionsExt as _;
         let mode = std::fs::metadata(dir.path().join(file)).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600, "{file}");

@@ -101,6 +101,8 @@ struct State {
     fail_while: Option<Fault>,
     token_calls: Vec<Seen>,
     api_calls: Vec<Seen>,
+    /// Every token and code issued, revoked or not.
+    secrets: Vec<String>,
 }
 
 /// The mock: an authorization endpoint ([`authorize`](Self::authorize)), a token endpoint
@@ -132,6 +134,7 @@ impl GoogleOAuth {
             fail_while: None,
             token_calls: Vec::new(),
             api_calls: Vec::new(),
+            secrets: Vec::new(),
         };
         Self { state: Arc::new(Mutex::new(state)), core: MockCore::new(clock, 0) }
     }
@@ -153,6 +156,7 @@ impl GoogleOAuth {
         state.issued += 1;
         let token = format!("1//refresh-{}", state.issued);
         state.refresh_tokens.insert(token.clone());
+        state.secrets.push(token.clone());
         token
     }
 
@@ -236,6 +240,12 @@ impl GoogleOAuth {
         self.state().token_calls.clone()
     }
 
+    /// Every access token, refresh token and authorization code issued so far (revoked,
+    /// rotated and expired ones too): what must never appear in a log or an error.
+    pub fn issued_secrets(&self) -> Vec<String> {
+        self.state().secrets.clone()
+    }
+
     /// The API's requests so far.
     pub fn api_calls(&self) -> Vec<Seen> {
         self.state().api_calls.clone()
@@ -289,6 +299,7 @@ impl GoogleOAuth {
                         state.issued += 1;
                         let token = format!("1//refresh-{}", state.issued);
                         state.refresh_tokens.insert(token.clone());
+                        state.secrets.push(token.clone());
                         new_refresh = Some(token);
                     }
                     true
@@ -315,6 +326,7 @@ impl GoogleOAuth {
         let access = format!("ya29.access-{}", state.issued);
         let lifetime = state.lifetime;
         state.access_tokens.insert(access.clone(), at + lifetime);
+        state.secrets.push(access.clone());
         let mut body = format!(
             r#"{{"access_token":"{access}","expires_in":{},"scope":"{scope}","token_type":"Bearer""#,
             lifetime.as_secs()
@@ -327,6 +339,7 @@ impl GoogleOAuth {
             state.refresh_tokens.remove(old);
             let new = format!("1//refresh-{}", state.issued);
             state.refresh_tokens.insert(new.clone());
+            state.secrets.push(new.clone());
             body.push_str(&format!(r#","refresh_token":"{new}""#));
         }
         body.push('}');
@@ -522,6 +535,7 @@ impl GoogleOAuth {
         state.consented_offline |= offline;
         state.issued += 1;
         let code = format!("4/0code-{}", state.issued);
+        state.secrets.push(code.clone());
         let granted: Vec<&str> =
             scope.split(' ').filter(|s| !state.declined.iter().any(|d| d == s)).collect();
         let granted = granted.join(" ");
