@@ -295,3 +295,34 @@ async fn a_lease_of_a_process_gone_from_this_host_is_taken_at_once() {
     let live = base.with_holder(Holder::this_process(Some("live")));
     assert!(matches!(live.claim("t", hour).await.unwrap(), Claim::Held(_)));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_breaker_one_runner_opens_opens_in_the_others() {
+    use unattended_breaker::{BreakerConfig, BreakerState, CircuitBreakerLayer};
+    let Some((_server, url)) = server("a_breaker_one_runner_opens_opens_in_the_others").await
+    else {
+        return;
+    };
+    let clock = Clock::system();
+    let layer = || CircuitBreakerLayer::new(BreakerConfig::standard()).unwrap().clock(clock);
+    let (la, lb) = (layer(), layer());
+    let mut savers = Vec::new();
+    for (name, handle) in [("a", la.handle()), ("b", lb.handle())] {
+        let store = open(&url, name).await;
+        let (saver, _) = StateSaver::builder(store)
+            .breakers("api", handle)
+            .follow(Some(Duration::from_millis(100)))
+            .start()
+            .await
+            .unwrap();
+        savers.push(saver);
+    }
+    let host = "https://api.example.com:443";
+    la.handle().force_open(host, clock.wall() + jiff::SignedDuration::from_secs(30));
+    let started = clock.now();
+    while !matches!(lb.handle().state(host), Some(BreakerState::Open { .. })) {
+        assert!(clock.now() - started < Duration::from_secs(5), "b never opened the breaker");
+        clock.sleep(Duration::from_millis(10)).await;
+    }
+    eprintln!("breaker propagation: {:?}", clock.now() - started);
+}
