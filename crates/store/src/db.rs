@@ -744,38 +744,13 @@ impl StateDb {
         let err = |e| StoreError::sqlite(&path, e);
         let tx = self.write()?;
         let found = tx
-            .query_row(
-                "SELECT holder, host, pid, instance, expires_us, released FROM leases
-                 WHERE task = ?1",
-                [task],
-                |r| {
-                    Ok((
-                        r.get::<_, String>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get::<_, i64>(2)?,
-                        r.get::<_, i64>(3)?,
-                        r.get::<_, i64>(4)?,
-                        r.get::<_, bool>(5)?,
-                    ))
-                },
-            )
+            .query_row(&format!("{LEASE_COLUMNS} WHERE task = ?1"), [task], lease_row)
             .optional()
-            .map_err(err)?;
-        let found = found
-            .map(|(name, host, pid, instance, expires, released)| {
-                Ok::<_, StoreError>(Lease {
-                    task: task.to_owned(),
-                    holder: Holder {
-                        name,
-                        host,
-                        pid: u32::try_from(pid).unwrap_or(0),
-                        instance: instance.cast_unsigned(),
-                    },
-                    expires_at: from_micros(expires).ok_or_else(|| StoreError::Corrupt {
-                        path: path.clone(),
-                        detail: "a lease's expiry is out of range".to_owned(),
-                    })?,
-                    released,
+            .map_err(err)?
+            .map(|row| {
+                lease(row).ok_or_else(|| StoreError::Corrupt {
+                    path: path.clone(),
+                    detail: LEASE_RANGE.to_owned(),
                 })
             })
             .transpose()?;
@@ -843,41 +818,12 @@ impl StateDb {
     ///
     /// A SQLite failure, or a damaged row.
     pub fn leases(&self) -> Result<Vec<Lease>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare(
-                "SELECT task, holder, host, pid, instance, expires_us, released FROM leases
-                 ORDER BY task",
-            )
-            .map_err(self.err())?;
-        let rows = stmt
-            .query_map([], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, i64>(3)?,
-                    r.get::<_, i64>(4)?,
-                    r.get::<_, i64>(5)?,
-                    r.get::<_, bool>(6)?,
-                ))
-            })
-            .map_err(self.err())?;
+        let mut stmt =
+            self.conn.prepare(&format!("{LEASE_COLUMNS} ORDER BY task")).map_err(self.err())?;
+        let rows = stmt.query_map([], lease_row).map_err(self.err())?;
         let mut leases = Vec::new();
         for row in rows {
-            let (task, name, host, pid, instance, expires, released) = row.map_err(self.err())?;
-            leases.push(Lease {
-                task,
-                holder: Holder {
-                    name,
-                    host,
-                    pid: u32::try_from(pid).unwrap_or(0),
-                    instance: instance.cast_unsigned(),
-                },
-                expires_at: from_micros(expires)
-                    .ok_or_else(|| self.corrupt("a lease's expiry is out of range"))?,
-                released,
-            });
+            leases.push(lease(row.map_err(self.err())?).ok_or_else(|| self.corrupt(LEASE_RANGE))?);
         }
         Ok(leases)
     }
@@ -898,6 +844,36 @@ pub(crate) fn micros(t: Timestamp) -> i64 {
 
 pub(crate) fn from_micros(us: i64) -> Option<Timestamp> {
     Timestamp::from_microsecond(us).ok()
+}
+
+/// A lease's columns, in the order of [`LeaseRow`] (both backends).
+pub(crate) const LEASE_COLUMNS: &str =
+    "SELECT task, holder, host, pid, instance, expires_us, released FROM leases";
+
+pub(crate) const LEASE_RANGE: &str = "a lease's expiry is out of range";
+
+/// A lease as read: task, holder, host, pid, instance, expiry (µs), released.
+pub(crate) type LeaseRow = (String, String, String, i64, i64, i64, bool);
+
+fn lease_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<LeaseRow> {
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?))
+}
+
+/// The lease of a row; `None` if its expiry is out of range.
+pub(crate) fn lease(
+    (task, name, host, pid, instance, expires, released): LeaseRow,
+) -> Option<Lease> {
+    Some(Lease {
+        task,
+        holder: Holder {
+            name,
+            host,
+            pid: u32::try_from(pid).unwrap_or(0),
+            instance: instance.cast_unsigned(),
+        },
+        expires_at: from_micros(expires)?,
+        released,
+    })
 }
 
 /// Whether `me` may take `task` at `now`, given its lease as found (the one rule of both

@@ -21,7 +21,7 @@ use secrecy::{ExposeSecret, SecretString};
 use crate::alerts::{
     AlertId, AlertKind, AlertRecord, Delivery, Incident, NewAlert, PendingDelivery,
 };
-use crate::db::{abandoned_by, from_micros, lease_decision, micros};
+use crate::db::{self, LEASE_COLUMNS, LEASE_RANGE, abandoned_by, lease_decision, micros};
 use crate::entries::Entry;
 use crate::error::StoreError;
 use crate::records::{
@@ -689,7 +689,7 @@ impl PgDb {
         let found = match row {
             Some(r) => Some(lease(&r).ok_or_else(|| StoreError::Corrupt {
                 path: target.clone(),
-                detail: "a lease's expiry is out of range".to_owned(),
+                detail: LEASE_RANGE.to_owned(),
             })?),
             None => {
                 // No row, or one another runner has locked: only an insert tells them apart.
@@ -776,9 +776,7 @@ impl PgDb {
     /// A server failure, or a damaged row.
     pub fn leases(&mut self) -> Result<Vec<Lease>, StoreError> {
         let rows = self.query(&format!("{LEASE_COLUMNS} ORDER BY task"), &[])?;
-        rows.iter()
-            .map(|r| lease(r).ok_or_else(|| self.corrupt("a lease's expiry is out of range")))
-            .collect()
+        rows.iter().map(|r| lease(r).ok_or_else(|| self.corrupt(LEASE_RANGE))).collect()
     }
 
     /// As [`StateDb::record_alert`](crate::StateDb::record_alert).
@@ -1170,26 +1168,13 @@ fn drop_off_thread(client: Client) {
 const STATE_COLUMNS: &str = "SELECT task, state, since, next_run, reason, last_slot, last_success,
     last_error, last_disposition, failures, run_id FROM task_states";
 
-const LEASE_COLUMNS: &str =
-    "SELECT task, holder, host, pid, instance, expires_us, released FROM leases";
-
 const ALERT_COLUMNS: &str =
     "a.id, a.incident, a.kind, a.task, a.title, a.detail, a.help, a.created_at";
 
 const ENTRY_COLUMNS: &str = "seq, key, value, created_at, updated_at";
 
 fn lease(r: &Row) -> Option<Lease> {
-    Some(Lease {
-        task: r.get(0),
-        holder: Holder {
-            name: r.get(1),
-            host: r.get(2),
-            pid: u32::try_from(r.get::<_, i64>(3)).unwrap_or(0),
-            instance: r.get::<_, i64>(4).cast_unsigned(),
-        },
-        expires_at: from_micros(r.get(5))?,
-        released: r.get(6),
-    })
+    db::lease((r.get(0), r.get(1), r.get(2), r.get(3), r.get(4), r.get(5), r.get(6)))
 }
 
 /// `postgres://user@host:port/dbname`, never the password.
