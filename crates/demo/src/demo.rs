@@ -75,14 +75,7 @@ pub(crate) async fn run(global: Global, kinds: EngineKinds, args: DemoArgs) -> R
         }
         None => temp.path().to_path_buf(),
     };
-    let cadences = world::Cadences {
-        uploads: Duration::from_secs(4),
-        mail: Duration::from_secs(3),
-        blog: Duration::from_secs(5),
-        prices: Duration::from_secs(4),
-        jitter: Duration::from_millis(500),
-        attempt: Duration::from_secs(2),
-    };
+    let cadences = world::Cadences::DEMO;
     eprintln!(
         "unattended demo: mocks of Google OAuth, YouTube, Gmail, DEV, Hashnode and a website on \
          127.0.0.1; 4 tasks every few seconds; the chaos lasts {}s.\nfiles: {}\n",

@@ -78,14 +78,7 @@ fn no_secret_of_a_demo_run_shows_in_its_logs_alerts_report_or_status() {
             seed: 1,
             plan: chaos::demo(length),
             // The demo's own cadences and token lifetime (`unattended demo`).
-            cadences: world::Cadences {
-                uploads: Duration::from_secs(4),
-                mail: Duration::from_secs(3),
-                blog: Duration::from_secs(5),
-                prices: Duration::from_secs(4),
-                jitter: Duration::from_millis(500),
-                attempt: Duration::from_secs(2),
-            },
+            cadences: world::Cadences::DEMO,
             token_lifetime: length / 4,
             length,
             naive: false,

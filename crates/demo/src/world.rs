@@ -103,6 +103,18 @@ pub(crate) struct Cadences {
     pub(crate) attempt: Duration,
 }
 
+impl Cadences {
+    /// `unattended demo`'s: every task every few seconds, a hang costs 2 s.
+    pub(crate) const DEMO: Self = Self {
+        uploads: Duration::from_secs(4),
+        mail: Duration::from_secs(3),
+        blog: Duration::from_secs(5),
+        prices: Duration::from_secs(4),
+        jitter: Duration::from_millis(500),
+        attempt: Duration::from_secs(2),
+    };
+}
+
 /// What the world was fed, to audit against.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Fed {

@@ -31,6 +31,19 @@ fn to_row(held: &HeldUntil) -> HeldService {
     HeldService { key: held.key.as_str().to_owned(), until: held.until }
 }
 
+/// The paces `registry` learned, as rows.
+fn learned_paces(registry: &PauseRegistry) -> Vec<LearnedPace> {
+    registry
+        .paces()
+        .into_iter()
+        .map(|p| LearnedPace {
+            key: p.key.as_str().to_owned(),
+            rate: p.rate,
+            learned_at: p.learned_at,
+        })
+        .collect()
+}
+
 /// A row, as an open breaker or a pause.
 fn from_row(row: HeldService) -> HeldUntil {
     HeldUntil { key: ServiceKey::new(row.key), until: row.until }
@@ -74,16 +87,7 @@ impl Store {
     pub async fn save_pauses(&self, name: &str, registry: PauseRegistry) -> Result<(), StoreError> {
         let held = registry.snapshot(self.clock().wall()).iter().map(to_row).collect();
         self.replace_held(&pause_kind(name), held).await?;
-        let paces = registry
-            .paces()
-            .into_iter()
-            .map(|p| LearnedPace {
-                key: p.key.as_str().to_owned(),
-                rate: p.rate,
-                learned_at: p.learned_at,
-            })
-            .collect();
-        self.replace_paces(name, paces).await
+        self.replace_paces(name, learned_paces(&registry)).await
     }
 
     /// Takes back the pauses saved under `name` that are not over, and the paces learned in the
@@ -394,10 +398,7 @@ impl SaverShared {
                 .is_some_and(same);
             if !unchanged {
                 self.store.replace_held(&kind, rows.clone()).await?;
-                self.written
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .insert(kind, rows);
+                self.remember(kind, rows);
             }
         }
         Ok(())
@@ -434,13 +435,18 @@ impl SaverShared {
 
     async fn save_all(&self) -> Result<(), StoreError> {
         for watched in &self.watched {
-            match watched {
-                Watched::Breakers(name, handle) => self.store.save_breakers(name, handle).await?,
-                Watched::Pauses(name, registry) => {
-                    self.store.save_pauses(name, registry.clone()).await?;
-                }
+            let (kind, rows) = self.rows(watched);
+            self.store.replace_held(&kind, rows.clone()).await?;
+            if let Watched::Pauses(name, registry) = watched {
+                self.store.replace_paces(name, learned_paces(registry)).await?;
             }
+            self.remember(kind, rows);
         }
         Ok(())
+    }
+
+    /// What was last written of `kind` (following writes only what differs from it).
+    fn remember(&self, kind: String, rows: Vec<HeldService>) {
+        self.written.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(kind, rows);
     }
 }
