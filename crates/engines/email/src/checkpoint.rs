@@ -5,8 +5,8 @@ use serde::{Deserialize, Serialize};
 
 /// The checkpoint of an email task.
 ///
-/// `since` is when the task first looked at the mailbox: mail older than that was never new to
-/// it, so a resync does not act on it. `at` is where the next page starts.
+/// `since` is when the task first tried to look at the mailbox: mail older than that was never
+/// new to it, so a resync does not act on it. `at` is where the next page starts.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct Checkpoint {
@@ -21,6 +21,10 @@ pub struct Checkpoint {
 #[serde(tag = "phase", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Position {
+    /// The watch began at `since`, but the mailbox could not be read then (Gmail down, the
+    /// token refused): the next run lists the messages received since, as a resync does,
+    /// then follows history. Mail arriving while Gmail was unreachable is new all the same.
+    Start,
     /// Following history after `history_id`; `page` is the next page's token while a listing
     /// is under way (the id moves only past the last page).
     History {

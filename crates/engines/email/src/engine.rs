@@ -165,23 +165,32 @@ impl Engine for EmailEngine {
         // 1. What could not be done before (a webhook that was down) goes first.
         run.retry_pending(cx).await?;
 
-        // 2. Where the last run left the mailbox; the first run starts at its present.
-        let mut cp = match cx.checkpoint::<Checkpoint>()? {
-            Some(cp) => cp,
+        // 2. Where the last run left the mailbox. The watch begins at the first run, saved
+        //    before Gmail is asked: if it cannot answer, what arrives meanwhile is still new.
+        let (mut cp, fresh) = match cx.checkpoint::<Checkpoint>()? {
+            Some(cp) => (cp, false),
             None => {
-                let history_id = run.gmail.history_id().await?;
-                let cp = Checkpoint {
-                    since: cx.clock().wall(),
-                    at: Position::History { history_id, page: None, resume: None },
-                };
+                let cp = Checkpoint { since: cx.clock().wall(), at: Position::Start };
                 cx.save_checkpoint(&cp).await?;
-                cp
+                (cp, true)
             }
         };
 
         // 3. Page by page; the checkpoint moves once a page's actions are all recorded.
         loop {
             let (ids, next, last) = match &cp.at {
+                Position::Start => {
+                    // Taken before listing, as for a resync: mail arriving meanwhile is in
+                    // this history. A watch that began in an earlier run lists what came since.
+                    let history_id = run.gmail.history_id().await?;
+                    cp.at = if fresh {
+                        Position::History { history_id, page: None, resume: None }
+                    } else {
+                        Position::Resync { history_id, page: None, listed: 0 }
+                    };
+                    cx.save_checkpoint(&cp).await?;
+                    continue;
+                }
                 Position::History { history_id, page, resume } => {
                     match run
                         .gmail

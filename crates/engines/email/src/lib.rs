@@ -42,6 +42,12 @@
 //!
 //! A message is fetched once, or twice if a run stops between fetching it and recording it.
 //!
+//! # Where the watch begins
+//!
+//! At the task's first run: mail received before it was never new to the task and is left
+//! alone. The start is saved before Gmail is asked, so when Gmail cannot be reached then (down,
+//! a token refused), the run that reaches it lists what arrived since, as a resync does.
+//!
 //! # When Gmail's history runs out
 //!
 //! History is kept about a week. A saved id older than that is `404`: the run takes the

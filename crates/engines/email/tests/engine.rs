@@ -64,6 +64,38 @@ async fn the_first_run_starts_at_the_present_and_each_new_message_is_handled_onc
 }
 
 #[tokio::test(start_paused = true)]
+async fn mail_arriving_while_gmail_is_down_at_the_first_run_is_handled_once_it_is_back() {
+    use unattended_testkit::fault::{Fault, Route, Trigger};
+    let w = World::new(3);
+    w.gmail.create_label("Receipts");
+    let old = w.gmail.deliver("a@example.com", "before the watch");
+    w.clock.sleep(Duration::from_secs(1)).await;
+    let start = w.clock.now();
+    let down = Trigger::Between(start, start + Duration::from_secs(600));
+    w.gmail.fault(Route::any("/gmail"), down, Fault::Unavailable);
+    let mut runner = w.runner(&config("")).await;
+    let first = World::once(&mut runner).await;
+    assert_ne!(first.end.outcome, RunOutcome::Succeeded, "{:?}", first.end);
+    assert_eq!(World::checkpoint(&runner).await.at, Position::Start);
+
+    // Gmail is still down when these arrive; the watch began before them.
+    w.clock.sleep(Duration::from_secs(60)).await;
+    let during: Vec<String> =
+        (0..2).map(|n| w.gmail.deliver("b@example.com", &format!("d{n}"))).collect();
+    w.clock.sleep_until(start + Duration::from_secs(900)).await;
+    let back = World::once(&mut runner).await;
+    assert_eq!(back.end.outcome, RunOutcome::Succeeded, "{:?}", back.end);
+    for id in &during {
+        assert_eq!(w.modified(id), 1, "{id}");
+    }
+    assert_eq!(w.modified(&old), 0, "mail from before the watch is not new");
+    assert!(matches!(World::checkpoint(&runner).await.at, Position::History { page: None, .. }));
+    let again = World::once(&mut runner).await;
+    assert_eq!(again.end.summary.as_deref(), Some("0 new message(s), 0 action(s) done, 0 pending"));
+    assert_eq!(w.jsonl_lines("mail.jsonl").len(), 2);
+}
+
+#[tokio::test(start_paused = true)]
 async fn history_in_several_pages_with_ids_that_skip_is_read_to_the_end_once() {
     let w = World::new(2);
     w.gmail.create_label("Receipts");
