@@ -95,8 +95,10 @@ pub(crate) enum ApiError {
     HistoryGone,
     /// Gmail refused the request.
     Refused { status: StatusCode, reason: String, message: String },
-    /// The answer could not be read.
-    Unreadable(String),
+    /// The answer could not be read (cut short, too big, JSON of another shape), at this time:
+    /// a proxy's page or a glitch as often as a change of API, so it is tried again later (the
+    /// runner spaces the tries and raises `failing` when it goes on).
+    Unreadable(String, Timestamp),
 }
 
 impl From<ApiError> for TaskError {
@@ -126,8 +128,8 @@ impl From<ApiError> for TaskError {
             ApiError::Refused { status, reason, message } => {
                 Self::stop(format!("gmail refused a request ({status} {reason}): {message}"))
             }
-            ApiError::Unreadable(why) => {
-                Self::stop(format!("gmail's answer could not be read: {why}"))
+            ApiError::Unreadable(why, at) => {
+                Self::retry_at(at, format!("gmail's answer could not be read: {why}"))
             }
         }
     }
@@ -304,7 +306,10 @@ impl Gmail {
             .and_then(|ms| ms.parse::<i64>().ok())
             .and_then(|ms| Timestamp::from_millisecond(ms).ok())
             .ok_or_else(|| {
-                ApiError::Unreadable(format!("message {} has no internalDate", raw.id))
+                ApiError::Unreadable(
+                    format!("message {} has no internalDate", raw.id),
+                    self.clock.wall(),
+                )
             })?;
         Ok(Some(MessageSummary {
             from: header("From").unwrap_or_default(),
@@ -332,7 +337,7 @@ impl Gmail {
             .uri(format!("{USER}/messages/{}/modify", encode(id)))
             .header(http::header::CONTENT_TYPE, "application/json")
             .body(Full::new(Bytes::from(body.to_string())))
-            .map_err(|e| ApiError::Unreadable(e.to_string()))?;
+            .map_err(|e| ApiError::Unreadable(e.to_string(), self.clock.wall()))?;
         // Setting labels twice sets them once: safe to send again.
         req.extensions_mut().insert(Retryable);
         match self.call(req, Cost::Modify).await {
@@ -345,9 +350,10 @@ impl Gmail {
     async fn get<T: DeserializeOwned>(&self, path: &str, cost: Cost) -> Result<T, ApiError> {
         let req = Request::get(path)
             .body(Full::default())
-            .map_err(|e| ApiError::Unreadable(e.to_string()))?;
+            .map_err(|e| ApiError::Unreadable(e.to_string(), self.clock.wall()))?;
         let body = self.call(req, cost).await?;
-        serde_json::from_slice(&body).map_err(|e| ApiError::Unreadable(e.to_string()))
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::Unreadable(e.to_string(), self.clock.wall()))
     }
 
     /// Spends the call's units, sends it and reads a `2xx` body; other answers become errors.
@@ -359,7 +365,12 @@ impl Gmail {
             .into_body()
             .collect()
             .await
-            .map_err(|e| ApiError::Unreadable(format!("the body of a {status} answer: {e}")))?
+            .map_err(|e| {
+                ApiError::Unreadable(
+                    format!("the body of a {status} answer: {e}"),
+                    self.clock.wall(),
+                )
+            })?
             .to_bytes();
         if status.is_success() {
             return Ok(body);

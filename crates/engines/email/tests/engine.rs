@@ -9,7 +9,7 @@ use std::time::Duration;
 use http::Method;
 use support::{HookMode, World, ids};
 use unattended_engine_email::Position;
-use unattended_store::{RunOutcome, TaskState};
+use unattended_store::{RunOutcome, StateStore as _, TaskState};
 
 const RULES: &str = r#"
 [[tasks.mail.rules]]
@@ -93,6 +93,27 @@ async fn mail_arriving_while_gmail_is_down_at_the_first_run_is_handled_once_it_i
     let again = World::once(&mut runner).await;
     assert_eq!(again.end.summary.as_deref(), Some("0 new message(s), 0 action(s) done, 0 pending"));
     assert_eq!(w.jsonl_lines("mail.jsonl").len(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_answer_that_cannot_be_read_is_tried_again_later_not_a_stop() {
+    use unattended_testkit::fault::{Fault, Route, Trigger};
+    let w = World::new(4);
+    w.gmail.create_label("Receipts");
+    let mut runner = w.runner(&config("")).await;
+    World::once(&mut runner).await;
+    let id = w.gmail.deliver("b@example.com", "n0");
+    let message = Route::of(Method::GET, "/gmail/v1/users/me/messages/");
+    w.gmail.fault(message, Trigger::Nth(1, 1), Fault::MalformedJson);
+    let failed = World::once(&mut runner).await;
+    assert_eq!(failed.end.outcome, RunOutcome::Failed, "{:?}", failed.end);
+    assert!(failed.end.disposition.as_deref().is_some_and(|d| d.starts_with("retry at")));
+    let state = runner.store().task_state("mail").await.unwrap().unwrap();
+    assert_eq!(state.state, TaskState::Cooldown, "{state:?}");
+    w.clock.sleep(Duration::from_secs(60)).await;
+    let again = World::once(&mut runner).await;
+    assert_eq!(again.end.outcome, RunOutcome::Succeeded, "{:?}", again.end);
+    assert_eq!(w.modified(&id), 1);
 }
 
 #[tokio::test(start_paused = true)]
