@@ -46,6 +46,9 @@ pub(crate) enum Span {
     For(Duration),
     /// The next request that matches.
     Next,
+    /// The `n`th request that matches from when it is added, counted from 1.
+    #[cfg_attr(not(test), allow(dead_code))]
+    Nth(u64),
     /// With this chance, from when it is added on.
     Chance(f64),
 }
@@ -61,6 +64,16 @@ pub(crate) enum Action {
     },
     /// Google revokes the refresh token (a password change, a security review).
     Revoke,
+    /// Google stops accepting the access tokens it issued, before their stated expiry (as it
+    /// may at any time); the refresh token still works.
+    #[cfg_attr(not(test), allow(dead_code))]
+    ExpireTokens,
+    /// A blog revokes its API key (the owner rotated it, the site reset it).
+    #[cfg_attr(not(test), allow(dead_code))]
+    RevokeKey(Target),
+    /// A human issues a new API key and resets the task that stopped.
+    #[cfg_attr(not(test), allow(dead_code))]
+    RenewKey(Target),
     /// A human re-authorizes and resets the tasks that stopped.
     Reauthorize,
     /// The store's disk fills up (`true`) or is cleaned up by a human (`false`).
@@ -74,7 +87,7 @@ pub(crate) enum Action {
 impl Action {
     /// Whether a human causes or fixes it.
     pub(crate) fn is_human_cause(&self) -> bool {
-        matches!(self, Self::Revoke | Self::DiskFull(true))
+        matches!(self, Self::Revoke | Self::RevokeKey(_) | Self::DiskFull(true))
     }
 }
 
@@ -268,6 +281,7 @@ pub(crate) async fn apply(
             let trigger = match *span {
                 Span::For(d) => Trigger::Between(now, now + d),
                 Span::Next => Trigger::Nth(1, 1),
+                Span::Nth(n) => Trigger::Nth(n, n),
                 Span::Chance(p) => Trigger::Chance(p),
             };
             let m = &world.mocks;
@@ -281,6 +295,7 @@ pub(crate) async fn apply(
             let how = match span {
                 Span::For(d) => format!("for {}", crate::world::humantime(*d)),
                 Span::Next => "once".into(),
+                Span::Nth(n) => format!("at request {n}"),
                 Span::Chance(p) => format!("at random, {:.1}% of requests", p * 100.0),
             };
             format!("fault {} on {} {how}", fault.name(), target.name())
@@ -290,6 +305,30 @@ pub(crate) async fn apply(
             world.mocks.oauth.revoke_all();
             world.mocks.oauth.invalidate_access_tokens();
             "the Google refresh token is revoked".into()
+        }
+        Action::ExpireTokens => {
+            world.mocks.oauth.invalidate_access_tokens();
+            "Google refuses the access tokens it issued".into()
+        }
+        Action::RevokeKey(target) => {
+            let m = &world.mocks;
+            match target {
+                Target::Dev => m.dev.revoke(crate::world::KEY),
+                Target::Hashnode => m.hashnode.revoke(crate::world::KEY),
+                _ => return Err(std::io::Error::other("only a blog has an API key")),
+            }
+            format!("{} revokes the API key", target.name())
+        }
+        Action::RenewKey(target) => {
+            let m = &world.mocks;
+            match target {
+                Target::Dev => drop(m.dev.key(crate::world::KEY)),
+                Target::Hashnode => drop(m.hashnode.token(crate::world::KEY)),
+                _ => return Err(std::io::Error::other("only a blog has an API key")),
+            }
+            let reset = reset_if_stopped(store, "blog", world.clock.wall()).await?;
+            let and = if reset { " and resets blog" } else { "" };
+            format!("a human issues a new {} key{and}", target.name())
         }
         Action::Reauthorize => {
             world.authorize(store).await.map_err(std::io::Error::other)?;

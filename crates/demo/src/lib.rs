@@ -20,6 +20,8 @@ mod audit;
 mod chaos;
 mod crash;
 mod demo;
+#[cfg(test)]
+mod matrix;
 mod play;
 mod report;
 #[cfg(test)]

@@ -27,6 +27,8 @@ pub(crate) struct Setup<'a> {
     pub(crate) naive: bool,
     /// Over sockets on 127.0.0.1 (else in-process, on an inline store).
     pub(crate) sockets: bool,
+    /// The one task to run, the others disabled (`None`: every task).
+    pub(crate) only: Option<&'static str>,
     /// Text laid after the world's config (more alert sinks, say), and transports it names.
     pub(crate) config_tail: String,
     pub(crate) transports: Vec<(&'static str, Transport)>,
@@ -46,6 +48,9 @@ pub(crate) struct Played {
     /// The store the runner wrote.
     #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) store: Store,
+    /// When the plan's offsets count from.
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub(crate) started: tokio::time::Instant,
 }
 
 /// Why a play could not run.
@@ -80,6 +85,7 @@ pub(crate) async fn play(
     }
     world.seed_content()?;
     world.config_tail = setup.config_tail;
+    world.only = setup.only;
     let config = world.config(kinds)?;
     let config_path = config.file.clone();
     let store = world.store(!setup.sockets).await?;
@@ -170,5 +176,12 @@ pub(crate) async fn play(
     for (at, line) in lines {
         events.push_str(&format!("{at} {line}\n"));
     }
-    Ok(Played { measures, events, config: config_path, mocks: world.mocks.clone(), store })
+    Ok(Played {
+        measures,
+        events,
+        config: config_path,
+        mocks: world.mocks.clone(),
+        store,
+        started: start,
+    })
 }

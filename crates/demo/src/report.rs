@@ -148,14 +148,7 @@ impl Measures {
 }
 
 fn log_of(world: &World, target: Target) -> &RequestLog {
-    let m = &world.mocks;
-    match target {
-        Target::YouTube => m.youtube.log(),
-        Target::Gmail => m.gmail.log(),
-        Target::Dev => m.dev.log(),
-        Target::Hashnode => m.hashnode.log(),
-        Target::Shop => m.shop.log(),
-    }
+    world.mocks.log_of(target)
 }
 
 /// Requests inside the throttle after the first one it answered.

@@ -83,6 +83,7 @@ fn no_secret_of_a_demo_run_shows_in_its_logs_alerts_report_or_status() {
             length,
             naive: false,
             sockets: false,
+            only: None,
             config_tail: format!(
                 "\n[alerts]\nlog = true\n[[alerts.webhook]]\n\
                  url = \"https://hooks.example/services/T0/B0/{HOOK_SECRET}\"\n"

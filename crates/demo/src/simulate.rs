@@ -133,6 +133,7 @@ fn play_paused(
             length: Duration::from_secs(86_400) * args.days,
             naive,
             sockets: false,
+            only: None,
             config_tail: String::new(),
             transports: Vec::new(),
         };

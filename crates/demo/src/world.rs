@@ -66,6 +66,23 @@ impl Mocks {
     }
 }
 
+impl Mocks {
+    /// The requests `target` received.
+    pub(crate) fn log_of(
+        &self,
+        target: crate::chaos::Target,
+    ) -> &unattended_testkit::log::RequestLog {
+        use crate::chaos::Target;
+        match target {
+            Target::YouTube => self.youtube.log(),
+            Target::Gmail => self.gmail.log(),
+            Target::Dev => self.dev.log(),
+            Target::Hashnode => self.hashnode.log(),
+            Target::Shop => self.shop.log(),
+        }
+    }
+}
+
 /// Where the engines reach each mock.
 #[derive(Clone, Debug)]
 pub(crate) struct Urls {
@@ -139,6 +156,8 @@ pub(crate) struct World {
     pub(crate) naive: bool,
     /// Laid after the config's text.
     pub(crate) config_tail: String,
+    /// The one task the config enables (`None`: all of them).
+    pub(crate) only: Option<&'static str>,
     rng: fastrand::Rng,
     served: Vec<Served>,
     urls: Urls,
@@ -166,6 +185,7 @@ impl World {
             fed: Fed::default(),
             naive,
             config_tail: String::new(),
+            only: None,
             rng: fastrand::Rng::with_seed(seed),
             served: Vec::new(),
             urls: Urls::in_process(),
@@ -306,6 +326,12 @@ jsonl = "changes.jsonl"
                     "\n[services.{service}.retry]\nmax_attempts = 3\nbase_delay = \"1s\"\n\
                      max_delay = \"1s\"\nbudget = false\n[services.{service}.breaker]\nenabled = false\n"
                 );
+            }
+        }
+        if let Some(only) = self.only {
+            for task in crate::report::TASKS.into_iter().filter(|t| *t != only) {
+                let table = format!("[tasks.{task}]\n");
+                text = text.replace(&table, &format!("{table}enabled = false\n"));
             }
         }
         text.push_str(&self.config_tail);
