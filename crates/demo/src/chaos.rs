@@ -68,6 +68,9 @@ pub(crate) enum Action {
     /// may at any time); the refresh token still works.
     #[cfg_attr(not(test), allow(dead_code))]
     ExpireTokens,
+    /// Google's token endpoint answers every request with this fault, or (`None`) recovers.
+    #[cfg_attr(not(test), allow(dead_code))]
+    TokenEndpoint(Option<Fault>),
     /// A blog revokes its API key (the owner rotated it, the site reset it).
     #[cfg_attr(not(test), allow(dead_code))]
     RevokeKey(Target),
@@ -309,6 +312,13 @@ pub(crate) async fn apply(
         Action::ExpireTokens => {
             world.mocks.oauth.invalidate_access_tokens();
             "Google refuses the access tokens it issued".into()
+        }
+        Action::TokenEndpoint(fault) => {
+            world.mocks.oauth.fail_while(fault.clone());
+            match fault {
+                Some(f) => format!("Google's token endpoint fails: {}", f.name()),
+                None => "Google's token endpoint recovers".into(),
+            }
         }
         Action::RevokeKey(target) => {
             let m = &world.mocks;

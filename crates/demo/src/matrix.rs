@@ -67,6 +67,9 @@ pub(crate) enum Strike {
     For(Fault, Duration),
     /// Google stops accepting the access tokens it issued, long before they expire.
     TokensRefused,
+    /// The same, while Google's token endpoint answers with this fault for this long: the
+    /// token cannot be renewed until it recovers.
+    TokenEndpoint(Fault, Duration),
     /// The credential is revoked (Google's refresh token, a blog's API key); a human renews it
     /// an hour later and resets the task.
     Revoked,
@@ -119,6 +122,14 @@ pub(crate) fn rows() -> Vec<Row> {
         once("GraphQL `INTERNAL_SERVER_ERROR`", Fault::GraphQlError("INTERNAL_SERVER_ERROR")),
         once("GraphQL `TOO_MANY_REQUESTS`", Fault::GraphQlError("TOO_MANY_REQUESTS")),
         Row { name: "access token refused before expiry", strike: Strike::TokensRefused },
+        Row {
+            name: "the same, token endpoint `503` for 30 min",
+            strike: Strike::TokenEndpoint(Fault::Unavailable, 30 * MINUTE),
+        },
+        Row {
+            name: "the same, token endpoint not answering for 30 min",
+            strike: Strike::TokenEndpoint(Fault::Hang, 30 * MINUTE),
+        },
         Row { name: "credential revoked, renewed 1 h later", strike: Strike::Revoked },
     ]
 }
@@ -137,7 +148,9 @@ pub(crate) fn applies(strike: &Strike, target: Target) -> bool {
             Fault::GraphQlError(_) => target == Target::Hashnode,
             _ => true,
         },
-        Strike::TokensRefused => matches!(target, Target::YouTube | Target::Gmail),
+        Strike::TokensRefused | Strike::TokenEndpoint(..) => {
+            matches!(target, Target::YouTube | Target::Gmail)
+        }
         Strike::Revoked => target != Target::Shop,
     }
 }
@@ -182,6 +195,11 @@ fn plan(strike: &Strike, target: Target) -> Vec<Event> {
             vec![at(Duration::ZERO, action)]
         }
         Strike::TokensRefused => vec![at(LATER, Action::ExpireTokens)],
+        Strike::TokenEndpoint(fault, d) => vec![
+            at(LATER, Action::TokenEndpoint(Some(fault.clone()))),
+            at(LATER, Action::ExpireTokens),
+            at(LATER + *d, Action::TokenEndpoint(None)),
+        ],
         Strike::Revoked if matches!(target, Target::YouTube | Target::Gmail) => {
             vec![at(LATER, Action::Revoke), at(LATER + HOUR, Action::Reauthorize)]
         }
@@ -291,7 +309,7 @@ pub(crate) async fn cell(
         Strike::Once(fault) | Strike::For(fault, _) => {
             log.iter().filter(|r| r.fault == Some(fault.name())).collect()
         }
-        Strike::TokensRefused => {
+        Strike::TokensRefused | Strike::TokenEndpoint(..) => {
             let refused = Some(http::StatusCode::UNAUTHORIZED);
             log.iter().filter(|r| r.status == refused).collect()
         }
