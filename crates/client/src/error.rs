@@ -56,7 +56,13 @@ impl Error {
             } else if let Some(e) = err.downcast_ref::<BreakerOpen>() {
                 disposition = Some(e.disposition());
             } else if let Some(e) = err.downcast_ref::<TokenError>() {
-                disposition = Some(e.disposition());
+                disposition = Some(match (e, &key) {
+                    // The token endpoint cannot give a token for now: the service cannot be
+                    // reached, as behind an open breaker. The work that needs it waits (and the
+                    // token cache spaces its tries); it is not the task's failure.
+                    (TokenError::RefreshFailed { .. }, Some(key)) => Disposition::Skip(key.clone()),
+                    _ => e.disposition(),
+                });
             } else if let Some(e) = err.downcast_ref::<OutsideWindow>() {
                 disposition = Some(e.disposition());
             }
