@@ -105,7 +105,8 @@ fn fault(at: Duration, target: Target, route: Route, fault: Fault, span: Span) -
     Event { at, action: Action::Fault { target, route, fault, span } }
 }
 
-fn routes(target: Target) -> Route {
+/// Every request to the service.
+pub(crate) fn routes(target: Target) -> Route {
     match target {
         Target::YouTube => Route::any("/upload"),
         Target::Gmail => Route::any("/gmail"),

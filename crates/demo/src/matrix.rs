@@ -169,17 +169,6 @@ fn first_write(target: Target, fault: &Fault) -> (Route, u64) {
     }
 }
 
-/// Every request to the service.
-fn every_request(target: Target) -> Route {
-    match target {
-        Target::YouTube => Route::any("/upload"),
-        Target::Gmail => Route::any("/gmail"),
-        Target::Dev => Route::any("/api"),
-        Target::Hashnode => Route::any("/"),
-        Target::Shop => Route::any("/item"),
-    }
-}
-
 /// The cell's chaos plan: the strike, and new work for every engine after the first runs.
 fn plan(strike: &Strike, target: Target) -> Vec<Event> {
     let at = |at, action| Event { at, action };
@@ -190,7 +179,7 @@ fn plan(strike: &Strike, target: Target) -> Vec<Event> {
             vec![at(Duration::ZERO, action)]
         }
         Strike::For(fault, d) => {
-            let route = every_request(target);
+            let route = crate::chaos::routes(target);
             let action = Action::Fault { target, route, fault: fault.clone(), span: Span::For(*d) };
             vec![at(Duration::ZERO, action)]
         }
