@@ -104,7 +104,8 @@ impl Measures {
             }
             requests.insert(name, all.len());
         }
-        let violations = throttles.iter().map(|t| violations(log_of(world, t.target), t)).sum();
+        let violations =
+            throttles.iter().map(|t| violations(world.mocks.log_of(t.target), t)).sum();
         let refused_tokens = [m.youtube.log(), m.gmail.log()]
             .iter()
             .flat_map(|l| l.all())
@@ -145,10 +146,6 @@ impl Measures {
     fn weeks(&self) -> f64 {
         (self.span.as_secs_f64() / (7.0 * 86_400.0)).max(1.0 / 7.0)
     }
-}
-
-fn log_of(world: &World, target: Target) -> &RequestLog {
-    world.mocks.log_of(target)
 }
 
 /// Requests inside the throttle after the first one it answered.

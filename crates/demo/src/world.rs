@@ -64,9 +64,7 @@ impl Mocks {
         let shop = Website::at("https://shop.example", clock, robots, seed ^ 5);
         Self { oauth, youtube, gmail, dev, hashnode, shop, publication }
     }
-}
 
-impl Mocks {
     /// The requests `target` received.
     pub(crate) fn log_of(
         &self,
