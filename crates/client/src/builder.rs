@@ -10,7 +10,7 @@ use unattended_ratelimit::{Pace, PauseRegistry};
 use unattended_retry::RetryLayer;
 use unattended_token::{CacheConfig, Placement, StaticToken, TokenCache, TokenLayer, TokenSource};
 
-use crate::client::Client;
+use crate::client::{Client, Shared};
 use crate::config::{AuthSettings, ConfigError, ServiceConfig};
 use crate::layers::{
     RateLimitChoices, breaker_config, check_timeouts, gate_layer, ratelimit_layer, retry_config,
@@ -254,15 +254,15 @@ impl ClientBuilder {
             }
             None => None,
         };
-        Ok(Client {
-            stacks: Arc::new(ThreadStacks::new(layers.wrap(transport))),
+        Ok(Client::new(Shared {
+            stacks: ThreadStacks::new(layers.wrap(transport)),
             base,
             clock: self.clock,
             max_response_bytes: self.config.limits.max_response_bytes,
             pauses: layers.ratelimit.registry(),
             breakers: layers.breaker.as_ref().map(CircuitBreakerLayer::handle),
             token,
-        })
+        }))
     }
 
     fn layers(&self) -> Result<(Layers, Option<SharedCache>), ConfigError> {

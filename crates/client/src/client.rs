@@ -38,7 +38,15 @@ use crate::stack::{AnySource, Body, RequestBody, SharedCache, ThreadStacks};
 /// ```
 #[derive(Clone, Debug)]
 pub struct Client {
-    pub(crate) stacks: Arc<ThreadStacks>,
+    // One reference count per clone: tasks clone a client freely, and every count they share
+    // is a cache line two cores fight over.
+    shared: Arc<Shared>,
+}
+
+/// What the clones of a client share.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) stacks: ThreadStacks,
     pub(crate) base: Option<Uri>,
     pub(crate) clock: Clock,
     pub(crate) max_response_bytes: usize,
@@ -48,6 +56,10 @@ pub struct Client {
 }
 
 impl Client {
+    pub(crate) fn new(shared: Shared) -> Self {
+        Self { shared: Arc::new(shared) }
+    }
+
     /// A builder from `config`.
     pub fn builder(config: ServiceConfig) -> ClientBuilder {
         ClientBuilder::new(config)
@@ -70,10 +82,11 @@ impl Client {
         // Kept to name the service in an error; the key string is made only then.
         let uri = parts.uri.clone();
         let req = Request::from_parts(parts, body.into());
-        self.stacks
+        self.shared
+            .stacks
             .call(req)
             .await
-            .map_err(|e| Error::from_stack(e, ServiceKey::from_uri(&uri), self.clock.wall()))
+            .map_err(|e| Error::from_stack(e, ServiceKey::from_uri(&uri), self.shared.clock.wall()))
     }
 
     /// `GET path`, its `2xx` JSON body read as a `T`.
@@ -127,15 +140,15 @@ impl Client {
         let key = || ServiceKey::from_uri(uri);
         let status = res.status();
         if !status.is_success() {
-            let class = HttpClassifier::new().classify_response(&res, &self.clock).err();
-            return Err(Error::from_status(status, class, key(), self.clock.wall()));
+            let class = HttpClassifier::new().classify_response(&res, &self.shared.clock).err();
+            return Err(Error::from_status(status, class, key(), self.shared.clock.wall()));
         }
         match res.into_body().collect().await {
             Ok(body) => Ok(body.to_bytes()),
             Err(e) if e.is::<LengthLimitError>() => {
-                Err(Error::too_big(self.max_response_bytes, key()))
+                Err(Error::too_big(self.shared.max_response_bytes, key()))
             }
-            Err(e) => Err(Error::body(e, key(), self.clock.wall())),
+            Err(e) => Err(Error::body(e, key(), self.shared.clock.wall())),
         }
     }
 
@@ -143,7 +156,7 @@ impl Client {
         if uri.scheme().is_some() {
             return Ok(uri);
         }
-        let Some(base) = &self.base else {
+        let Some(base) = &self.shared.base else {
             return Err(Error::request(format!(
                 "{uri} has no host and the client has no base URL"
             )));
@@ -164,21 +177,21 @@ impl Client {
 
     /// The base URL relative paths are joined to, if the config gives one.
     pub fn base_url(&self) -> Option<&Uri> {
-        self.base.as_ref()
+        self.shared.base.as_ref()
     }
 
     /// The pauses and paces of this client's hosts (a handle: clones share them).
     pub fn pauses(&self) -> PauseRegistry {
-        self.pauses.clone()
+        self.shared.pauses.clone()
     }
 
     /// The breakers of this client's hosts, if the breaker is on.
     pub fn breakers(&self) -> Option<&BreakerHandle> {
-        self.breakers.as_ref()
+        self.shared.breakers.as_ref()
     }
 
     /// The token cache, if the client puts a credential on requests.
     pub fn token_cache(&self) -> Option<&Arc<TokenCache<AnySource>>> {
-        self.token.as_ref()
+        self.shared.token.as_ref()
     }
 }

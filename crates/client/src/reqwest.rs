@@ -1,6 +1,8 @@
 //! The same policies for `reqwest` users: a `reqwest-middleware` middleware on the same cores.
 
-use std::sync::Arc;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use arc_swap::ArcSwapOption;
@@ -52,8 +54,10 @@ pub struct ResilienceMiddleware {
     random: Random,
     limiter: Limiter,
     breakers: Option<BreakerHandle>,
-    /// The host called last, so a run of calls to one host makes its key and finds its breaker
-    /// once.
+    /// The first host called: most middlewares serve one host, found then with one load.
+    first: OnceLock<Host>,
+    /// The other host called last, so a run of calls to one host makes its key and finds its
+    /// breaker once.
     last: ArcSwapOption<Host>,
     token: Option<(SharedCache, Placement)>,
     gate: Gatekeeper,
@@ -67,6 +71,23 @@ struct Host {
     origin: Box<str>,
     key: ServiceKey,
     breaker: Option<ServiceBreaker>,
+}
+
+/// A host found by [`ResilienceMiddleware::host`].
+enum HostRef<'a> {
+    First(&'a Host),
+    Other(Arc<Host>),
+}
+
+impl std::ops::Deref for HostRef<'_> {
+    type Target = Host;
+
+    fn deref(&self) -> &Host {
+        match self {
+            Self::First(host) => host,
+            Self::Other(host) => host,
+        }
+    }
 }
 
 /// The URL up to its path: one comparison tells whether two URLs have the same key (two
@@ -92,6 +113,7 @@ impl ResilienceMiddleware {
         self.limiter = self.limiter.with_registry(client.pauses());
         if let Some(breakers) = client.breakers() {
             self.breakers = Some(breakers.clone());
+            self.first = OnceLock::new();
             self.last = ArcSwapOption::empty();
         }
         if let (Some(cache), Some((_, placement))) = (client.token_cache(), self.token.take()) {
@@ -133,6 +155,7 @@ impl ResilienceMiddleware {
             random: Random::from_seed(seeds.retry),
             limiter,
             breakers,
+            first: OnceLock::new(),
             last: ArcSwapOption::empty(),
             token,
             gate: gate_layer(config, clock)?.gatekeeper(),
@@ -140,18 +163,29 @@ impl ResilienceMiddleware {
         })
     }
 
-    /// The host of `url`, with its key and breaker: the last one called, or made now.
-    fn host(&self, url: &reqwest::Url) -> Option<Arc<Host>> {
-        if let Some(last) = &*self.last.load()
-            && *last.origin == *origin(url)
+    /// The host of `url`, with its key and breaker: the first or the last one called, or made
+    /// now.
+    fn host(&self, url: &reqwest::Url) -> Option<HostRef<'_>> {
+        let spelled = origin(url);
+        if let Some(first) = self.first.get()
+            && *first.origin == *spelled
         {
-            return Some(last.clone());
+            return Some(HostRef::First(first));
+        }
+        if let Some(last) = &*self.last.load()
+            && *last.origin == *spelled
+        {
+            return Some(HostRef::Other(last.clone()));
         }
         let key = ServiceKey::from_origin(url.scheme(), url.host_str()?, url.port());
         let breaker = self.breakers.as_ref().map(|breakers| breakers.breaker(key.clone()));
-        let host = Arc::new(Host { origin: origin(url).into(), key, breaker });
+        let host = Host { origin: spelled.into(), key, breaker };
+        let host = match self.first.set(host) {
+            Ok(()) => return self.first.get().map(HostRef::First),
+            Err(host) => Arc::new(host),
+        };
         self.last.store(Some(host.clone()));
-        Some(host)
+        Some(HostRef::Other(host))
     }
 
     async fn credential(&self) -> Result<Option<CachedToken>, TokenError> {
@@ -184,21 +218,48 @@ fn middleware_error(
     reqwest_middleware::Error::Middleware(anyhow::Error::new(error))
 }
 
-#[async_trait::async_trait]
+/// The future of one call through the middleware.
+type CallFuture<'f> =
+    Pin<Box<dyn Future<Output = reqwest_middleware::Result<reqwest::Response>> + Send + 'f>>;
+
+// Written out rather than with `#[async_trait]`, whose future would hold the request twice (as
+// the argument it captures, and as the copy kept for the next attempt): every call boxes its
+// future, and a smaller one is cheaper to make.
 impl Middleware for ResilienceMiddleware {
-    async fn handle(
-        &self,
+    fn handle<'a, 'b, 'c, 'f>(
+        &'a self,
         req: reqwest::Request,
+        extensions: &'b mut Extensions,
+        next: Next<'c>,
+    ) -> CallFuture<'f>
+    where
+        'a: 'f,
+        'b: 'f,
+        'c: 'f,
+        Self: 'f,
+    {
+        Box::pin(self.run(Some(req), extensions, next))
+    }
+}
+
+impl ResilienceMiddleware {
+    /// One call: its attempts, each through `next`. `original` is the request, kept (or copied)
+    /// for another attempt while it can be.
+    async fn run(
+        &self,
+        mut original: Option<reqwest::Request>,
         extensions: &mut Extensions,
         next: Next<'_>,
     ) -> reqwest_middleware::Result<reqwest::Response> {
+        let Some(req) = original.as_ref() else {
+            return Err(middleware_error(TokenError::NotReplayed { retry_at: self.clock.wall() }));
+        };
         let class = ByMethod::class_of_parts(req.method(), extensions);
         self.gate.pass(class).await.map_err(middleware_error)?;
         let host = self.host(req.url());
         let key = host.as_ref().map(|host| &host.key);
         let started = self.clock.now();
         let idempotent = HttpReplay::is_idempotent_parts(req.method(), req.headers(), extensions);
-        let mut original = Some(req);
         let (mut attempts, mut previous, mut renewed) = (0u32, self.first_delay, false);
         loop {
             attempts += 1;
@@ -211,26 +272,23 @@ impl Middleware for ResilienceMiddleware {
                 Some(breaker) => Some(breaker.try_call().map_err(middleware_error)?),
                 None => None,
             };
-            // Keep the original for another attempt while it can be copied.
-            let Some(source) = original.take() else {
+            let token = self.credential().await.map_err(middleware_error)?;
+            // Send a copy while the original can be copied (kept in place for another attempt);
+            // otherwise the original itself, and that is the last attempt.
+            let copy = original.as_ref().and_then(reqwest::Request::try_clone);
+            let Some(mut attempt) = copy.or_else(|| original.take()) else {
                 return Err(middleware_error(TokenError::NotReplayed {
                     retry_at: self.clock.wall(),
                 }));
             };
-            let mut attempt = match source.try_clone() {
-                Some(copy) => {
-                    original = Some(source);
-                    copy
-                }
-                None => source,
-            };
-            let token = self.credential().await.map_err(middleware_error)?;
             if let (Some(token), Some((_, placement))) = (&token, &self.token) {
                 put_token(&mut attempt, token, placement).map_err(middleware_error)?;
             }
+            // The first attempt's limit counts from the time already read for the deadline.
+            let sent = if attempts == 1 { started } else { self.clock.now() };
             let result = match self
                 .clock
-                .timeout(self.attempt_timeout, next.clone().run(attempt, extensions))
+                .timeout_from(sent, self.attempt_timeout, next.clone().run(attempt, extensions))
                 .await
             {
                 Ok(result) => result,
@@ -291,7 +349,8 @@ impl Middleware for ResilienceMiddleware {
                 }
             };
             tracing::warn!(key = key.map(ServiceKey::as_str), attempt = attempts, ?delay, reason = %class, "retrying after a failed attempt");
-            self.clock.sleep(delay).await;
+            // Boxed: a retry is rare, and the future of every call would carry the wait inline.
+            Box::pin(self.clock.sleep(delay)).await;
             previous = delay;
         }
     }

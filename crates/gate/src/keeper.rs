@@ -50,7 +50,8 @@ impl Gatekeeper {
             Decision::Reject(error) => Err(error),
             Decision::Hold(opens_at) => {
                 let clock = self.shared.clock;
-                clock.sleep_until(clock.instant_at(opens_at)).await;
+                // Boxed: waiting is rare, and every caller's future would carry it inline.
+                Box::pin(clock.sleep_until(clock.instant_at(opens_at))).await;
                 Ok(())
             }
         }

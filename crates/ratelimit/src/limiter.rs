@@ -83,7 +83,8 @@ impl Limiter {
                 Admission::Send(paced) => return Ok(Permit { key, paced }),
                 Admission::Reject(paused) => return Err(paused),
                 Admission::Hold(waiting) => {
-                    policy.clock.sleep_until(waiting.release).await;
+                    // Boxed: holding is rare, and every caller's future would carry it inline.
+                    Box::pin(policy.clock.sleep_until(waiting.release)).await;
                     admission = policy.readmit(&key, waiting.place);
                 }
             }

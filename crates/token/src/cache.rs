@@ -294,7 +294,9 @@ impl<S: TokenSource> TokenCache<S> {
     pub(crate) async fn entry(&self) -> Result<Arc<Cached>, TokenError> {
         match self.fresh_entry() {
             Some(cached) => Ok(cached),
-            None => self.refresh(self.clock.now()).await,
+            // Boxed: the refresh is rare, and a caller's future should not carry its size on
+            // every call that finds the token fresh.
+            None => Box::pin(self.refresh(self.clock.now())).await,
         }
     }
 
