@@ -120,7 +120,7 @@ impl Clock {
             return self.anchor_instant;
         }
         let offset = Duration::try_from(offset).unwrap_or(Duration::MAX);
-        self.anchor_instant.checked_add(offset).unwrap_or_else(|| far_future(self.anchor_instant))
+        after(self.anchor_instant, offset)
     }
 
     /// How long from now until the wall clock reads `wall`; zero if that is already past.
@@ -136,8 +136,7 @@ impl Clock {
 
     /// A future that completes after `duration` (saturating far in the future for huge values).
     pub fn sleep(&self, duration: Duration) -> Sleep {
-        let now = self.now();
-        self.sleep_until(now.checked_add(duration).unwrap_or_else(|| far_future(now)))
+        self.sleep_until(after(self.now(), duration))
     }
 
     /// Runs `future` with a time limit of `duration` on this clock.
@@ -155,8 +154,7 @@ impl Clock {
         duration: Duration,
         future: F,
     ) -> tokio::time::Timeout<F> {
-        let deadline = start.checked_add(duration).unwrap_or_else(|| far_future(start));
-        tokio::time::timeout_at(deadline, future)
+        tokio::time::timeout_at(after(start, duration), future)
     }
 
     /// A future that completes when the wall clock reads `wall`.
@@ -206,6 +204,12 @@ pub fn add_saturating(ts: Timestamp, d: Duration) -> Timestamp {
 /// `ts - d`, clamped to [`Timestamp::MIN`].
 pub fn sub_saturating(ts: Timestamp, d: Duration) -> Timestamp {
     ts.saturating_sub(d).unwrap_or(Timestamp::MIN)
+}
+
+/// `duration` after `from`, or about 30 years after it ("never" for any timer) when that would
+/// overflow `Instant`.
+fn after(from: Instant, duration: Duration) -> Instant {
+    from.checked_add(duration).unwrap_or_else(|| far_future(from))
 }
 
 /// About 30 years after `from`: "never" for any timer, without overflowing `Instant`.
