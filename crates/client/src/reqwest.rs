@@ -284,11 +284,11 @@ impl ResilienceMiddleware {
             if let (Some(token), Some((_, placement))) = (&token, &self.token) {
                 put_token(&mut attempt, token, placement).map_err(middleware_error)?;
             }
-            // The first attempt's limit counts from the time already read for the deadline.
-            let sent = if attempts == 1 { started } else { self.clock.now() };
+            // Timed from here, as in the client's stack: a hold for the host's pause or a token
+            // refresh before the send is not the attempt's time.
             let result = match self
                 .clock
-                .timeout_from(sent, self.attempt_timeout, next.clone().run(attempt, extensions))
+                .timeout(self.attempt_timeout, next.clone().run(attempt, extensions))
                 .await
             {
                 Ok(result) => result,

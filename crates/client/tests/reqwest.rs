@@ -329,3 +329,36 @@ async fn both_learn_the_pace_of_a_limited_host() {
         assert!(per_call <= 0.15, "{path}: {per_call:.3} 429s per call");
     }
 }
+
+/// Fetches a fixed token after `delay`.
+struct SlowToken {
+    delay: Duration,
+}
+
+impl unattended_token::TokenSource for SlowToken {
+    fn fetch(&self) -> unattended_token::FetchFuture<'_> {
+        Box::pin(async move {
+            Clock::system().sleep(self.delay).await;
+            Ok(unattended_token::AccessToken::new("token", None))
+        })
+    }
+}
+
+/// The attempt timeout (500 ms here) counts from the send: a token fetch of 400 ms before it
+/// leaves the 300 ms answer its whole limit, so the call is one request, not a timeout and a
+/// retry.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waiting_for_a_token_is_not_counted_in_the_attempt_timeout() {
+    let server = MockServer::start().await;
+    let slow = ResponseTemplate::new(200).set_delay(Duration::from_millis(300));
+    Mock::given(method("GET")).respond_with(slow).mount(&server).await;
+    let middleware = Client::builder(config(&server.uri(), ""))
+        .token_source(SlowToken { delay: Duration::from_millis(400) }, Placement::Bearer)
+        .build_middleware()
+        .unwrap();
+    let reqwest =
+        reqwest_middleware::ClientBuilder::new(reqwest::Client::new()).with(middleware).build();
+    let res = reqwest.get(format!("{}/x", server.uri())).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(requests(&server).await, 1, "the first attempt was not cut short");
+}

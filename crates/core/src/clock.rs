@@ -145,18 +145,6 @@ impl Clock {
         tokio::time::timeout(duration, future)
     }
 
-    /// Runs `future` with a time limit of `duration` counted from `start` (an instant read
-    /// earlier on this clock), saving a clock read when the caller has one at hand.
-    #[allow(clippy::disallowed_methods, clippy::unused_self)]
-    pub fn timeout_from<F: Future>(
-        &self,
-        start: Instant,
-        duration: Duration,
-        future: F,
-    ) -> tokio::time::Timeout<F> {
-        tokio::time::timeout_at(after(start, duration), future)
-    }
-
     /// A future that completes when the wall clock reads `wall`.
     pub fn sleep_until_wall(&self, wall: Timestamp) -> impl Future<Output = ()> + Send + 'static {
         self.sleep(self.until(wall))
@@ -293,18 +281,6 @@ mod tests {
         assert_eq!(add_saturating(Timestamp::MAX, Duration::MAX), Timestamp::MAX);
         assert_eq!(sub_saturating(Timestamp::MIN, Duration::MAX), Timestamp::MIN);
         assert!(clock.wall_at(clock.now() + Duration::from_secs(1)) > clock.wall());
-        drop(clock.timeout_from(clock.now(), Duration::MAX, std::future::pending::<()>()));
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn timeout_from_counts_from_the_given_start_not_from_the_call() {
-        let clock = Clock::starting_at(ts("2026-11-28T10:00:00Z"));
-        let start = clock.now();
-        tokio::time::advance(Duration::from_secs(4)).await;
-        let limited =
-            clock.timeout_from(start, Duration::from_secs(10), std::future::pending::<()>());
-        assert!(limited.await.is_err());
-        assert_eq!(clock.now() - start, Duration::from_secs(10));
     }
 
     #[test]
